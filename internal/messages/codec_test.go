@@ -1,0 +1,340 @@
+package messages
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/skolebuss/skolebuss/internal/failure"
+	"github.com/skolebuss/skolebuss/internal/pifu"
+)
+
+const tenant = "aa750693-e3ea-441b-93fe-6a71a8371afa"
+
+var at = time.Date(2026, 3, 2, 7, 30, 0, 123456789, time.UTC)
+
+func mustJSON(t testing.TB, v any) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func samplePerson() *pifu.Person {
+	return &pifu.Person{
+		SourcedID: pifu.SourcedID{Source: "Flyt Skole", ID: "p-1001"},
+		UserIDs:   []pifu.Typed{{Type: "studentID", Value: "1001"}},
+		Name:      pifu.Name{Formatted: "Åse Ødegård", Family: "Ødegård", Given: "Åse"},
+		Email:     "ase@example.no",
+		Tel:       []pifu.Typed{{Type: "3", Value: "+47 99 99 99 99"}},
+		ContactPersons: []pifu.ContactLink{{Type: "guardian",
+			Person: pifu.SourcedID{Source: "Flyt Skole", ID: "g-1"}}},
+	}
+}
+
+func sampleObject(t testing.TB, e pifu.Entity) (json.RawMessage, string) {
+	switch e {
+	case pifu.EntityOrg:
+		g := &pifu.Group{SourcedID: pifu.SourcedID{Source: "Flyt Skole", ID: "school-1"},
+			Types: []pifu.GroupType{{Scheme: pifu.SchemeOrg, Value: "school", Level: "2"}},
+			Short: "FJS", Long: "Fjordvik skole", IDs: []pifu.ExtID{{Type: "organizationNumber", Value: "974123456"}}}
+		return mustJSON(t, g), g.SourcedID.Key()
+	case pifu.EntityGroup:
+		g := &pifu.Group{SourcedID: pifu.SourcedID{Source: "Flyt Skole", ID: "class-5a"},
+			Types: []pifu.GroupType{{Scheme: "pifu-ims-go-grp", Value: "basisgruppe"}}, Short: "5A",
+			Timeframe:     &pifu.Timeframe{Begin: "2025-08-15", End: "2026-06-20"},
+			Relationships: []pifu.Relationship{{Relation: "1", Target: pifu.SourcedID{Source: "Flyt Skole", ID: "school-1"}}}}
+		return mustJSON(t, g), g.SourcedID.Key()
+	case pifu.EntityPerson:
+		p := samplePerson()
+		return mustJSON(t, p), p.SourcedID.Key()
+	default:
+		m := &pifu.Membership{Group: pifu.SourcedID{Source: "Flyt Skole", ID: "class-5a"},
+			Member: pifu.SourcedID{Source: "Flyt Skole", ID: "p-1001"}, IDType: "1", RoleType: "01", Status: "1"}
+		return mustJSON(t, m), m.Key()
+	}
+}
+
+func sampleEvent(t testing.TB, e pifu.Entity, op Op) Event {
+	obj, key := sampleObject(t, e)
+	ev := Event{Tenant: tenant, ExportID: "exp-42", Entity: e, Op: op, Key: key, Time: at, Object: obj}
+	if op == OpUpdated {
+		ev.Previous = json.RawMessage(`{"recstatus":null}`)
+		if e == pifu.EntityPerson {
+			ev.Previous = json.RawMessage(`{"email":"old@example.no"}`)
+		}
+	}
+	ev.ID = EventID(tenant, e, op, key, obj)
+	return ev
+}
+
+func TestRoundTrip(t *testing.T) {
+	job := ExportJob{JobID: "j-1", Tenant: tenant, Application: "skolebuss-demo", Reason: ReasonSchedule,
+		Slot: at.Truncate(time.Hour), RequestedAt: at}
+	fetched := FetchedExport{JobID: "j-1", ExportID: "exp-42", Tenant: tenant, Application: "skolebuss-demo",
+		Object: tenant + "/exp-42.xml", Size: 1234, SHA256: strings.Repeat("ab", 32), FetchedAt: at,
+		APIVersion: "1.4.0", Sunset: "Wed, 01 Jul 2026 00:00:00 GMT"}
+	boundary := Boundary{ID: BoundaryID(tenant, "exp-42", PhaseCompleted), Tenant: tenant, ExportID: "exp-42",
+		Phase: PhaseCompleted, Time: at, Counts: map[pifu.Entity]Counts{pifu.EntityPerson: {Created: 3, Total: 3}},
+		Checksum: "sha256:" + strings.Repeat("0f", 32)}
+	failed := &nats.Msg{Subject: "jobs.export." + tenant, Data: []byte(`{"job_id":"j-1"}`),
+		Header: nats.Header{HeaderMsgID: {"job.j-1"}, "Authorization": {"Bearer abc"}, "X-Api-Token": {"t"}}}
+	dl := NewDeadLetter("fetcher", tenant, failed, failure.Permanentf("invalid_client", "token refused"), 1,
+		"4bf92f3577b34da6a3ce929d0e0e4736", at)
+	alert := QuotaAlert{Application: "skolebuss-demo", Period: "daily", PeriodStart: at.Truncate(24 * time.Hour),
+		Used: 80, Limit: 100, Threshold: 0.8, At: at}
+
+	check := func(t *testing.T, v Codable, wantSubject string, decode func(*nats.Msg) (any, error), decodeWM func(string) (any, error)) {
+		t.Helper()
+		m, err := Encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Subject != wantSubject {
+			t.Errorf("subject %q, want %q", m.Subject, wantSubject)
+		}
+		for _, h := range []string{HeaderSpecVersion, HeaderID, HeaderSource, HeaderType, HeaderTime, HeaderMsgID} {
+			if m.Header.Get(h) == "" {
+				t.Errorf("header %s missing in %v", h, m.Header)
+			}
+		}
+		got, err := decode(m)
+		if err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		if !reflect.DeepEqual(got, v) {
+			t.Errorf("nats round trip:\n got %#v\nwant %#v", got, v)
+		}
+		topic, wm, err := EncodeWatermill(v)
+		if err != nil || topic != wantSubject || wm.UUID != m.Header.Get(HeaderID) ||
+			wm.Metadata.Get(HeaderMsgID) != m.Header.Get(HeaderMsgID) {
+			t.Fatalf("watermill: topic %q uuid %q metadata %v err %v", topic, wm.UUID, wm.Metadata, err)
+		}
+		gotWM, err := decodeWM(topic)
+		if err != nil {
+			t.Fatalf("decode watermill: %v", err)
+		}
+		if !reflect.DeepEqual(gotWM, v) {
+			t.Errorf("watermill round trip:\n got %#v\nwant %#v", gotWM, v)
+		}
+	}
+	t.Run("job", func(t *testing.T) {
+		check(t, job, "jobs.export."+tenant,
+			func(m *nats.Msg) (any, error) { return Decode[ExportJob](m) },
+			func(string) (any, error) { _, wm, _ := EncodeWatermill(job); return DecodeWatermill[ExportJob](wm) })
+	})
+	t.Run("fetched", func(t *testing.T) {
+		check(t, fetched, "exports.fetched."+tenant,
+			func(m *nats.Msg) (any, error) { return Decode[FetchedExport](m) },
+			func(string) (any, error) { _, wm, _ := EncodeWatermill(fetched); return DecodeWatermill[FetchedExport](wm) })
+	})
+	for _, e := range pifu.Entities {
+		for _, op := range Ops {
+			ev := sampleEvent(t, e, op)
+			t.Run("event/"+string(e)+"."+string(op), func(t *testing.T) {
+				check(t, ev, "lms."+tenant+"."+string(e)+"."+string(op),
+					func(m *nats.Msg) (any, error) { return Decode[Event](m) },
+					func(string) (any, error) { _, wm, _ := EncodeWatermill(ev); return DecodeWatermill[Event](wm) })
+			})
+		}
+	}
+	t.Run("boundary", func(t *testing.T) {
+		check(t, boundary, "lms."+tenant+".export.completed",
+			func(m *nats.Msg) (any, error) { return Decode[Boundary](m) },
+			func(string) (any, error) { _, wm, _ := EncodeWatermill(boundary); return DecodeWatermill[Boundary](wm) })
+	})
+	t.Run("deadletter", func(t *testing.T) {
+		if _, ok := dl.Message.Headers["Authorization"]; ok {
+			t.Error("Authorization header kept in the dead letter")
+		}
+		if _, ok := dl.Message.Headers["X-Api-Token"]; ok {
+			t.Error("token header kept in the dead letter")
+		}
+		if dl.Reason != "invalid_client" || dl.Class != "permanent" || dl.Message.Headers[HeaderMsgID][0] != "job.j-1" {
+			t.Errorf("dead letter %+v", dl)
+		}
+		check(t, dl, "dlq.fetcher."+tenant,
+			func(m *nats.Msg) (any, error) { return Decode[DeadLetter](m) },
+			func(string) (any, error) { _, wm, _ := EncodeWatermill(dl); return DecodeWatermill[DeadLetter](wm) })
+	})
+	t.Run("alert", func(t *testing.T) {
+		check(t, alert, "alerts.quota.skolebuss-demo",
+			func(m *nats.Msg) (any, error) { return Decode[QuotaAlert](m) },
+			func(string) (any, error) { _, wm, _ := EncodeWatermill(alert); return DecodeWatermill[QuotaAlert](wm) })
+	})
+}
+
+func TestDedupKeys(t *testing.T) {
+	a := ExportJob{JobID: "j-1", Tenant: tenant, Application: "app", Reason: ReasonSchedule, Slot: at.Truncate(time.Hour), RequestedAt: at}
+	b := a
+	b.JobID, b.RequestedAt = "j-2", at.Add(time.Second)
+	if a.DedupKey() != b.DedupKey() {
+		t.Errorf("two requests for one slot: %q != %q", a.DedupKey(), b.DedupKey())
+	}
+	b.Slot = b.Slot.Add(time.Hour)
+	if a.DedupKey() == b.DedupKey() {
+		t.Error("two slots share a key")
+	}
+	d := ExportJob{JobID: "j-3", Tenant: tenant, Application: "app", Reason: ReasonDemand, RequestedAt: at}
+	if d.DedupKey() != "job.j-3" {
+		t.Errorf("demand key %q", d.DedupKey())
+	}
+	obj := []byte(`{"a":1}`)
+	if EventID(tenant, pifu.EntityPerson, OpUpdated, "k", obj) != EventID(tenant, pifu.EntityPerson, OpUpdated, "k", obj) {
+		t.Error("EventID is not deterministic")
+	}
+	if EventID(tenant, pifu.EntityPerson, OpUpdated, "k", obj) == EventID(tenant, pifu.EntityPerson, OpUpdated, "k", []byte(`{"a":2}`)) {
+		t.Error("EventID ignores the content")
+	}
+}
+
+func TestDecodeRefusesPermanently(t *testing.T) {
+	good, err := Encode(sampleEvent(t, pifu.EntityPerson, OpCreated))
+	if err != nil {
+		t.Fatal(err)
+	}
+	variant := func(f func(m *nats.Msg)) *nats.Msg {
+		m := &nats.Msg{Subject: good.Subject, Header: nats.Header{}, Data: append([]byte(nil), good.Data...)}
+		for k, v := range good.Header {
+			m.Header[k] = v
+		}
+		f(m)
+		return m
+	}
+	cases := []struct {
+		name, reason string
+		msg          *nats.Msg
+	}{
+		{"no headers", "unknown_message_type", &nats.Msg{Subject: good.Subject, Data: good.Data}},
+		{"unknown type", "unknown_message_type", variant(func(m *nats.Msg) { m.Header.Set(HeaderType, "no.skolebuss.pupil.created.v1") })},
+		{"foreign type", "unknown_message_type", variant(func(m *nats.Msg) { m.Header.Set(HeaderType, "com.example.person.created.v1") })},
+		{"no version", "unknown_message_type", variant(func(m *nats.Msg) { m.Header.Set(HeaderType, "no.skolebuss.person.created") })},
+		{"unknown version", "unknown_message_version", variant(func(m *nats.Msg) { m.Header.Set(HeaderType, "no.skolebuss.person.created.v2") })},
+		{"spec version", "unknown_message_type", variant(func(m *nats.Msg) { m.Header.Set(HeaderSpecVersion, "0.3") })},
+		{"body not JSON", "undecodable_message", variant(func(m *nats.Msg) { m.Data = []byte("<xml/>") })},
+		{"body truncated", "undecodable_message", variant(func(m *nats.Msg) { m.Data = m.Data[:len(m.Data)/2] })},
+		{"bad time", "undecodable_message", variant(func(m *nats.Msg) { m.Header.Set(HeaderTime, "yesterday") })},
+		{"tenant breaks subjects", "invalid_message", variant(func(m *nats.Msg) {
+			m.Data = []byte(strings.Replace(string(m.Data), tenant, "a.>", 1))
+		})},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Decode[Event](c.msg)
+			if !failure.IsPermanent(err) || failure.ReasonOf(err) != c.reason {
+				t.Errorf("err %v: class %v reason %q, want permanent %q", err, failure.ClassOf(err), failure.ReasonOf(err), c.reason)
+			}
+		})
+	}
+	// A valid message of another type is refused too.
+	_, err = Decode[ExportJob](good)
+	if !failure.IsPermanent(err) || failure.ReasonOf(err) != "unexpected_message_type" {
+		t.Errorf("event decoded as job: %v", err)
+	}
+}
+
+func TestEncodeRefusesInvalid(t *testing.T) {
+	ev := sampleEvent(t, pifu.EntityPerson, OpUpdated)
+	ev.Previous = nil
+	if _, err := Encode(ev); err == nil {
+		t.Error("update without previous encoded")
+	}
+	ev = sampleEvent(t, pifu.EntityPerson, OpCreated)
+	ev.Tenant = "evil.>"
+	if _, err := Encode(ev); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("hostile tenant: %v", err)
+	}
+	b := Boundary{ID: "b", Tenant: tenant, ExportID: "e", Phase: PhaseCompleted, Time: at}
+	if _, err := Encode(b); err == nil {
+		t.Error("export.completed without checksum encoded")
+	}
+}
+
+func TestEventBodyJSON(t *testing.T) {
+	ev := sampleEvent(t, pifu.EntityPerson, OpUpdated)
+	ev.ExportID = "weird \"id\"\\\n\x01\u2028\xff"
+	m, err := Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body eventBody
+	if err := json.Unmarshal(m.Data, &body); err != nil {
+		t.Fatalf("body %q: %v", m.Data, err)
+	}
+	if want := "weird \"id\"\\\n\x01\u2028\ufffd"; body.ExportID != want {
+		t.Errorf("export_id %q, want %q", body.ExportID, want)
+	}
+}
+
+// TestEventsMatchSchemas encodes an event of every type and checks its
+// body against the JSON Schema its ce-dataschema names, in docs/schemas.
+func TestEventsMatchSchemas(t *testing.T) {
+	c := &checker{dir: schemaDir, files: map[string]map[string]any{}}
+	var msgs []*nats.Msg
+	for _, e := range pifu.Entities {
+		for _, op := range Ops {
+			m, err := Encode(sampleEvent(t, e, op))
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs = append(msgs, m)
+		}
+	}
+	for _, ph := range []Phase{PhaseStarted, PhaseCompleted} {
+		m, err := Encode(Boundary{ID: BoundaryID(tenant, "exp-42", ph), Tenant: tenant, ExportID: "exp-42", Phase: ph, Time: at,
+			Counts: map[pifu.Entity]Counts{pifu.EntityOrg: {Created: 2, Total: 2}, pifu.EntityPerson: {Updated: 1, Unchanged: 9, Total: 10}},
+			Checksum: "sha256:" + strings.Repeat("a1", 32)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, m)
+	}
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		uri := m.Header.Get(HeaderDataSchema)
+		file := path.Base(uri)
+		if uri != SchemaBase+m.Header.Get(HeaderType)+".json" {
+			t.Errorf("ce-dataschema %q does not name the type %s", uri, m.Header.Get(HeaderType))
+		}
+		var doc any
+		if err := json.Unmarshal(m.Data, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if errs := c.validate(file, doc); len(errs) > 0 {
+			t.Errorf("%s: %s\nbody %s", file, strings.Join(errs, "\n  "), m.Data)
+		}
+		seen[file] = true
+	}
+	// Every schema in the folder is an event type the code publishes.
+	entries, err := os.ReadDir(schemaDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if n := e.Name(); strings.HasPrefix(n, "no.skolebuss.") && !seen[n] {
+			t.Errorf("schema %s belongs to no event the code encodes", n)
+		}
+	}
+	if len(seen) != 14 {
+		t.Errorf("%d event types checked, want 14", len(seen))
+	}
+}
+
+func BenchmarkEncodeEvent(b *testing.B) {
+	ev := sampleEvent(b, pifu.EntityPerson, OpUpdated)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Encode(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

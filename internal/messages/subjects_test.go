@@ -1,0 +1,103 @@
+package messages
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/skolebuss/skolebuss/internal/pifu"
+)
+
+func TestHostileTokensRefused(t *testing.T) {
+	cases := map[string]string{
+		"":                        "is empty",
+		"a.b":                     "a dot",
+		"*":                       "wildcard",
+		">":                       "wildcard",
+		"tenant>":                 "wildcard",
+		"two words":               "white space",
+		"tab\there":               "white space",
+		"nul\x00":                 "control character",
+		"bell\a":                  "control character",
+		"del\x7f":                 "control character",
+		"måneby":                  "non-ASCII",
+		"a/b":                     "the character '/'",
+		strings.Repeat("x", 65):   "at most 64",
+		strings.Repeat("x", 1000): "at most 64",
+	}
+	for tok, want := range cases {
+		for name, f := range map[string]func(string) (string, error){
+			"job":     JobSubject,
+			"fetched": FetchedSubject,
+			"alert":   QuotaAlertSubject,
+			"event":   func(s string) (string, error) { return EventSubject(s, pifu.EntityPerson, OpCreated) },
+			"bound":   func(s string) (string, error) { return BoundarySubject(s, PhaseStarted) },
+			"dlqten":  func(s string) (string, error) { return DLQSubject("fetcher", s) },
+			"dlqstg":  func(s string) (string, error) { return DLQSubject(s, tenant) },
+			"filter":  TenantEventsFilter,
+		} {
+			s, err := f(tok)
+			if !errors.Is(err, ErrInvalidToken) || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s(%q) = %q, %v; want an error about %q", name, tok, s, err, want)
+			}
+			if err != nil && len(err.Error()) > 300 {
+				t.Errorf("%s(%q): error of %d bytes", name, tok, len(err.Error()))
+			}
+		}
+	}
+	if err := ValidateTenant(strings.Repeat("x", 64)); err != nil {
+		t.Errorf("64 characters refused: %v", err)
+	}
+}
+
+func TestSubjectsRoundTrip(t *testing.T) {
+	s, _ := JobSubject(tenant)
+	if got, err := ParseJobSubject(s); err != nil || got != tenant || s != "jobs.export."+tenant {
+		t.Errorf("job %q -> %q, %v", s, got, err)
+	}
+	s, _ = FetchedSubject(tenant)
+	if got, err := ParseFetchedSubject(s); err != nil || got != tenant || s != "exports.fetched."+tenant {
+		t.Errorf("fetched %q -> %q, %v", s, got, err)
+	}
+	for _, e := range pifu.Entities {
+		for _, op := range Ops {
+			s, err := EventSubject(tenant, e, op)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ParseLMSSubject(s)
+			if err != nil || got != (LMSSubject{Tenant: tenant, Entity: e, Op: op}) || got.IsBoundary() {
+				t.Errorf("%q -> %+v, %v", s, got, err)
+			}
+		}
+	}
+	s, _ = BoundarySubject(tenant, PhaseCompleted)
+	if got, err := ParseLMSSubject(s); err != nil || !got.IsBoundary() || got.Phase != PhaseCompleted || s != "lms."+tenant+".export.completed" {
+		t.Errorf("boundary %q -> %+v, %v", s, got, err)
+	}
+	s, _ = DLQSubject("publisher", tenant)
+	if st, tn, err := ParseDLQSubject(s); err != nil || st != "publisher" || tn != tenant {
+		t.Errorf("dlq %q -> %q %q %v", s, st, tn, err)
+	}
+	s, _ = QuotaAlertSubject("skolebuss-demo")
+	if app, err := ParseQuotaAlertSubject(s); err != nil || app != "skolebuss-demo" || s != "alerts.quota.skolebuss-demo" {
+		t.Errorf("alert %q -> %q %v", s, app, err)
+	}
+	if _, err := EventSubject(tenant, "pupil", OpCreated); err == nil {
+		t.Error("unknown entity accepted")
+	}
+	if _, err := EventSubject(tenant, pifu.EntityPerson, "moved"); err == nil {
+		t.Error("unknown op accepted")
+	}
+	for _, bad := range []string{"lms." + tenant + ".person", "lms." + tenant + ".pupil.created", "lms." + tenant + ".person.moved",
+		"lms.*.person.created", "lms." + tenant + ".export.halfway", "jobs.export.a.b", "jobs.import." + tenant, "dlq.x", ""} {
+		_, e1 := ParseLMSSubject(bad)
+		_, e2 := ParseJobSubject(bad)
+		if e1 == nil && e2 == nil {
+			t.Errorf("%q parsed", bad)
+		}
+		if !errors.Is(e1, ErrInvalidSubject) {
+			t.Errorf("%q: %v does not wrap ErrInvalidSubject", bad, e1)
+		}
+	}
+}

@@ -1,0 +1,325 @@
+package messages
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/skolebuss/skolebuss/internal/pifu"
+)
+
+// JobReason says why an export job was requested.
+type JobReason string
+
+const (
+	ReasonSchedule JobReason = "schedule" // the tenant's schedule slot came
+	ReasonDemand   JobReason = "demand"   // an operator asked (skolebuss export --tenant)
+	ReasonReplay   JobReason = "replay"   // an operator replays a failed job
+)
+
+func (r JobReason) valid() bool {
+	return r == ReasonSchedule || r == ReasonDemand || r == ReasonReplay
+}
+
+// ExportJob asks a fetcher to fetch one tenant's export. It travels on
+// jobs.export.<tenant> in the JOBS work queue.
+type ExportJob struct {
+	JobID       string    `json:"job_id"`
+	Tenant      string    `json:"tenant"`
+	Application string    `json:"application"`
+	Reason      JobReason `json:"reason"`
+	// Slot is the start of the schedule slot (Reason schedule only): two
+	// requesters that schedule the same slot produce one job.
+	Slot        time.Time `json:"slot,omitzero"`
+	RequestedAt time.Time `json:"requested_at"`
+	// ReplayOf is the job id a replay repeats (Reason replay only).
+	ReplayOf string `json:"replay_of,omitempty"`
+}
+
+// DedupKey is the job's Nats-Msg-Id: tenant and slot for a scheduled job, so
+// that duplicate requests for one slot collapse within the JOBS stream's
+// duplicate window; the job id otherwise.
+func (j ExportJob) DedupKey() string {
+	if j.Reason == ReasonSchedule {
+		return "job." + j.Tenant + "." + j.Slot.UTC().Format(time.RFC3339)
+	}
+	return "job." + j.JobID
+}
+
+// Validate reports the first missing or malformed field.
+func (j ExportJob) Validate() error {
+	switch {
+	case j.JobID == "":
+		return errors.New("export job: job_id is empty")
+	case !j.Reason.valid():
+		return fmt.Errorf("export job %s: reason %q is not schedule, demand or replay", j.JobID, j.Reason)
+	case j.Reason == ReasonSchedule && j.Slot.IsZero():
+		return fmt.Errorf("export job %s: a scheduled job needs its slot", j.JobID)
+	case j.Reason == ReasonReplay && j.ReplayOf == "":
+		return fmt.Errorf("export job %s: a replay needs replay_of", j.JobID)
+	case j.RequestedAt.IsZero():
+		return fmt.Errorf("export job %s: requested_at is zero", j.JobID)
+	}
+	if err := ValidateTenant(j.Tenant); err != nil {
+		return fmt.Errorf("export job %s: %w", j.JobID, err)
+	}
+	if err := ValidateApplication(j.Application); err != nil {
+		return fmt.Errorf("export job %s: %w", j.JobID, err)
+	}
+	return nil
+}
+
+// FetchedExport says that a tenant's raw export is stored in the object
+// store "exports" under Object. It travels on exports.fetched.<tenant>.
+type FetchedExport struct {
+	JobID       string    `json:"job_id"`
+	ExportID    string    `json:"export_id"`
+	Tenant      string    `json:"tenant"`
+	Application string    `json:"application"`
+	Object      string    `json:"object"` // object name in the "exports" object store
+	Size        int64     `json:"size"`
+	SHA256      string    `json:"sha256"` // hex
+	FetchedAt   time.Time `json:"fetched_at"`
+	// APIVersion is the upstream's API version header, if it sent one.
+	APIVersion string `json:"api_version,omitempty"`
+	// Deprecation and Sunset are the upstream's headers of those names, as sent.
+	Deprecation string `json:"deprecation,omitempty"`
+	Sunset      string `json:"sunset,omitempty"`
+}
+
+// DedupKey is the Nats-Msg-Id: one fetched export per job, so a fetcher that
+// crashes after publishing and fetches the job again publishes nothing new.
+func (f FetchedExport) DedupKey() string { return "fetched." + f.JobID }
+
+// Validate reports the first missing or malformed field.
+func (f FetchedExport) Validate() error {
+	switch {
+	case f.JobID == "":
+		return errors.New("fetched export: job_id is empty")
+	case f.ExportID == "":
+		return fmt.Errorf("fetched export of job %s: export_id is empty", f.JobID)
+	case f.Object == "":
+		return fmt.Errorf("fetched export %s: object is empty", f.ExportID)
+	case f.Size < 0:
+		return fmt.Errorf("fetched export %s: negative size %d", f.ExportID, f.Size)
+	case len(f.SHA256) != 64:
+		return fmt.Errorf("fetched export %s: sha256 %q is not 64 hex digits", f.ExportID, f.SHA256)
+	case f.FetchedAt.IsZero():
+		return fmt.Errorf("fetched export %s: fetched_at is zero", f.ExportID)
+	}
+	if _, err := hex.DecodeString(f.SHA256); err != nil {
+		return fmt.Errorf("fetched export %s: sha256 is not hex", f.ExportID)
+	}
+	if err := ValidateTenant(f.Tenant); err != nil {
+		return fmt.Errorf("fetched export %s: %w", f.ExportID, err)
+	}
+	if err := ValidateApplication(f.Application); err != nil {
+		return fmt.Errorf("fetched export %s: %w", f.ExportID, err)
+	}
+	return nil
+}
+
+// Event is one change of one record of one tenant, as a vendor receives it on
+// lms.<tenant>.<entity>.<op>: CloudEvents attributes in the headers, and the
+// body {"tenant","export_id","object","previous"}.
+type Event struct {
+	// ID is the CloudEvents id and the Nats-Msg-Id: deterministic (see
+	// EventID), so the same change published twice is stored once.
+	ID       string
+	Tenant   string
+	ExportID string
+	Entity   pifu.Entity
+	Op       Op
+	// Key is the record's identity within tenant and entity (pifu.Record.Key);
+	// it is the CloudEvents subject.
+	Key  string
+	Time time.Time
+	// Object is the record after the change (before it, for a deletion), as
+	// the JSON of the pifu record type.
+	Object json.RawMessage
+	// Previous holds, on updates only, the previous values of the changed
+	// top-level fields of Object; a field absent before is null.
+	Previous json.RawMessage
+}
+
+// Type is the CloudEvents type: no.skolebuss.<entity>.<op>.v1.
+func (e Event) Type() string { return EventType(e.Entity, e.Op) }
+
+// Validate reports the first missing or malformed field.
+func (e Event) Validate() error {
+	switch {
+	case e.ID == "":
+		return errors.New("event: id is empty")
+	case !ValidEntity(e.Entity):
+		return fmt.Errorf("event %s: unknown entity %q", e.ID, e.Entity)
+	case !e.Op.Valid():
+		return fmt.Errorf("event %s: unknown op %q", e.ID, e.Op)
+	case e.Key == "":
+		return fmt.Errorf("event %s: key is empty", e.ID)
+	case e.ExportID == "":
+		return fmt.Errorf("event %s: export_id is empty", e.ID)
+	case e.Time.IsZero():
+		return fmt.Errorf("event %s: time is zero", e.ID)
+	case len(e.Object) == 0 || e.Object[0] != '{':
+		return fmt.Errorf("event %s: object is not a JSON object", e.ID)
+	case e.Op == OpUpdated && (len(e.Previous) == 0 || e.Previous[0] != '{'):
+		return fmt.Errorf("event %s: an update needs previous as a JSON object", e.ID)
+	case e.Op != OpUpdated && len(e.Previous) != 0:
+		return fmt.Errorf("event %s: previous is only for updates", e.ID)
+	}
+	if err := ValidateTenant(e.Tenant); err != nil {
+		return fmt.Errorf("event %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// EventID is the deterministic event id: a hash of tenant, entity, op, key and
+// the content hash of the record (after the change; before it, for a
+// deletion). The same change is the same id, in every run and every replica.
+func EventID(tenant string, e pifu.Entity, op Op, key string, contentHash []byte) string {
+	h := sha256.New()
+	for _, s := range []string{tenant, string(e), string(op), key} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	h.Write(contentHash)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Counts are the numbers of one entity in one export.
+type Counts struct {
+	Created   int `json:"created"`
+	Updated   int `json:"updated"`
+	Deleted   int `json:"deleted"`
+	Unchanged int `json:"unchanged"`
+	// Total is the number of records of the entity after the export is applied.
+	Total int `json:"total"`
+}
+
+// Boundary marks the start or the completion of one export's events on
+// lms.<tenant>.export.<phase>. Started carries the counts the publisher is
+// about to publish; Completed the counts it published and Checksum, the
+// checksum of the tenant's resulting state, so a vendor can tell when its
+// copy is whole and detect a gap.
+type Boundary struct {
+	ID       string
+	Tenant   string
+	ExportID string
+	Phase    Phase
+	Time     time.Time
+	Counts   map[pifu.Entity]Counts
+	// Checksum is the checksum of the resulting state ("sha256:<hex>"),
+	// required on completion.
+	Checksum string
+}
+
+// Type is the CloudEvents type: no.skolebuss.export.<phase>.v1.
+func (b Boundary) Type() string { return typePrefix + "export." + string(b.Phase) + ".v1" }
+
+// BoundaryID is the deterministic id of an export's boundary event.
+func BoundaryID(tenant, exportID string, p Phase) string {
+	sum := sha256.Sum256([]byte(tenant + "\x00" + exportID + "\x00" + string(p)))
+	return hex.EncodeToString(sum[:16])
+}
+
+// Validate reports the first missing or malformed field.
+func (b Boundary) Validate() error {
+	switch {
+	case b.ID == "":
+		return errors.New("boundary event: id is empty")
+	case !b.Phase.Valid():
+		return fmt.Errorf("boundary event %s: unknown phase %q", b.ID, b.Phase)
+	case b.ExportID == "":
+		return fmt.Errorf("boundary event %s: export_id is empty", b.ID)
+	case b.Time.IsZero():
+		return fmt.Errorf("boundary event %s: time is zero", b.ID)
+	case b.Phase == PhaseCompleted && b.Checksum == "":
+		return fmt.Errorf("boundary event %s: export.completed needs a checksum", b.ID)
+	}
+	for e := range b.Counts {
+		if !ValidEntity(e) {
+			return fmt.Errorf("boundary event %s: counts of unknown entity %q", b.ID, e)
+		}
+	}
+	if err := ValidateTenant(b.Tenant); err != nil {
+		return fmt.Errorf("boundary event %s: %w", b.ID, err)
+	}
+	return nil
+}
+
+// DeadLetter is a message a stage gave up on, on dlq.<stage>.<tenant>: why,
+// how often it was tried, the trace that tried it, and the failed message
+// itself (without secrets), so an operator can replay it.
+type DeadLetter struct {
+	ID       string    `json:"id"`
+	Stage    string    `json:"stage"`
+	Tenant   string    `json:"tenant"`
+	Reason   string    `json:"reason"` // failure.ReasonOf
+	Class    string    `json:"class"`  // failure.Class.String()
+	Attempts int       `json:"attempts"`
+	TraceID  string    `json:"trace_id,omitempty"`
+	Error    string    `json:"error"`
+	FailedAt time.Time `json:"failed_at"`
+	Message  FailedMsg `json:"message"`
+}
+
+// FailedMsg is the message that failed: its subject, its headers (secret
+// ones removed, see NewDeadLetter) and its data.
+type FailedMsg struct {
+	Subject string              `json:"subject"`
+	Headers map[string][]string `json:"headers,omitempty"`
+	Data    []byte              `json:"data,omitempty"`
+}
+
+// Validate reports the first missing or malformed field.
+func (d DeadLetter) Validate() error {
+	switch {
+	case d.ID == "":
+		return errors.New("dead letter: id is empty")
+	case d.Reason == "":
+		return fmt.Errorf("dead letter %s: reason is empty", d.ID)
+	case d.FailedAt.IsZero():
+		return fmt.Errorf("dead letter %s: failed_at is zero", d.ID)
+	}
+	if err := ValidateToken("stage", d.Stage); err != nil {
+		return fmt.Errorf("dead letter %s: %w", d.ID, err)
+	}
+	if err := ValidateTenant(d.Tenant); err != nil {
+		return fmt.Errorf("dead letter %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// QuotaAlert says an application's quota use crossed a threshold, on
+// alerts.quota.<application>.
+type QuotaAlert struct {
+	Application string    `json:"application"`
+	Period      string    `json:"period"`       // "daily" or "monthly"
+	PeriodStart time.Time `json:"period_start"` // the start of the period the use counts in
+	Used        int64     `json:"used"`
+	Limit       int64     `json:"limit"`
+	Threshold   float64   `json:"threshold"` // the crossed alert_at share, e.g. 0.8
+	At          time.Time `json:"at"`
+}
+
+// DedupKey is the Nats-Msg-Id: one alert per application, period and
+// threshold, however many fetcher replicas notice the crossing.
+func (q QuotaAlert) DedupKey() string {
+	return fmt.Sprintf("quota.%s.%s.%s.%g", q.Application, q.Period, q.PeriodStart.UTC().Format(time.RFC3339), q.Threshold)
+}
+
+// Validate reports the first missing or malformed field.
+func (q QuotaAlert) Validate() error {
+	switch {
+	case q.Period != "daily" && q.Period != "monthly":
+		return fmt.Errorf("quota alert: period %q is not daily or monthly", q.Period)
+	case q.Limit <= 0:
+		return fmt.Errorf("quota alert: limit %d is not positive", q.Limit)
+	case q.At.IsZero():
+		return errors.New("quota alert: at is zero")
+	}
+	return ValidateApplication(q.Application)
+}
