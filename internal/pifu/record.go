@@ -50,6 +50,8 @@ type Typed struct {
 	Type     string `json:"type,omitempty"`
 	Value    string `json:"value"`
 	Priority string `json:"priority,omitempty"`
+	// Lang is the language of a pifu_name (pifu_language), if given.
+	Lang string `json:"lang,omitempty"`
 }
 
 // Name is the person's formatted name and its family and given parts.
@@ -70,6 +72,8 @@ type Address struct {
 	Region   string   `json:"region,omitempty"`
 	PCode    string   `json:"pcode,omitempty"`
 	Country  string   `json:"country,omitempty"`
+	// Timeframe is the validity of a pifu_adr (a holiday address), if given.
+	Timeframe *Timeframe `json:"timeframe,omitempty"`
 }
 
 // Timeframe is a validity period. Dates are kept as written (xs:date).
@@ -159,8 +163,14 @@ type Group struct {
 	IDs           []ExtID        `json:"ids,omitempty"`
 	Names         []Typed        `json:"names,omitempty"`
 	SchoolTypes   []string       `json:"school_types,omitempty"`
-	Extensions    []Extension    `json:"extensions,omitempty"`
-	RecStatus     string         `json:"recstatus,omitempty"`
+	// Emails, URLs, Phones and Addresses are an org unit's pifu_email,
+	// pifu_url, pifu_tel and pifu_adr extensions.
+	Emails     []Typed     `json:"emails,omitempty"`
+	URLs       []Typed     `json:"urls,omitempty"`
+	Phones     []Typed     `json:"phones,omitempty"`
+	Addresses  []Address   `json:"addresses,omitempty"`
+	Extensions []Extension `json:"extensions,omitempty"`
+	RecStatus  string      `json:"recstatus,omitempty"`
 }
 
 // SchemeOrg is the grouptype scheme of organisations and org units.
@@ -190,14 +200,16 @@ func (g *Group) Parent() (SourcedID, bool) {
 // Membership is one role of one member in one group: a <membership> with n
 // members and m roles each yields n*m records.
 type Membership struct {
-	Group      SourcedID   `json:"group"`
-	Member     SourcedID   `json:"member"`
-	IDType     string      `json:"idtype,omitempty"`
-	RoleType   string      `json:"roletype"`
-	Subrole    string      `json:"subrole,omitempty"`
-	Status     string      `json:"status"`
-	Timeframe  *Timeframe  `json:"timeframe,omitempty"`
-	Primary    string      `json:"primary,omitempty"`
+	Group     SourcedID  `json:"group"`
+	Member    SourcedID  `json:"member"`
+	IDType    string     `json:"idtype,omitempty"`
+	RoleType  string     `json:"roletype"`
+	Subrole   string     `json:"subrole,omitempty"`
+	Status    string     `json:"status"`
+	Timeframe *Timeframe `json:"timeframe,omitempty"`
+	Primary   string     `json:"primary,omitempty"`
+	// DateTime is the role's <datetime>: when its status last changed.
+	DateTime   string      `json:"datetime,omitempty"`
 	Extensions []Extension `json:"extensions,omitempty"`
 	RecStatus  string      `json:"recstatus,omitempty"`
 }
