@@ -1,0 +1,432 @@
+package diff
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/skolebuss/skolebuss/internal/failure"
+	"github.com/skolebuss/skolebuss/internal/pifu"
+	"github.com/skolebuss/skolebuss/internal/snapshot"
+)
+
+// Run diffs in.Next against in.Prev and passes the changes to emit in
+// order (see the package comment).
+//
+// On success the Result carries the new snapshot, which the caller makes the
+// tenant's once it has stored every emitted change (for an unchanged export
+// it is in.Prev under the new export id). On any error the Result is empty
+// and no snapshot is to be applied; emitting the same export again later
+// gives the same changes with the same ids.
+//
+// Errors: a held export is a permanent *failure.Error wrapping *HeldError,
+// returned before anything is emitted; an error from emit or OnPlan is
+// returned wrapped with %w (its class kept); an error reading either export
+// is wrapped with %w (the decoder classifies it); the previous export not
+// matching in.Prev is permanent ("previous_export_mismatch"); the spool
+// failing (disk full) is transient ("spool_io"). Cancelling ctx stops Run
+// within about a thousand records or at the next change, returning an error
+// that wraps ctx.Err(); changes emitted before that stay emitted.
+//
+// Run always removes its spool files before it returns. It is safe to run
+// concurrently for different tenants (each Run has its own spool directory).
+func Run(ctx context.Context, cfg Config, in Input, emit Emit) (Result, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	if in.Tenant == "" || in.ExportID == "" || in.Next == nil || emit == nil {
+		return Result{}, errors.New("diff: Run needs a tenant, an export id, a reader and an emit function")
+	}
+	prev := in.Prev
+	if prev == nil {
+		prev, _ = snapshot.NewBuilder(in.Tenant, "").Build()
+	} else if prev.Tenant() != in.Tenant {
+		return Result{}, failure.Permanentf("snapshot_mismatch", "diff: snapshot of tenant %q given for tenant %q",
+			prev.Tenant(), in.Tenant)
+	}
+	r := &run{cfg: cfg, in: in, prev: prev, emit: emit, h: snapshot.NewHasher(),
+		b: snapshot.NewBuilder(in.Tenant, in.ExportID), sp: spool{parent: cfg.SpoolDir}}
+	defer func() {
+		if err := r.sp.remove(); err != nil {
+			cfg.Logger.Warn("diff: removing the spool failed", "tenant", in.Tenant, "dir", r.sp.dir, "err", err)
+		}
+	}()
+	res, err := r.do(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+type run struct {
+	cfg  Config
+	in   Input
+	prev *snapshot.Snapshot
+	emit Emit
+	h    *snapshot.Hasher
+	b    *snapshot.Builder
+
+	seen, upd, fetched [snapshot.NumEntities]bitset // over the previous snapshot's entries
+	created            map[uint64]struct{}
+	counts             [snapshot.NumEntities]Counts
+	dups               []Duplicate
+	any                bool
+
+	sp      spool
+	upserts [snapshot.NumEntities]*spoolFile
+	deletes [snapshot.NumEntities]*spoolFile
+	prevUpd *spoolFile
+	prevIdx map[uint64]int64
+	emitted int
+}
+
+func (r *run) do(ctx context.Context) (Result, error) {
+	var prevCounts [snapshot.NumEntities]int
+	for i := range prevCounts {
+		n := len(r.prev.Entries(i))
+		prevCounts[i] = n
+		r.seen[i], r.upd[i] = newBitset(n), newBitset(n)
+		r.b.Grow(i, n)
+	}
+	if err := r.scan(ctx); err != nil {
+		return Result{}, err
+	}
+	changes, refetch := 0, 0
+	for i := range r.counts {
+		c := &r.counts[i]
+		c.Deleted = prevCounts[i] - c.Unchanged - c.Updated
+		changes += c.Changes()
+		refetch += c.Updated + c.Deleted
+	}
+	if err := checkHeld(r.cfg, r.in, r.counts, prevCounts, r.any); err != nil {
+		return Result{}, err
+	}
+	p := Plan{Counts: make(map[pifu.Entity]Counts, len(r.counts)), Base: r.prev.Checksum(), Duplicates: r.dups}
+	for i, c := range r.counts {
+		p.Counts[pifu.Entities[i]] = c
+	}
+	if changes == 0 {
+		p.Snapshot = r.prev.WithExportID(r.in.ExportID)
+	} else {
+		s, err := r.b.Build()
+		if err != nil {
+			return Result{}, fmt.Errorf("diff: %w", err) // unreachable: scan drops duplicates
+		}
+		p.Snapshot = s
+	}
+	r.b = nil
+	if refetch > 0 {
+		if err := r.fetchPrevious(ctx, refetch); err != nil {
+			return Result{}, err
+		}
+	}
+	if r.in.OnPlan != nil {
+		if err := r.in.OnPlan(ctx, p); err != nil {
+			return Result{}, fmt.Errorf("diff: plan of export %s: %w", r.in.ExportID, err)
+		}
+	}
+	if changes > 0 {
+		if err := r.replay(ctx, p.Base); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{Plan: p, Emitted: r.emitted}, nil
+}
+
+func spoolErr(err error) error {
+	return failure.New(failure.Transient, "spool_io", fmt.Errorf("diff: %w", err))
+}
+
+// scan is the one pass over the new export.
+func (r *run) scan(ctx context.Context) error {
+	for n := 0; ; n++ {
+		if n&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("diff: export %s: %w", r.in.ExportID, err)
+			}
+		}
+		rec, err := r.in.Next.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("diff: read export %s: %w", r.in.ExportID, err)
+		}
+		r.any = true
+		e := rec.Entity()
+		i, _ := snapshot.EntityIndex(e)
+		key := rec.Key()
+		kh := r.h.Key(e, key)
+		pos, old, found := r.prev.Lookup(i, kh)
+		if found {
+			if r.seen[i].get(pos) {
+				r.duplicate(i, e, key, rec.Line)
+				continue
+			}
+			r.seen[i].set(pos)
+		} else {
+			if r.created == nil {
+				r.created = make(map[uint64]struct{})
+			}
+			if _, dup := r.created[kh]; dup {
+				r.duplicate(i, e, key, rec.Line)
+				continue
+			}
+			r.created[kh] = struct{}{}
+		}
+		ch, obj, err := r.h.Content(rec)
+		if err != nil {
+			return fmt.Errorf("diff: export %s line %d: %w", r.in.ExportID, rec.Line, err)
+		}
+		r.b.Add(i, kh, ch)
+		op := Created
+		switch {
+		case found && ch == old:
+			r.counts[i].Unchanged++
+			continue
+		case found:
+			op = Updated
+			r.counts[i].Updated++
+			r.upd[i].set(pos)
+		default:
+			r.counts[i].Created++
+		}
+		if r.upserts[i] == nil {
+			if r.upserts[i], err = r.sp.create(string(e) + ".upserts"); err != nil {
+				return spoolErr(err)
+			}
+		}
+		if _, err := r.upserts[i].write(frame{op: op, keyHash: kh, content: ch, key: key, object: obj}); err != nil {
+			return spoolErr(err)
+		}
+	}
+	for _, sf := range r.upserts {
+		if sf != nil {
+			if err := sf.flush(); err != nil {
+				return spoolErr(err)
+			}
+		}
+	}
+	return nil
+}
+
+func (r *run) duplicate(i int, e pifu.Entity, key string, line int) {
+	r.counts[i].Duplicates++
+	if len(r.dups) < MaxDuplicates {
+		r.dups = append(r.dups, Duplicate{Entity: e, Key: key, Line: line})
+	}
+}
+
+// fetchPrevious reads the previous export for the records that were updated
+// (their previous versions, indexed by key hash) and deleted (spooled per
+// entity), and stops as soon as it has all of them.
+func (r *run) fetchPrevious(ctx context.Context, need int) (err error) {
+	if r.in.OpenPrev == nil {
+		return failure.Permanentf("previous_export_missing",
+			"diff: export %s updates or deletes records, but there is no way to read the previous export %s",
+			r.in.ExportID, r.prev.ExportID())
+	}
+	rd, closer, err := r.in.OpenPrev(ctx)
+	if err != nil {
+		return fmt.Errorf("diff: open previous export %s: %w", r.prev.ExportID(), err)
+	}
+	defer func() {
+		if cerr := closer.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("diff: close previous export %s: %w", r.prev.ExportID(), cerr)
+		}
+	}()
+	for i := range r.fetched {
+		r.fetched[i] = newBitset(len(r.prev.Entries(i)))
+	}
+	for n := 0; need > 0; n++ {
+		if n&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("diff: previous export %s: %w", r.prev.ExportID(), err)
+			}
+		}
+		rec, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("diff: read previous export %s: %w", r.prev.ExportID(), err)
+		}
+		e := rec.Entity()
+		i, _ := snapshot.EntityIndex(e)
+		key := rec.Key()
+		kh := r.h.Key(e, key)
+		pos, want, found := r.prev.Lookup(i, kh)
+		if !found || r.fetched[i].get(pos) {
+			continue // not in the snapshot (?), or a later duplicate
+		}
+		deleted, updated := !r.seen[i].get(pos), r.upd[i].get(pos)
+		if !deleted && !updated {
+			continue
+		}
+		r.fetched[i].set(pos)
+		need--
+		ch, obj, err := r.h.Content(rec)
+		if err != nil {
+			return fmt.Errorf("diff: previous export %s line %d: %w", r.prev.ExportID(), rec.Line, err)
+		}
+		if ch != want {
+			return failure.Permanentf("previous_export_mismatch",
+				"diff: previous export %s line %d: %s %s differs from the snapshot: not the export the snapshot came from",
+				r.prev.ExportID(), rec.Line, e, key)
+		}
+		fr := frame{op: Deleted, keyHash: kh, content: ch, key: key, object: obj}
+		if deleted {
+			if r.deletes[i] == nil {
+				if r.deletes[i], err = r.sp.create(string(e) + ".deletes"); err != nil {
+					return spoolErr(err)
+				}
+			}
+			if _, err := r.deletes[i].write(fr); err != nil {
+				return spoolErr(err)
+			}
+			continue
+		}
+		if r.prevUpd == nil {
+			if r.prevUpd, err = r.sp.create("previous"); err != nil {
+				return spoolErr(err)
+			}
+			r.prevIdx = make(map[uint64]int64)
+		}
+		fr.op = Updated
+		off, err := r.prevUpd.write(fr)
+		if err != nil {
+			return spoolErr(err)
+		}
+		r.prevIdx[kh] = off
+	}
+	if need > 0 {
+		return failure.Permanentf("previous_export_mismatch",
+			"diff: previous export %s lacks %d records its snapshot has: not the export the snapshot came from",
+			r.prev.ExportID(), need)
+	}
+	for _, sf := range append(r.deletes[:], r.prevUpd) {
+		if sf != nil {
+			if err := sf.flush(); err != nil {
+				return spoolErr(err)
+			}
+		}
+	}
+	return nil
+}
+
+// replay emits the spooled changes in order.
+func (r *run) replay(ctx context.Context, base snapshot.Checksum) error {
+	send := func(e pifu.Entity, fr frame, previous json.RawMessage) error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("diff: export %s: %w", r.in.ExportID, err)
+		}
+		r.emitted++
+		c := Change{
+			ID:          EventID(r.in.Tenant, e, fr.key, fr.op, fr.content, base),
+			Seq:         r.emitted,
+			Entity:      e,
+			Op:          fr.op,
+			Key:         fr.key,
+			ContentHash: fr.content,
+			Object:      fr.object,
+			Previous:    previous,
+		}
+		if err := r.emit(ctx, c); err != nil {
+			return fmt.Errorf("diff: emit change %d (%s %s) of export %s: %w", c.Seq, e, fr.op, r.in.ExportID, err)
+		}
+		return nil
+	}
+	for i, e := range pifu.Entities {
+		sf := r.upserts[i]
+		if sf == nil {
+			continue
+		}
+		err := sf.forward(func(fr frame) error {
+			if fr.op != Updated {
+				return send(e, fr, nil)
+			}
+			off, ok := r.prevIdx[fr.keyHash]
+			if !ok {
+				return spoolErr(fmt.Errorf("no previous version of updated %s %s", e, fr.key))
+			}
+			pfr, err := r.prevUpd.readAt(off)
+			if err != nil {
+				return spoolErr(err)
+			}
+			previous, err := previousFields(pfr.object, fr.object)
+			if err != nil {
+				return fmt.Errorf("diff: %s %s: %w", e, fr.key, err)
+			}
+			return send(e, fr, previous)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for i := len(pifu.Entities) - 1; i >= 0; i-- {
+		if sf := r.deletes[i]; sf != nil {
+			if err := sf.backward(func(fr frame) error { return send(pifu.Entities[i], fr, nil) }); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// EventID is the deterministic id of a change (see Change.ID): the first 16
+// bytes, in hex, of SHA-256 over the tenant, entity, key and op, each
+// followed by a zero byte, then the content hash and the base checksum as 8
+// little-endian bytes each.
+func EventID(tenant string, e pifu.Entity, key string, op Op, content uint64, base snapshot.Checksum) string {
+	h := sha256.New()
+	for _, s := range []string{tenant, string(e), key, string(op)} {
+		_, _ = h.Write([]byte(s))
+		_, _ = h.Write([]byte{0})
+	}
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], content)
+	binary.LittleEndian.PutUint64(b[8:], uint64(base))
+	_, _ = h.Write(b[:])
+	sum := h.Sum(nil)
+	return hex.EncodeToString(sum[:16])
+}
+
+var jsonNull = json.RawMessage("null")
+
+// previousFields is the JSON object of the top-level fields that differ
+// between prev and next, with their values in prev (null where prev lacks
+// the field). Both are canonical JSON, so equal values are equal bytes.
+func previousFields(prev, next []byte) (json.RawMessage, error) {
+	var pm, nm map[string]json.RawMessage
+	if err := json.Unmarshal(prev, &pm); err != nil {
+		return nil, fmt.Errorf("previous version: %w", err)
+	}
+	if err := json.Unmarshal(next, &nm); err != nil {
+		return nil, fmt.Errorf("new version: %w", err)
+	}
+	out := make(map[string]json.RawMessage)
+	for k, pv := range pm {
+		if nv, ok := nm[k]; !ok || !bytes.Equal(pv, nv) {
+			out[k] = pv
+		}
+	}
+	for k := range nm {
+		if _, ok := pm[k]; !ok {
+			out[k] = jsonNull
+		}
+	}
+	return json.Marshal(out) // keys sorted: deterministic
+}
+
+type bitset []uint64
+
+func newBitset(n int) bitset    { return make(bitset, (n+63)/64) }
+func (b bitset) get(i int) bool { return b[i>>6]&(1<<(uint(i)&63)) != 0 }
+func (b bitset) set(i int)      { b[i>>6] |= 1 << (uint(i) & 63) }

@@ -1,0 +1,219 @@
+package diff
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// The spool holds the changed records of one Run on disk between the pass
+// over the new export and the ordered replay, so memory stays bounded even
+// when every record is a creation. Every spool file is a sequence of frames:
+//
+//	uint32 n | op byte | key hash uint64 | content hash uint64 | uvarint len(key) | key | JSON | uint32 n
+//
+// where n is the length of everything between the two lengths. The trailing
+// length lets a file be read backwards (deletions are replayed in reverse).
+type spool struct {
+	parent string
+	dir    string // created on first use
+	files  []*spoolFile
+}
+
+type spoolFile struct {
+	f    *os.File
+	w    *bufio.Writer
+	off  int64
+	n    int
+	name string
+}
+
+type frame struct {
+	op      Op
+	keyHash uint64
+	content uint64
+	key     string
+	object  []byte
+}
+
+const frameFixed = 1 + 8 + 8
+
+func opByte(op Op) byte {
+	switch op {
+	case Created:
+		return 'c'
+	case Updated:
+		return 'u'
+	}
+	return 'd'
+}
+
+func byteOp(b byte) (Op, bool) {
+	switch b {
+	case 'c':
+		return Created, true
+	case 'u':
+		return Updated, true
+	case 'd':
+		return Deleted, true
+	}
+	return "", false
+}
+
+// create opens a new spool file named name.
+func (s *spool) create(name string) (*spoolFile, error) {
+	if s.dir == "" {
+		dir, err := os.MkdirTemp(s.parent, "skolebuss-diff-")
+		if err != nil {
+			return nil, fmt.Errorf("spool: %w", err)
+		}
+		s.dir = dir
+	}
+	f, err := os.OpenFile(filepath.Join(s.dir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	sf := &spoolFile{f: f, w: bufio.NewWriterSize(f, 256<<10), name: name}
+	s.files = append(s.files, sf)
+	return sf, nil
+}
+
+// remove closes and deletes every spool file and the spool directory.
+func (s *spool) remove() error {
+	var errs []error
+	for _, sf := range s.files {
+		errs = append(errs, sf.f.Close())
+	}
+	if s.dir != "" {
+		errs = append(errs, os.RemoveAll(s.dir))
+	}
+	return errors.Join(errs...)
+}
+
+// write appends one frame and returns its offset.
+func (sf *spoolFile) write(fr frame) (int64, error) {
+	var hdr [4 + frameFixed + binary.MaxVarintLen64]byte
+	body := frameFixed + varintLen(len(fr.key)) + len(fr.key) + len(fr.object)
+	b := binary.LittleEndian.AppendUint32(hdr[:0], uint32(body))
+	b = append(b, opByte(fr.op))
+	b = binary.LittleEndian.AppendUint64(b, fr.keyHash)
+	b = binary.LittleEndian.AppendUint64(b, fr.content)
+	b = binary.AppendUvarint(b, uint64(len(fr.key)))
+	_, _ = sf.w.Write(b)
+	_, _ = sf.w.WriteString(fr.key)
+	_, _ = sf.w.Write(fr.object)
+	_, err := sf.w.Write(binary.LittleEndian.AppendUint32(hdr[:0], uint32(body)))
+	if err != nil {
+		return 0, fmt.Errorf("spool %s: %w", sf.name, err)
+	}
+	off := sf.off
+	sf.off += int64(4 + body + 4)
+	sf.n++
+	return off, nil
+}
+
+func varintLen(n int) int {
+	var b [binary.MaxVarintLen64]byte
+	return len(binary.AppendUvarint(b[:0], uint64(n)))
+}
+
+func (sf *spoolFile) flush() error {
+	if err := sf.w.Flush(); err != nil {
+		return fmt.Errorf("spool %s: %w", sf.name, err)
+	}
+	return nil
+}
+
+// parseFrame decodes the body of one frame (between the two lengths). The
+// frame's object aliases body.
+func parseFrame(body []byte) (frame, error) {
+	if len(body) < frameFixed+1 {
+		return frame{}, errors.New("short frame")
+	}
+	op, ok := byteOp(body[0])
+	if !ok {
+		return frame{}, fmt.Errorf("bad op byte %q", body[0])
+	}
+	fr := frame{
+		op:      op,
+		keyHash: binary.LittleEndian.Uint64(body[1:9]),
+		content: binary.LittleEndian.Uint64(body[9:17]),
+	}
+	kl, n := binary.Uvarint(body[frameFixed:])
+	if n <= 0 || uint64(len(body)-frameFixed-n) < kl {
+		return frame{}, errors.New("bad key length")
+	}
+	rest := body[frameFixed+n:]
+	fr.key = string(rest[:kl])
+	fr.object = rest[kl:]
+	return fr, nil
+}
+
+// readAt reads the frame at off into a fresh buffer.
+func (sf *spoolFile) readAt(off int64) (frame, error) {
+	var l [4]byte
+	if _, err := sf.f.ReadAt(l[:], off); err != nil {
+		return frame{}, fmt.Errorf("spool %s at %d: %w", sf.name, off, err)
+	}
+	body := make([]byte, binary.LittleEndian.Uint32(l[:]))
+	if _, err := sf.f.ReadAt(body, off+4); err != nil {
+		return frame{}, fmt.Errorf("spool %s at %d: %w", sf.name, off, err)
+	}
+	fr, err := parseFrame(body)
+	if err != nil {
+		return frame{}, fmt.Errorf("spool %s at %d: %w", sf.name, off, err)
+	}
+	return fr, nil
+}
+
+// forward calls fn for every frame in the order written. Each frame's
+// object is freshly allocated.
+func (sf *spoolFile) forward(fn func(frame) error) error {
+	if _, err := sf.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("spool %s: %w", sf.name, err)
+	}
+	r := bufio.NewReaderSize(sf.f, 256<<10)
+	var l [4]byte
+	for i := range sf.n {
+		if _, err := io.ReadFull(r, l[:]); err != nil {
+			return fmt.Errorf("spool %s frame %d: %w", sf.name, i, err)
+		}
+		body := make([]byte, binary.LittleEndian.Uint32(l[:])+4)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return fmt.Errorf("spool %s frame %d: %w", sf.name, i, err)
+		}
+		fr, err := parseFrame(body[:len(body)-4])
+		if err != nil {
+			return fmt.Errorf("spool %s frame %d: %w", sf.name, i, err)
+		}
+		if err := fn(fr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backward calls fn for every frame, the last written first.
+func (sf *spoolFile) backward(fn func(frame) error) error {
+	end := sf.off
+	var l [4]byte
+	for i := sf.n - 1; i >= 0; i-- {
+		if _, err := sf.f.ReadAt(l[:], end-4); err != nil {
+			return fmt.Errorf("spool %s frame %d: %w", sf.name, i, err)
+		}
+		start := end - 4 - int64(binary.LittleEndian.Uint32(l[:])) - 4
+		fr, err := sf.readAt(start)
+		if err != nil {
+			return err
+		}
+		if err := fn(fr); err != nil {
+			return err
+		}
+		end = start
+	}
+	return nil
+}
