@@ -28,6 +28,11 @@ type upstream struct {
 
 func newUpstream(t *testing.T, export func(w http.ResponseWriter, r *http.Request, tok int64)) *upstream {
 	t.Helper()
+	return newUpstreamB(t, export)
+}
+
+func newUpstreamB(t testing.TB, export func(w http.ResponseWriter, r *http.Request, tok int64)) *upstream {
+	t.Helper()
 	u := &upstream{export: export}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /connect/token", func(w http.ResponseWriter, r *http.Request) {
@@ -55,7 +60,7 @@ func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock()
 
 // newClient builds a real auth.Source and Client against baseURL (token URL
 // baseURL+tokenPath).
-func newClient(t *testing.T, baseURL, clientID, secret string, scopes []string, log *logBuf, mod func(*Config)) (*Client, *auth.Source) {
+func newClient(t testing.TB, baseURL, clientID, secret string, scopes []string, log *logBuf, mod func(*Config)) (*Client, *auth.Source) {
 	t.Helper()
 	var logger *slog.Logger
 	if log != nil {
@@ -101,3 +106,5 @@ func reset(conn net.Conn) {
 	}
 	_ = conn.Close()
 }
+
+func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
