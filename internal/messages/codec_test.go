@@ -14,6 +14,7 @@ import (
 
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/pifu"
+	"github.com/skolebuss/skolebuss/internal/quota"
 )
 
 const tenant = "aa750693-e3ea-441b-93fe-6a71a8371afa"
@@ -90,7 +91,7 @@ func TestRoundTrip(t *testing.T) {
 		Header: nats.Header{HeaderMsgID: {"job.j-1"}, "Authorization": {"Bearer abc"}, "X-Api-Token": {"t"}}}
 	dl := NewDeadLetter("fetcher", tenant, failed, failure.Permanentf("invalid_client", "token refused"), 1,
 		"4bf92f3577b34da6a3ce929d0e0e4736", at)
-	alert := QuotaAlert{Application: "skolebuss-demo", Period: "daily", PeriodStart: at.Truncate(24 * time.Hour),
+	alert := QuotaAlert{Application: "skolebuss-demo", Period: "daily", PeriodKey: "2026-03-02",
 		Used: 80, Limit: 100, Threshold: 0.8, At: at}
 
 	check := func(t *testing.T, v Codable, wantSubject string, decode func(*nats.Msg) (any, error), decodeWM func(string) (any, error)) {
@@ -338,3 +339,6 @@ func BenchmarkEncodeEvent(b *testing.B) {
 		}
 	}
 }
+
+// The quota package's alert converts to the message type field by field.
+var _ = QuotaAlert(quota.Alert{})

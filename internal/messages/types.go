@@ -294,21 +294,23 @@ func (d DeadLetter) Validate() error {
 }
 
 // QuotaAlert says an application's quota use crossed a threshold, on
-// alerts.quota.<application>.
+// alerts.quota.<application>. Its fields match quota.Alert one to one, so a
+// quota.Alert converts with messages.QuotaAlert(a).
 type QuotaAlert struct {
 	Application string    `json:"application"`
-	Period      string    `json:"period"`       // "daily" or "monthly"
-	PeriodStart time.Time `json:"period_start"` // the start of the period the use counts in
+	Period      string    `json:"period"`     // "daily" or "monthly"
+	PeriodKey   string    `json:"period_key"` // the period: "2026-12-01" or "2026-12"
+	Threshold   float64   `json:"threshold"`  // the crossed alert_at share, e.g. 0.8
 	Used        int64     `json:"used"`
 	Limit       int64     `json:"limit"`
-	Threshold   float64   `json:"threshold"` // the crossed alert_at share, e.g. 0.8
 	At          time.Time `json:"at"`
 }
 
 // DedupKey is the Nats-Msg-Id: one alert per application, period and
-// threshold, however many fetcher replicas notice the crossing.
+// threshold, however many fetcher replicas notice the crossing (the same
+// key as quota.Alert.ID).
 func (q QuotaAlert) DedupKey() string {
-	return fmt.Sprintf("quota.%s.%s.%s.%g", q.Application, q.Period, q.PeriodStart.UTC().Format(time.RFC3339), q.Threshold)
+	return fmt.Sprintf("quota-%s-%s-%s-%g", q.Application, q.Period, q.PeriodKey, q.Threshold)
 }
 
 // Validate reports the first missing or malformed field.
@@ -316,6 +318,8 @@ func (q QuotaAlert) Validate() error {
 	switch {
 	case q.Period != "daily" && q.Period != "monthly":
 		return fmt.Errorf("quota alert: period %q is not daily or monthly", q.Period)
+	case q.PeriodKey == "":
+		return errors.New("quota alert: period_key is empty")
 	case q.Limit <= 0:
 		return fmt.Errorf("quota alert: limit %d is not positive", q.Limit)
 	case q.At.IsZero():
