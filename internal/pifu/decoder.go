@@ -71,6 +71,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("pifu: MaxDepth %d is below 8", c.MaxDepth)
 	case c.BufferSize < 16:
 		return fmt.Errorf("pifu: BufferSize %d is below 16", c.BufferSize)
+	case c.BufferSize > c.MaxTokenBytes:
+		return fmt.Errorf("pifu: BufferSize %d is above MaxTokenBytes %d", c.BufferSize, c.MaxTokenBytes)
 	}
 	return nil
 }
@@ -218,7 +220,9 @@ func (d *Decoder) onStart() error {
 	id := lookup(local)
 	d.stack = append(d.stack, frame{id: id, off: int32(len(d.names)), size: int32(len(s.name))})
 	d.names = append(d.names, s.name...)
-	if d.capture == 0 {
+	if d.capture > 0 {
+		d.capText = append(d.capText, ' ') // text of two elements is two words
+	} else {
 		d.collecting = leaf[id]
 		d.text = d.text[:0]
 		if err := d.open(id); err != nil {
@@ -250,6 +254,8 @@ func (d *Decoder) close() error {
 	if d.capture > 0 {
 		if n == d.capture {
 			d.finishCapture()
+		} else {
+			d.capText = append(d.capText, ' ')
 		}
 	} else {
 		err = d.closeElem(d.stack[n-1].id)
@@ -274,13 +280,7 @@ func (d *Decoder) onText() error {
 	}
 	switch {
 	case d.capture > 0:
-		t := bytes.Trim(s.text, " \t\r\n")
-		if len(t) > 0 {
-			if len(d.capText) > 0 {
-				d.capText = append(d.capText, ' ')
-			}
-			d.capText = append(d.capText, t...)
-		}
+		d.capText = append(d.capText, s.text...)
 	case d.collecting:
 		d.text = append(d.text, s.text...)
 	}
@@ -311,7 +311,7 @@ func (d *Decoder) startCapture() {
 
 func (d *Decoder) finishCapture() {
 	d.capture = 0
-	d.ext.Value = d.str(d.capText)
+	d.ext.Value = d.str(collapseSpace(d.capText))
 	d.b.addExtension(d.up(2), d.ext, &d.props)
 }
 
@@ -365,3 +365,23 @@ func (d *Decoder) val() []byte { return bytes.Trim(d.text, " \t\r\n") }
 
 // attrInterned is the interned value of an attribute of the current tag.
 func (d *Decoder) attrInterned(local string) string { return d.intern(d.s.attr(local)) }
+
+// collapseSpace trims b and turns each run of XML whitespace into one space,
+// in place.
+func collapseSpace(b []byte) []byte {
+	j, space := 0, false
+	for _, c := range b {
+		if isSpace(c) {
+			space = j > 0
+			continue
+		}
+		if space {
+			b[j] = ' '
+			j++
+			space = false
+		}
+		b[j] = c
+		j++
+	}
+	return b[:j]
+}

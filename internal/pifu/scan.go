@@ -103,7 +103,7 @@ func (s *scanner) more() bool {
 	}
 	grew := false
 	if s.w == len(s.buf) {
-		limit := s.maxTok + 4096
+		limit := s.maxTok + 1 // the token and one byte past it
 		if len(s.buf) >= limit {
 			s.full = true
 			return false
@@ -113,7 +113,7 @@ func (s *scanner) more() bool {
 		s.buf = nb
 		grew = true
 	}
-	for zero := 0; ; {
+	for zero, w0 := 0, s.w; ; {
 		n, err := s.src.Read(s.buf[s.w:])
 		s.w += n
 		if err != nil {
@@ -121,7 +121,7 @@ func (s *scanner) more() bool {
 			if !errors.Is(err, io.EOF) {
 				s.rerr = err
 			}
-			return n > 0
+			return s.w > w0
 		}
 		if n == 0 {
 			if zero++; zero > 100 {
