@@ -129,17 +129,16 @@ func pifuFetch(ctx context.Context, args []string, stdout, stderr io.Writer, get
 			exp.Deprecation, exp.Sunset, exp.APIVersion)
 	}
 	var progress io.Writer = io.Discard
+	var bar *progressbar.ProgressBar
 	if isTerminal(stderr) {
-		bar := progressbar.NewOptions64(exp.ContentLength,
+		bar = progressbar.NewOptions64(exp.ContentLength,
 			progressbar.OptionSetWriter(stderr),
 			progressbar.OptionSetDescription("fetching "+f.tenant),
 			progressbar.OptionShowBytes(true),
 			progressbar.OptionShowCount(),
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionSpinnerType(14),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(stderr) }),
 		)
-		defer bar.Finish()
 		progress = bar
 	}
 	var n int64
@@ -147,6 +146,9 @@ func pifuFetch(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		n, err = io.Copy(io.MultiWriter(stdout, progress), exp.Body)
 	} else {
 		n, err = writeWhole(f.out, exp.Body, progress)
+	}
+	if bar != nil {
+		_ = bar.Clear() // the summary line below (or the error) replaces it
 	}
 	if err != nil {
 		return explain(err)
