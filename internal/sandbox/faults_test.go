@@ -1,0 +1,184 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// withFaults is oneTenant with the tenant's faults set.
+func withFaults(f Faults) Config {
+	cfg := oneTenant()
+	cfg.Tenants[0].Faults = f
+	return cfg
+}
+
+// statusRun makes n export calls and returns their statuses in order.
+func statusRun(t *testing.T, cfg Config, n int) []int {
+	t.Helper()
+	_, base := start(t, cfg)
+	tok := token(t, base, demoForm(DemoTenantFjordvik))
+	out := make([]int, n)
+	for i := range out {
+		resp := getExport(t, base, tok)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		out[i] = resp.StatusCode
+		if resp.StatusCode == 503 && resp.Header.Get("Retry-After") != "3" {
+			t.Errorf("503 with Retry-After %q, want 3", resp.Header.Get("Retry-After"))
+		}
+	}
+	return out
+}
+
+func TestFaultErrorShare(t *testing.T) {
+	cfg := withFaults(Faults{ErrorRate: 0.4, RetryAfter: Duration(3 * time.Second)})
+	got := statusRun(t, cfg, 150)
+	count := map[int]int{}
+	for _, st := range got {
+		count[st]++
+	}
+	failed := count[500] + count[502] + count[503]
+	if failed < 40 || failed > 80 || count[200]+failed != 150 {
+		t.Errorf("statuses %v: %d of 150 failed, want about 60 (a share of 0.4)", count, failed)
+	}
+	for _, st := range []int{500, 502, 503} {
+		if count[st] == 0 {
+			t.Errorf("no %d among %v", st, count)
+		}
+	}
+	// The same fault seed fails the same requests.
+	if again := statusRun(t, cfg, 150); fmt.Sprint(again) != fmt.Sprint(got) {
+		t.Error("the same fault_seed gave another sequence of statuses")
+	}
+	cfg.FaultSeed = 99
+	if other := statusRun(t, cfg, 150); fmt.Sprint(other) == fmt.Sprint(got) {
+		t.Error("another fault_seed gave the same sequence")
+	}
+
+	all := statusRun(t, withFaults(Faults{ErrorRate: 1, ErrorStatuses: []int{502}}), 5)
+	if fmt.Sprint(all) != "[502 502 502 502 502]" {
+		t.Errorf("error_rate 1 with 502 only: %v", all)
+	}
+}
+
+func TestFaultLatency(t *testing.T) {
+	_, base := start(t, withFaults(Faults{Latency: Duration(300 * time.Millisecond)}))
+	tok := token(t, base, demoForm(DemoTenantFjordvik))
+	t0 := time.Now()
+	resp := getExport(t, base, tok)
+	if d := time.Since(t0); resp.StatusCode != 200 || d < 300*time.Millisecond {
+		t.Errorf("answer %d after %s; want 200 after at least 300ms", resp.StatusCode, d)
+	}
+}
+
+func TestFaultSlowBody(t *testing.T) {
+	_, plainBase := start(t, oneTenant())
+	want := readExport(t, plainBase, token(t, plainBase, demoForm(DemoTenantFjordvik)))
+
+	bps := len(want) * 2 // the whole body in about half a second
+	_, base := start(t, withFaults(Faults{SlowBody: bps}))
+	tok := token(t, base, demoForm(DemoTenantFjordvik))
+	t0 := time.Now()
+	got := readExport(t, base, tok)
+	d := time.Since(t0)
+	if !bytes.Equal(got, want) {
+		t.Error("a slow body differs from the plain one")
+	}
+	if d < 400*time.Millisecond {
+		t.Errorf("%d bytes at %d B/s took %s; want about 500ms", len(got), bps, d)
+	}
+}
+
+func TestFaultCutOffIsUnexpectedEOF(t *testing.T) {
+	s, base := start(t, withFaults(Faults{CutOffAfter: 1000}))
+	resp := getExport(t, base, token(t, base, demoForm(DemoTenantFjordvik)))
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("reading a cut-off body: err %v, want io.ErrUnexpectedEOF", err)
+	}
+	if len(body) != 1000 {
+		t.Errorf("got %d bytes before the cut, want 1000", len(body))
+	}
+	if st := s.StatsSnapshot().Applications[DemoClientID]; st.Faulted != 1 {
+		t.Errorf("faulted = %d, want 1", st.Faulted)
+	}
+}
+
+func TestFaultMalformedXML(t *testing.T) {
+	_, base := start(t, withFaults(Faults{MalformedAfter: 700}))
+	body := readExport(t, base, token(t, base, demoForm(DemoTenantFjordvik)))
+	if msg := xmllint(t, body); msg == "" {
+		t.Error("xmllint accepted the malformed export")
+	}
+	dec := xml.NewDecoder(bytes.NewReader(body))
+	var err error
+	for err == nil {
+		_, err = dec.Token()
+	}
+	if err == io.EOF {
+		t.Error("encoding/xml read the malformed export to its end")
+	}
+}
+
+func TestFaultContentType(t *testing.T) {
+	_, base := start(t, withFaults(Faults{ContentType: "text/html; charset=utf-8"}))
+	resp := getExport(t, base, token(t, base, demoForm(DemoTenantFjordvik)))
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "text/html; charset=utf-8" {
+		t.Errorf("status %d Content-Type %q", resp.StatusCode, ct)
+	}
+}
+
+func TestFaultTokenEndpointDown(t *testing.T) {
+	cfg := DemoConfig()
+	cfg.Tenants[0].Faults = Faults{TokenEndpointDown: true, RetryAfter: Duration(5 * time.Second)}
+	s, base := start(t, cfg)
+	r := postToken(t, base, demoForm(DemoTenantFjordvik), nil)
+	if r.Status != 503 || r.Error != "temporarily_unavailable" || r.Header.Get("Retry-After") != "5" {
+		t.Errorf("token endpoint down for Fjordvik: %d %q Retry-After %q", r.Status, r.Error, r.Header.Get("Retry-After"))
+	}
+	if r := postToken(t, base, demoForm(DemoTenantMaaneby), nil); r.Status != 200 {
+		t.Errorf("Måneby, without the fault: %d %s", r.Status, r.Error)
+	}
+	if err := s.SetFaults("", Faults{TokenEndpointDown: true}); err != nil {
+		t.Fatal(err)
+	}
+	if r := postToken(t, base, demoForm(DemoTenantMaaneby), nil); r.Status != 503 || r.Header.Get("Retry-After") != "1" {
+		t.Errorf("globally down: %d Retry-After %q", r.Status, r.Header.Get("Retry-After"))
+	}
+}
+
+func TestFaultTokensExpireEarly(t *testing.T) {
+	clk := newClock()
+	cfg := withFaults(Faults{TokenLifetime: Duration(2 * time.Second)})
+	cfg.Now = clk.Now
+	_, base := start(t, cfg)
+	r := postToken(t, base, demoForm(DemoTenantFjordvik), nil)
+	if r.Status != 200 || r.ExpiresIn != 3600 {
+		t.Fatalf("token answer %d expires_in %d; want 200 announcing 3600", r.Status, r.ExpiresIn)
+	}
+	var c Claims
+	if _, _, err := jwt.NewParser().ParseUnverified(r.AccessToken, &c); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.ExpiresAt.Sub(clk.Now()); got != 2*time.Second {
+		t.Errorf("exp is %s after issue, want 2s", got)
+	}
+	if st, _ := exportStatus(t, base, r.AccessToken); st != 200 {
+		t.Fatalf("fresh token: %d", st)
+	}
+	clk.Add(3 * time.Second)
+	if st, _ := exportStatus(t, base, r.AccessToken); st != http.StatusUnauthorized {
+		t.Errorf("3s later: %d, want 401 (the token expired early)", st)
+	}
+}
