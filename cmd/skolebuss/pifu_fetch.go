@@ -223,7 +223,7 @@ func explain(err error) error {
 	case failure.Throttled:
 		return fmt.Errorf("%w\n(throttled: try again after the wait)", err)
 	case failure.Canceled:
-		return fmt.Errorf("interrupted: %w", err)
+		return fmt.Errorf("interrupted (%w); no output file was written", context.Canceled)
 	}
 	return fmt.Errorf("%w\n(a transient failure: retrying may help)", err)
 }
