@@ -273,7 +273,7 @@ func (d *Decoder) close() error {
 func (d *Decoder) onText() error {
 	s := &d.s
 	if len(d.stack) == 0 {
-		if s.cdata || len(bytes.Trim(s.text, " \t\r\n")) > 0 {
+		if s.cdata || len(trimSpace(s.text)) > 0 {
 			return s.errAt(s.start, "text outside the root element")
 		}
 		return nil
@@ -361,7 +361,7 @@ func (d *Decoder) str(b []byte) string {
 }
 
 // val is the trimmed text of the current leaf element.
-func (d *Decoder) val() []byte { return bytes.Trim(d.text, " \t\r\n") }
+func (d *Decoder) val() []byte { return trimSpace(d.text) }
 
 // attrInterned is the interned value of an attribute of the current tag.
 func (d *Decoder) attrInterned(local string) string { return d.intern(d.s.attr(local)) }

@@ -223,11 +223,30 @@ func isNameStart(c byte) bool {
 // end of b.
 func nameEnd(b []byte) int {
 	for i, c := range b {
-		if isSpace(c) || c == '>' || c == '/' || c == '=' || c == '<' || c == '"' || c == '\'' {
+		if nameStop[c] {
 			return i
 		}
 	}
 	return len(b)
+}
+
+// nameStop marks the bytes that end a name.
+var nameStop = func() (t [256]bool) {
+	for _, c := range []byte(" \n\t\r>/=<\"'") {
+		t[c] = true
+	}
+	return t
+}()
+
+// trimSpace trims XML whitespace from both ends of b.
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 // parseStart parses the start tag at the beginning of b. It returns the tag's
