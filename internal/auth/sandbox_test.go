@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -218,5 +219,24 @@ func TestSandboxRefusalsAreClassified(t *testing.T) {
 		if strings.Contains(log.b.String(), leak) {
 			t.Errorf("the log shows a secret:\n%s", log.b.String())
 		}
+	}
+}
+
+// Everything the package hands out, printed every way, shows no secret and
+// no token, also after tokens are cached.
+func TestSandboxNothingPrintedShowsACredential(t *testing.T) {
+	_, base := startSandbox(t, nil)
+	s := demoSource(t, base, nil, nil, nil)
+	tok, err := s.Token(context.Background(), Key{"demo", tenantTiny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, failErr := s.Token(context.Background(), Key{"wrong", tenantTiny})
+	leaks := []string{tok.Access.Reveal(), sandbox.DemoClientSecret, testSecret}
+	assertHidden(t, "*Source", s, leaks...)
+	assertHidden(t, "Token", tok, leaks...)
+	assertHidden(t, "error", failErr, leaks...)
+	if !strings.Contains(fmt.Sprint(s), "cached tokens: 1") {
+		t.Errorf("Source prints as %v", s)
 	}
 }

@@ -243,3 +243,19 @@ func (s *Source) fetch(parent trace.SpanContext, key Key) (Token, error) {
 
 // errClosed is the cause when the Source was closed during a request.
 var errClosed = errors.New("token source closed")
+
+// String describes the Source without its secrets or tokens.
+func (s *Source) String() string {
+	names := make([]string, 0, len(s.apps))
+	for _, a := range s.cfg.Applications {
+		names = append(names, a.Name)
+	}
+	s.mu.Lock()
+	n := len(s.cache)
+	s.mu.Unlock()
+	return fmt.Sprintf("auth.Source{token_url: %s, applications: %v, cached tokens: %d}", s.cfg.TokenURL, names, n)
+}
+
+// Format prints String for every verb, so that %+v and %#v, which would
+// otherwise walk the unexported fields, show no secret or token.
+func (s *Source) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String())) }

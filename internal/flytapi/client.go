@@ -205,3 +205,9 @@ func clip(s string, n int) string {
 // errStalled is the cancel cause when a body read made no progress for
 // Config.IdleTimeout.
 var errStalled = errors.New("no body bytes within the idle timeout")
+
+// String describes the Client.
+func (c *Client) String() string { return "flytapi.Client{" + c.url + "}" }
+
+// Format prints String for every verb (%+v would walk the unexported fields).
+func (c *Client) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(c.String())) }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skolebuss/skolebuss/internal/auth"
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/sandbox"
 )
@@ -25,7 +26,7 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time    { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 func startSandbox(t *testing.T, mod func(*sandbox.Config)) (*sandbox.Server, string) {
@@ -273,4 +274,30 @@ func TestSandboxSlowBodyIsNotCut(t *testing.T) {
 	}
 	defer exp.Body.Close()
 	wellFormed(t, exp.Body)
+}
+
+func TestSandboxNothingPrintedShowsACredential(t *testing.T) {
+	sb, base := startSandbox(t, nil)
+	if err := sb.SetFaults(tenantTiny, sandbox.Faults{CutOffAfter: 2000}); err != nil {
+		t.Fatal(err)
+	}
+	c, src := newClient(t, base, sandbox.DemoClientID, sandbox.DemoClientSecret, nil, nil, nil)
+	exp, err := c.FetchExport(context.Background(), "app", tenantTiny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, readErr := io.Copy(io.Discard, exp.Body)
+	exp.Body.Close()
+	tok, _ := src.Token(context.Background(), auth.Key{App: "app", Tenant: tenantTiny})
+	leaks := []string{tok.Access.Reveal(), sandbox.DemoClientSecret}
+	for name, v := range map[string]any{"*Client": c, "*Export": exp, "Export": *exp, "read error": readErr} {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+			s := sprintf(verb, v)
+			for _, l := range leaks {
+				if strings.Contains(s, l) {
+					t.Errorf("%s printed with %s shows a credential: %s", name, verb, s)
+				}
+			}
+		}
+	}
 }
