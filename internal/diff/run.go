@@ -1,12 +1,7 @@
 package diff
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -144,86 +139,6 @@ func spoolErr(err error) error {
 	return failure.New(failure.Transient, "spool_io", fmt.Errorf("diff: %w", err))
 }
 
-// scan is the one pass over the new export.
-func (r *run) scan(ctx context.Context) error {
-	for n := 0; ; n++ {
-		if n&1023 == 0 {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("diff: export %s: %w", r.in.ExportID, err)
-			}
-		}
-		rec, err := r.in.Next.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("diff: read export %s: %w", r.in.ExportID, err)
-		}
-		r.any = true
-		e := rec.Entity()
-		i, _ := snapshot.EntityIndex(e)
-		key := rec.Key()
-		kh := r.h.Key(e, key)
-		pos, old, found := r.prev.Lookup(i, kh)
-		if found {
-			if r.seen[i].get(pos) {
-				r.duplicate(i, e, key, rec.Line)
-				continue
-			}
-			r.seen[i].set(pos)
-		} else {
-			if r.created == nil {
-				r.created = make(map[uint64]struct{})
-			}
-			if _, dup := r.created[kh]; dup {
-				r.duplicate(i, e, key, rec.Line)
-				continue
-			}
-			r.created[kh] = struct{}{}
-		}
-		ch, obj, err := r.h.Content(rec)
-		if err != nil {
-			return fmt.Errorf("diff: export %s line %d: %w", r.in.ExportID, rec.Line, err)
-		}
-		r.b.Add(i, kh, ch)
-		op := Created
-		switch {
-		case found && ch == old:
-			r.counts[i].Unchanged++
-			continue
-		case found:
-			op = Updated
-			r.counts[i].Updated++
-			r.upd[i].set(pos)
-		default:
-			r.counts[i].Created++
-		}
-		if r.upserts[i] == nil {
-			if r.upserts[i], err = r.sp.create(string(e) + ".upserts"); err != nil {
-				return spoolErr(err)
-			}
-		}
-		if _, err := r.upserts[i].write(frame{op: op, keyHash: kh, content: ch, key: key, object: obj}); err != nil {
-			return spoolErr(err)
-		}
-	}
-	for _, sf := range r.upserts {
-		if sf != nil {
-			if err := sf.flush(); err != nil {
-				return spoolErr(err)
-			}
-		}
-	}
-	return nil
-}
-
-func (r *run) duplicate(i int, e pifu.Entity, key string, line int) {
-	r.counts[i].Duplicates++
-	if len(r.dups) < MaxDuplicates {
-		r.dups = append(r.dups, Duplicate{Entity: e, Key: key, Line: line})
-	}
-}
-
 // fetchPrevious reads the previous export for the records that were updated
 // (their previous versions, indexed by key hash) and deleted (spooled per
 // entity), and stops as soon as it has all of them.
@@ -233,11 +148,13 @@ func (r *run) fetchPrevious(ctx context.Context, need int) (err error) {
 			"diff: export %s updates or deletes records, but there is no way to read the previous export %s",
 			r.in.ExportID, r.prev.ExportID())
 	}
-	rd, closer, err := r.in.OpenPrev(ctx)
+	prevRd, closer, err := r.in.OpenPrev(ctx)
 	if err != nil {
 		return fmt.Errorf("diff: open previous export %s: %w", r.prev.ExportID(), err)
 	}
+	rd := prefetch(prevRd)
 	defer func() {
+		rd.stop()
 		if cerr := closer.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("diff: close previous export %s: %w", r.prev.ExportID(), cerr)
 		}
@@ -320,113 +237,3 @@ func (r *run) fetchPrevious(ctx context.Context, need int) (err error) {
 	}
 	return nil
 }
-
-// replay emits the spooled changes in order.
-func (r *run) replay(ctx context.Context, base snapshot.Checksum) error {
-	send := func(e pifu.Entity, fr frame, previous json.RawMessage) error {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("diff: export %s: %w", r.in.ExportID, err)
-		}
-		r.emitted++
-		c := Change{
-			ID:          EventID(r.in.Tenant, e, fr.key, fr.op, fr.content, base),
-			Seq:         r.emitted,
-			Entity:      e,
-			Op:          fr.op,
-			Key:         fr.key,
-			ContentHash: fr.content,
-			Object:      fr.object,
-			Previous:    previous,
-		}
-		if err := r.emit(ctx, c); err != nil {
-			return fmt.Errorf("diff: emit change %d (%s %s) of export %s: %w", c.Seq, e, fr.op, r.in.ExportID, err)
-		}
-		return nil
-	}
-	for i, e := range pifu.Entities {
-		sf := r.upserts[i]
-		if sf == nil {
-			continue
-		}
-		err := sf.forward(func(fr frame) error {
-			if fr.op != Updated {
-				return send(e, fr, nil)
-			}
-			off, ok := r.prevIdx[fr.keyHash]
-			if !ok {
-				return spoolErr(fmt.Errorf("no previous version of updated %s %s", e, fr.key))
-			}
-			pfr, err := r.prevUpd.readAt(off)
-			if err != nil {
-				return spoolErr(err)
-			}
-			previous, err := previousFields(pfr.object, fr.object)
-			if err != nil {
-				return fmt.Errorf("diff: %s %s: %w", e, fr.key, err)
-			}
-			return send(e, fr, previous)
-		})
-		if err != nil {
-			return err
-		}
-	}
-	for i := len(pifu.Entities) - 1; i >= 0; i-- {
-		if sf := r.deletes[i]; sf != nil {
-			if err := sf.backward(func(fr frame) error { return send(pifu.Entities[i], fr, nil) }); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// EventID is the deterministic id of a change (see Change.ID): the first 16
-// bytes, in hex, of SHA-256 over the tenant, entity, key and op, each
-// followed by a zero byte, then the content hash and the base checksum as 8
-// little-endian bytes each.
-func EventID(tenant string, e pifu.Entity, key string, op Op, content uint64, base snapshot.Checksum) string {
-	h := sha256.New()
-	for _, s := range []string{tenant, string(e), key, string(op)} {
-		_, _ = h.Write([]byte(s))
-		_, _ = h.Write([]byte{0})
-	}
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], content)
-	binary.LittleEndian.PutUint64(b[8:], uint64(base))
-	_, _ = h.Write(b[:])
-	sum := h.Sum(nil)
-	return hex.EncodeToString(sum[:16])
-}
-
-var jsonNull = json.RawMessage("null")
-
-// previousFields is the JSON object of the top-level fields that differ
-// between prev and next, with their values in prev (null where prev lacks
-// the field). Both are canonical JSON, so equal values are equal bytes.
-func previousFields(prev, next []byte) (json.RawMessage, error) {
-	var pm, nm map[string]json.RawMessage
-	if err := json.Unmarshal(prev, &pm); err != nil {
-		return nil, fmt.Errorf("previous version: %w", err)
-	}
-	if err := json.Unmarshal(next, &nm); err != nil {
-		return nil, fmt.Errorf("new version: %w", err)
-	}
-	out := make(map[string]json.RawMessage)
-	for k, pv := range pm {
-		if nv, ok := nm[k]; !ok || !bytes.Equal(pv, nv) {
-			out[k] = pv
-		}
-	}
-	for k := range nm {
-		if _, ok := pm[k]; !ok {
-			out[k] = jsonNull
-		}
-	}
-	return json.Marshal(out) // keys sorted: deterministic
-}
-
-type bitset []uint64
-
-func newBitset(n int) bitset    { return make(bitset, (n+63)/64) }
-func (b bitset) get(i int) bool { return b[i>>6]&(1<<(uint(i)&63)) != 0 }
-func (b bitset) set(i int)      { b[i>>6] |= 1 << (uint(i) & 63) }

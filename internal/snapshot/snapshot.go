@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"slices"
 
 	"github.com/skolebuss/skolebuss/internal/pifu"
@@ -84,12 +85,36 @@ func (s *Snapshot) Entries(i int) []Entry { return s.ents[i] }
 
 // Lookup finds a key hash among the records of entity index i: its position
 // in Entries(i) and its content hash.
+//
+// Key hashes are uniform over 64 bits, so the search starts where the key
+// should be in proportion (interpolation) and narrows from there: about two
+// probes, where a binary search over 800,000 records takes twenty, most of
+// them cache misses.
 func (s *Snapshot) Lookup(i int, keyHash uint64) (pos int, content uint64, ok bool) {
 	es := s.ents[i]
-	// A hand-written binary search: sort.Search's closure costs a third more
-	// on the hot path of an unchanged export.
-	lo, hi := 0, len(es)
-	for lo < hi {
+	lo, hi := 0, len(es) // the key, if present, is in es[lo:hi]
+	for range 4 {        // uniform keys need about two probes; a skewed range falls back
+		if hi-lo <= 16 {
+			break
+		}
+		loK, hiK := es[lo].Key, es[hi-1].Key
+		if keyHash < loK || keyHash > hiK || loK == hiK {
+			break
+		}
+		// m = lo + (keyHash-loK)*(hi-1-lo)/(hiK-loK), in 128 bits.
+		ph, pl := bits.Mul64(keyHash-loK, uint64(hi-1-lo))
+		q, _ := bits.Div64(ph, pl, hiK-loK)
+		m := lo + int(q)
+		switch k := es[m].Key; {
+		case k == keyHash:
+			return m, es[m].Content, true
+		case k < keyHash:
+			lo = m + 1
+		default:
+			hi = m
+		}
+	}
+	for lo < hi { // a short binary search to finish
 		m := int(uint(lo+hi) >> 1)
 		if es[m].Key < keyHash {
 			lo = m + 1

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -208,5 +209,58 @@ func TestLookup(t *testing.T) {
 	}
 	if _, _, ok := s.Lookup(i, snapshot.KeyHash(pifu.EntityPerson, "flyt/nobody")); ok {
 		t.Fatal("found a key that is not there")
+	}
+}
+
+func TestLookupLarge(t *testing.T) {
+	b := snapshot.NewBuilder("t", "e")
+	var keys []uint64
+	for i := range 200_000 {
+		kh := snapshot.KeyHash(pifu.EntityMembership, fmt.Sprint(i))
+		keys = append(keys, kh)
+		b.Add(3, kh, uint64(i))
+	}
+	// A cluster of close keys, to skew the distribution.
+	for i := range 1000 {
+		keys = append(keys, uint64(1<<40+i))
+		b.Add(3, uint64(1<<40+i), uint64(i))
+	}
+	s, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := s.Entries(3)
+	for _, k := range keys {
+		pos, _, ok := s.Lookup(3, k)
+		if !ok || es[pos].Key != k {
+			t.Fatalf("key %x: pos %d ok %v", k, pos, ok)
+		}
+		if _, _, ok := s.Lookup(3, k+1); ok && !slices.ContainsFunc(es, func(e snapshot.Entry) bool { return e.Key == k+1 }) {
+			t.Fatalf("found absent key %x", k+1)
+		}
+	}
+	if _, _, ok := s.Lookup(3, 0); ok {
+		t.Fatal("found key 0")
+	}
+	if _, _, ok := s.Lookup(3, ^uint64(0)); ok {
+		t.Fatal("found the largest key")
+	}
+}
+
+func BenchmarkLookup800k(b *testing.B) {
+	bl := snapshot.NewBuilder("t", "e")
+	const n = 800_000
+	keys := make([]uint64, n)
+	for i := range keys {
+		keys[i] = snapshot.KeyHash(pifu.EntityMembership, fmt.Sprint(i))
+		bl.Add(3, keys[i], 0)
+	}
+	s, _ := bl.Build()
+	i := 0
+	for b.Loop() {
+		if _, _, ok := s.Lookup(3, keys[i%n]); !ok {
+			b.Fatal("missing")
+		}
+		i += 7919
 	}
 }
