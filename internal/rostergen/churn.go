@@ -35,12 +35,15 @@ func newPlan(churn float64, pupils, slots int) plan {
 // stale: call reindex before writing.
 func (st *state) apply(seed uint64, l *layout, p plan, g uint64) {
 	r := newRNG(seed, saltGen, g)
+	// Leavers first, joiners last, so that the changes between them touch
+	// only persons who are in both generations. The first leaver is one
+	// whose guardians have no other pupil, so guardians leave too.
 	for i := 0; i < p.leave && st.pAlive > 1; i++ {
-		st.removePupil(st.randomPupil(r))
-	}
-	for i := 0; i < p.join; i++ {
-		ci := uint32(r.intn(len(l.classes)))
-		st.addPupil(r, ci, int(l.classes[ci].grade), g, 0)
+		slot := st.randomPupil(r)
+		if i == 0 {
+			slot = st.pupilWithOwnGuardians(slot)
+		}
+		st.removePupil(slot)
 	}
 	for i := 0; i < p.move; i++ {
 		slot := st.randomPupil(r)
@@ -69,21 +72,7 @@ func (st *state) apply(seed uint64, l *layout, p plan, g uint64) {
 			st.gContact[st.randomGuardian(r)]++
 		}
 	}
-	for i := 0; i < p.staff; i++ {
-		if i%5 == 4 {
-			ci := r.intn(len(l.classes))
-			st.classContact[ci] = otherTeacher(r, l, l.classes[ci].school, st.classContact[ci])
-			continue
-		}
-		for try := 0; try < 8; try++ {
-			slot := r.intn(len(st.tgID))
-			sch := l.classes[l.tgClass[slot]].school
-			if t := otherTeacher(r, l, sch, st.tgTeacher[slot]); t != st.tgTeacher[slot] {
-				st.tgTeacher[slot] = t
-				break
-			}
-		}
-	}
+	// Groups end before teachers move, so a move is never hidden by an end.
 	for i := 0; i < p.end; i++ {
 		slot := r.intn(len(st.tgID))
 		sch := l.classes[l.tgClass[slot]].school
@@ -92,7 +81,41 @@ func (st *state) apply(seed uint64, l *layout, p plan, g uint64) {
 		st.tgSince[slot] = uint32(g)
 		st.tgTeacher[slot] = otherTeacher(r, l, sch, st.tgTeacher[slot])
 	}
+	for i := 0; i < p.staff; i++ {
+		if i%5 == 4 {
+			ci := r.intn(len(l.classes))
+			st.classContact[ci] = otherTeacher(r, l, l.classes[ci].school, st.classContact[ci])
+			continue
+		}
+		for try := 0; try < 8; try++ {
+			slot := r.intn(len(st.tgID))
+			if st.tgSince[slot] == uint32(g) {
+				continue // a group started this generation has no earlier teacher
+			}
+			sch := l.classes[l.tgClass[slot]].school
+			if t := otherTeacher(r, l, sch, st.tgTeacher[slot]); t != st.tgTeacher[slot] {
+				st.tgTeacher[slot] = t
+				break
+			}
+		}
+	}
+	for i := 0; i < p.join; i++ {
+		ci := uint32(r.intn(len(l.classes)))
+		st.addPupil(r, ci, int(l.classes[ci].grade), g, 0)
+	}
 	st.gen = g
+}
+
+// pupilWithOwnGuardians returns the first pupil at or after slot (wrapping)
+// whose guardians have no other pupil, or slot if there is none.
+func (st *state) pupilWithOwnGuardians(slot int) int {
+	n := len(st.pID)
+	for i, s := 0, slot; i < n; i, s = i+1, (s+1)%n {
+		if st.pID[s] != 0 && st.gRef[st.pG1[s]-1] == 1 {
+			return s
+		}
+	}
+	return slot
 }
 
 // randomPupil returns the slot of a pupil drawn from r; there must be one.
