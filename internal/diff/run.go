@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/pifu"
@@ -69,10 +70,14 @@ type run struct {
 	b    *snapshot.Builder
 
 	seen, upd, fetched [snapshot.NumEntities]bitset // over the previous snapshot's entries
-	created            map[uint64]struct{}
-	counts             [snapshot.NumEntities]Counts
-	dups               []Duplicate
-	any                bool
+	// updates are the new content hashes of updated records, in document
+	// order; b collects the created records. Unchanged records are in
+	// neither: the new snapshot is built from the old one (successor).
+	updates [snapshot.NumEntities][]update
+	created map[uint64]struct{}
+	counts  [snapshot.NumEntities]Counts
+	dups    []Duplicate
+	any     bool
 
 	sp      spool
 	upserts [snapshot.NumEntities]*spoolFile
@@ -88,7 +93,6 @@ func (r *run) do(ctx context.Context) (Result, error) {
 		n := len(r.prev.Entries(i))
 		prevCounts[i] = n
 		r.seen[i], r.upd[i] = newBitset(n), newBitset(n)
-		r.b.Grow(i, n)
 	}
 	if err := r.scan(ctx); err != nil {
 		return Result{}, err
@@ -110,7 +114,7 @@ func (r *run) do(ctx context.Context) (Result, error) {
 	if changes == 0 {
 		p.Snapshot = r.prev.WithExportID(r.in.ExportID)
 	} else {
-		s, err := r.b.Build()
+		s, err := r.successor()
 		if err != nil {
 			return Result{}, fmt.Errorf("diff: %w", err) // unreachable: scan drops duplicates
 		}
@@ -133,6 +137,35 @@ func (r *run) do(ctx context.Context) (Result, error) {
 		}
 	}
 	return Result{Plan: p, Emitted: r.emitted}, nil
+}
+
+type update struct {
+	pos     int
+	content uint64
+}
+
+// successor builds the new snapshot: the created records, and the previous
+// snapshot's records that the export still has, with their new content
+// where they were updated.
+func (r *run) successor() (*snapshot.Snapshot, error) {
+	for i := range r.updates {
+		es := r.prev.Entries(i)
+		ups := r.updates[i]
+		slices.SortFunc(ups, func(a, b update) int { return a.pos - b.pos })
+		r.b.Grow(i, r.counts[i].Unchanged+r.counts[i].Updated)
+		for j, e := range es {
+			if !r.seen[i].get(j) {
+				continue
+			}
+			if len(ups) > 0 && ups[0].pos == j {
+				e.Content = ups[0].content
+				ups = ups[1:]
+			}
+			r.b.Add(i, e.Key, e.Content)
+		}
+		r.updates[i] = nil
+	}
+	return r.b.Build()
 }
 
 func spoolErr(err error) error {

@@ -53,7 +53,6 @@ func (r *run) scan(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("diff: export %s line %d: %w", r.in.ExportID, rec.Line, err)
 		}
-		r.b.Add(i, kh, ch)
 		op := Created
 		switch {
 		case found && ch == old:
@@ -63,8 +62,10 @@ func (r *run) scan(ctx context.Context) error {
 			op = Updated
 			r.counts[i].Updated++
 			r.upd[i].set(pos)
+			r.updates[i] = append(r.updates[i], update{pos, ch})
 		default:
 			r.counts[i].Created++
+			r.b.Add(i, kh, ch)
 		}
 		if r.upserts[i] == nil {
 			if r.upserts[i], err = r.sp.create(string(e) + ".upserts"); err != nil {
