@@ -1,0 +1,238 @@
+// Package config reads skolebuss's one YAML file: the environment, the
+// upstream endpoints, the applications and their limits, the tenants and
+// their schedules, NATS, the publisher and telemetry.
+//
+// Loading is strict: an unknown key, a value of the wrong type or a value
+// out of range is refused with the file, the line and the field. Secrets are
+// never inline: a client secret (and a NATS password or token) is named by an
+// environment variable or a file, and ResolveSecrets reads it through the
+// functions main passes in; nothing in this package reads the environment or
+// the file system on its own besides the config file Load is given.
+//
+// The order of a start is: Load (or Default), Apply (SKOLEBUSS_* variables),
+// the command's flags, Validate, ResolveSecrets.
+package config
+
+import (
+	"time"
+
+	"github.com/skolebuss/skolebuss/internal/auth"
+)
+
+// Environment is sandbox or production.
+type Environment string
+
+const (
+	Sandbox    Environment = "sandbox"
+	Production Environment = "production"
+)
+
+// The sandbox's public demo: its endpoints, application and secret. A
+// production config refuses every one of them.
+const (
+	SandboxAddr     = "127.0.0.1:8765"
+	SandboxTokenURL = "http://" + SandboxAddr + "/connect/token"
+	SandboxAPIBase  = "http://" + SandboxAddr
+	DemoApplication = "skolebuss-demo"
+	DemoClientID    = "skolebuss-demo"
+	DemoSecret      = "skolebuss-demo-secret"
+	DemoScope       = "vfsapi:lmsexport"
+)
+
+// Config is the whole file. Durations are written as Go durations ("90s",
+// "1h"). Load fills defaults for what the file leaves out.
+type Config struct {
+	Environment Environment `yaml:"environment"`
+	// AllowProduction is the opt-in without which production endpoints are
+	// refused (flag --allow-production, SKOLEBUSS_ALLOW_PRODUCTION=true).
+	AllowProduction bool          `yaml:"allow_production"`
+	Upstream        Upstream      `yaml:"upstream"`
+	Applications    []Application `yaml:"applications"`
+	Tenants         []Tenant      `yaml:"tenants"`
+	NATS            NATS          `yaml:"nats"`
+	Publisher       Publisher     `yaml:"publisher"`
+	Telemetry       Telemetry     `yaml:"telemetry"`
+
+	file  string         // the file it was loaded from, for messages
+	lines map[string]int // field path -> line, from the file
+}
+
+// Upstream is the Visma Connect token endpoint and the Flyt Skole API.
+type Upstream struct {
+	TokenURL string `yaml:"token_url"`
+	APIBase  string `yaml:"api_base"`
+	// TenantParam names the token request's tenant parameter. Default tenant_ID.
+	TenantParam string `yaml:"tenant_param"`
+	// TokenTimeout bounds one token request. Default 30s.
+	TokenTimeout time.Duration `yaml:"token_timeout"`
+	// ConnectTimeout bounds a TCP and TLS connect. Default 10s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// ResponseHeaderTimeout bounds the wait for the export's headers. Default 2m.
+	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
+	// IdleTimeout aborts an export body that makes no progress. Default 2m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+}
+
+// Application is one OAuth client registered upstream, with its limits.
+type Application struct {
+	Name     string `yaml:"name"`
+	ClientID string `yaml:"client_id"`
+	// Exactly one of ClientSecretEnv (an environment variable's name) and
+	// ClientSecretFile (a file holding the secret) names the secret.
+	ClientSecretEnv  string `yaml:"client_secret_env"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// ClientSecret is filled by ResolveSecrets, or set by a program (the
+	// demo sets the sandbox's public demo secret). It is never read from YAML.
+	ClientSecret auth.Secret `yaml:"-"`
+	Scopes       []string    `yaml:"scopes"`
+	RateLimit    RateLimit   `yaml:"rate_limit"`
+	Quotas       Quotas      `yaml:"quotas"`
+}
+
+// RateLimit is the sustained request rate per second and the burst, shared
+// by every fetcher replica. Rate 0: no limit.
+type RateLimit struct {
+	Rate  float64 `yaml:"rate"`
+	Burst int     `yaml:"burst"`
+}
+
+// Quotas are the requests allowed per UTC day and month (0: none), and the
+// shares at which an alert is raised. Default alert_at [0.8, 0.95].
+type Quotas struct {
+	Daily   int64     `yaml:"daily"`
+	Monthly int64     `yaml:"monthly"`
+	AlertAt []float64 `yaml:"alert_at"`
+}
+
+// Tenant is one municipality linked to an application.
+type Tenant struct {
+	ID          string   `yaml:"id"`
+	Name        string   `yaml:"name"`
+	Application string   `yaml:"application"`
+	Schedule    Schedule `yaml:"schedule"`
+}
+
+// Schedule is an export every Interval, shifted by a random part of Jitter
+// so tenants do not all start at once. Default interval 1h, jitter 0.
+type Schedule struct {
+	Interval time.Duration `yaml:"interval"`
+	Jitter   time.Duration `yaml:"jitter"`
+}
+
+// NATS is an external server (URL) or the embedded one.
+type NATS struct {
+	// URL of an external server or cluster; empty runs the embedded server.
+	URL      string   `yaml:"url"`
+	Embedded Embedded `yaml:"embedded"`
+	// CredentialsFile, User with PasswordEnv, or TokenEnv: at most one.
+	CredentialsFile string `yaml:"credentials_file"`
+	User            string `yaml:"user"`
+	PasswordEnv     string `yaml:"password_env"`
+	TokenEnv        string `yaml:"token_env"`
+	// Replicas of streams and stores: 1 embedded, 3 in a cluster. Default 1.
+	Replicas int `yaml:"replicas"`
+	// DuplicateWindow of the event stream; it must cover a publisher's redo
+	// after a crash. Default 1h.
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+
+	Password auth.Secret `yaml:"-"` // from PasswordEnv, by ResolveSecrets
+	Token    auth.Secret `yaml:"-"` // from TokenEnv, by ResolveSecrets
+}
+
+// Embedded is the in-process nats-server.
+type Embedded struct {
+	// DataDir holds JetStream's files. Default "data/nats".
+	DataDir string `yaml:"data_dir"`
+	// Host and Port to listen on. Default 127.0.0.1:4222; -1 picks a free port.
+	Host string `yaml:"host"`
+	Port int    `yaml:"port"`
+	// SyncAlways flushes every write to disk before acknowledging it. Default
+	// false (JetStream's own default: flush every 2 minutes). See bus.EmbeddedConfig.
+	SyncAlways bool `yaml:"sync_always"`
+}
+
+// Publisher configures the diff-and-publish stage.
+type Publisher struct {
+	// DeleteThreshold is the largest share of a tenant's records one export
+	// may delete before it is held for an operator. Default 0.2.
+	DeleteThreshold float64 `yaml:"delete_threshold"`
+	// SpoolDir holds the publisher's temporary files. Default "data/spool".
+	SpoolDir string `yaml:"spool_dir"`
+}
+
+// Telemetry configures traces and metrics.
+type Telemetry struct {
+	// OTLPEndpoint is an OTLP/HTTP collector (http://host:4318); empty keeps
+	// telemetry in the process.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// ServiceName. Default "skolebuss".
+	ServiceName string `yaml:"service_name"`
+	// SampleRatio of new traces, 0..1. Default 1.
+	SampleRatio float64 `yaml:"sample_ratio"`
+}
+
+// base is the starting point a file is decoded onto: every scalar default,
+// no applications and no tenants.
+func base() Config {
+	return Config{
+		Environment: Sandbox,
+		Upstream: Upstream{TenantParam: auth.DefaultTenantParam, TokenTimeout: 30 * time.Second,
+			ConnectTimeout: 10 * time.Second, ResponseHeaderTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute},
+		NATS: NATS{Embedded: Embedded{DataDir: "data/nats", Host: "127.0.0.1", Port: 4222},
+			Replicas: 1, DuplicateWindow: time.Hour},
+		Publisher: Publisher{DeleteThreshold: 0.2, SpoolDir: "data/spool"},
+		Telemetry: Telemetry{ServiceName: "skolebuss", SampleRatio: 1},
+	}
+}
+
+// DemoTenants are the sandbox's three demo municipalities.
+var DemoTenants = []Tenant{
+	{ID: "aa750693-e3ea-441b-93fe-6a71a8371afa", Name: "Fjordvik kommune"},
+	{ID: "0f6d2a4c-1b3e-4c5d-8e7f-9a0b1c2d3e4f", Name: "Måneby kommune"},
+	{ID: "7c9e6679-7425-40de-944b-e07fc1f90ae7", Name: "Nordstrand kommune"},
+}
+
+// Default is the demo's configuration: the sandbox on 127.0.0.1:8765, the
+// application skolebuss-demo, the three demo tenants exported every 10
+// minutes, and the embedded NATS server. The application's secret is not
+// set: the demo sets it (ClientSecret = DemoSecret, the sandbox's public demo
+// secret) or names it with ClientSecretEnv before Validate.
+func Default() *Config {
+	c := base()
+	c.Upstream.TokenURL = SandboxTokenURL
+	c.Upstream.APIBase = SandboxAPIBase
+	c.Applications = []Application{{
+		Name: DemoApplication, ClientID: DemoClientID, Scopes: []string{DemoScope},
+		RateLimit: RateLimit{Rate: 5, Burst: 5},
+		Quotas:    Quotas{Daily: 10000, Monthly: 200000, AlertAt: []float64{0.8, 0.95}},
+	}}
+	for _, t := range DemoTenants {
+		t.Application = DemoApplication
+		t.Schedule = Schedule{Interval: 10 * time.Minute, Jitter: 30 * time.Second}
+		c.Tenants = append(c.Tenants, t)
+	}
+	return &c
+}
+
+// File is the file the config was loaded from ("" for Default).
+func (c *Config) File() string { return c.file }
+
+// Application returns the application named name.
+func (c *Config) Application(name string) (*Application, bool) {
+	for i := range c.Applications {
+		if c.Applications[i].Name == name {
+			return &c.Applications[i], true
+		}
+	}
+	return nil, false
+}
+
+// Tenant returns the tenant with id.
+func (c *Config) Tenant(id string) (*Tenant, bool) {
+	for i := range c.Tenants {
+		if c.Tenants[i].ID == id {
+			return &c.Tenants[i], true
+		}
+	}
+	return nil, false
+}

@@ -1,0 +1,192 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skolebuss/skolebuss/internal/auth"
+)
+
+func TestBadFilesRefused(t *testing.T) {
+	// Each bad file is refused with file:line and the field named.
+	want := map[string]struct {
+		line  int
+		field string
+	}{
+		"unknown-field.bad.yaml":               {5, `upstream.tenant_parm: unknown field "tenant_parm" in upstream`},
+		"inline-secret.bad.yaml":               {7, "applications[0].client_secret: an inline secret is refused; use client_secret_env"},
+		"bad-duration.bad.yaml":                {13, `tenants[0].schedule.interval: "one hour" is not a duration like 90s or 1h`},
+		"hostile-tenant.bad.yaml":              {12, `tenants[1].id: tenant "evil.>" contains a dot`},
+		"unknown-application.bad.yaml":         {11, `tenants[0].application: "ap" is not one of the applications`},
+		"production-no-optin.bad.yaml":         {1, "environment: production needs the explicit opt-in allow_production"},
+		"production-sandbox-endpoint.bad.yaml": {5, "upstream.api_base: http://127.0.0.1:8765 is the sandbox or a loopback address"},
+		"production-demo-app.bad.yaml":         {8, `applications[0].client_id: "skolebuss-demo" is the sandbox's demo application`},
+		"sandbox-production-endpoint.bad.yaml": {3, "upstream.token_url: https://connect.visma.com/connect/token is a production endpoint"},
+		"both-secrets.bad.yaml":                {7, "applications[0].client_secret_env: set client_secret_env or client_secret_file, not both"},
+		"bad-rate.bad.yaml":                    {11, "applications[0].rate_limit.burst: 0 must be at least 1"},
+		"bad-threshold.bad.yaml":               {10, "publisher.delete_threshold: 1.5 is not a share in (0, 1]"},
+		"embedded-replicas.bad.yaml":           {12, "nats.replicas: 3 replicas need a cluster"},
+		"wrong-type.bad.yaml":                  {8, `applications[0].scopes: "vfsapi:..." is not a list`},
+		"nats-inline-password.bad.yaml":        {12, "nats.password: an inline secret is refused; use password_env"},
+		"syntax.bad.yaml":                      {3, "mapping values are not allowed"},
+	}
+	files, err := filepath.Glob("testdata/*.bad.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(want) {
+		t.Errorf("%d bad files, %d expectations", len(files), len(want))
+	}
+	for _, f := range files {
+		w, ok := want[filepath.Base(f)]
+		if !ok {
+			t.Errorf("%s has no expectation", f)
+			continue
+		}
+		_, err := Load(f)
+		if err == nil {
+			t.Errorf("%s: loaded", f)
+			continue
+		}
+		prefix := fmt.Sprintf("%s:%d: ", f, w.line)
+		found := false
+		for _, l := range strings.Split(err.Error(), "\n") {
+			if strings.HasPrefix(l, prefix) && strings.Contains(l, w.field) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s:\n  got  %q\n  want a line %q...%q", f, err, prefix, w.field)
+		}
+		for _, secret := range []string{"hunter2", "s3cret"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("%s: the error shows the secret: %v", f, err)
+			}
+		}
+	}
+}
+
+func TestExampleLoads(t *testing.T) {
+	c, err := Load("../../deploy/skolebuss.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Tenants) != 3 || c.Tenants[1].Name != "Måneby kommune" || c.Tenants[2].Schedule.Interval != 6*time.Hour {
+		t.Errorf("tenants %+v", c.Tenants)
+	}
+	a, ok := c.Application("skolebuss-demo")
+	if !ok || a.RateLimit.Rate != 5 || a.Quotas.AlertAt[1] != 0.95 || a.ClientSecretEnv != "SKOLEBUSS_DEMO_SECRET" {
+		t.Errorf("application %+v", a)
+	}
+	b := c.Bus()
+	if b.URL != "" || b.Embedded.Port != 4222 || b.Embedded.SyncAlways || b.Provision.DuplicateWindow != time.Hour {
+		t.Errorf("bus %+v", b)
+	}
+	if err := b.Validate(); err != nil {
+		t.Error(err)
+	}
+	// Secrets come from the environment passed in, never from the file.
+	env := map[string]string{"SKOLEBUSS_DEMO_SECRET": "from-env"}
+	if err := c.ResolveSecrets(func(k string) string { return env[k] }, os.ReadFile); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Auth().Applications[0].ClientSecret.Reveal(); got != "from-env" {
+		t.Errorf("secret %q", got)
+	}
+	if s := fmt.Sprintf("%v %+v", c, c.Applications); strings.Contains(s, "from-env") {
+		t.Errorf("secret printed: %s", s)
+	}
+}
+
+func TestDefaultIsTheDemo(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "no secret") {
+		t.Errorf("default without a secret: %v", err)
+	}
+	c.Applications[0].ClientSecret = auth.Secret(DemoSecret)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ResolveSecrets(func(string) string { return "" }, os.ReadFile); err != nil {
+		t.Fatalf("a programmatic secret needs no variable: %v", err)
+	}
+	ids := []string{"aa750693-e3ea-441b-93fe-6a71a8371afa", "0f6d2a4c-1b3e-4c5d-8e7f-9a0b1c2d3e4f", "7c9e6679-7425-40de-944b-e07fc1f90ae7"}
+	for i, id := range ids {
+		if c.Tenants[i].ID != id || c.Tenants[i].Application != DemoApplication {
+			t.Errorf("tenant %d: %+v", i, c.Tenants[i])
+		}
+	}
+	if c.Upstream.TokenURL != "http://127.0.0.1:8765/connect/token" || c.Upstream.TenantParam != "tenant_ID" || c.NATS.URL != "" {
+		t.Errorf("default upstream %+v nats %+v", c.Upstream, c.NATS)
+	}
+	// The demo in production is refused, opt-in or not.
+	c.Environment, c.AllowProduction = Production, true
+	err := c.Validate()
+	for _, want := range []string{"upstream.token_url", "upstream.api_base", "sandbox's demo application", "public demo secret"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("production demo: %v, want %q", err, want)
+		}
+	}
+	if err := c.ResolveSecrets(func(string) string { return "" }, os.ReadFile); err == nil {
+		t.Error("production accepted the demo secret")
+	}
+}
+
+func TestApplyEnvironment(t *testing.T) {
+	c := Default()
+	c.Applications[0].ClientSecret = "x"
+	env := map[string]string{
+		"SKOLEBUSS_NATS_URL":         "nats://nats-1:4222",
+		"SKOLEBUSS_NATS_REPLICAS":    "3",
+		"SKOLEBUSS_OTLP_ENDPOINT":    "http://otel:4318",
+		"SKOLEBUSS_DELETE_THRESHOLD": "0.1",
+		"SKOLEBUSS_ALLOW_PRODUCTION": "true",
+	}
+	if err := c.Apply(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.NATS.URL != "nats://nats-1:4222" || c.NATS.Replicas != 3 || c.Telemetry.OTLPEndpoint != "http://otel:4318" ||
+		c.Publisher.DeleteThreshold != 0.1 || !c.AllowProduction {
+		t.Errorf("after Apply: %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Error(err)
+	}
+	env = map[string]string{"SKOLEBUSS_NATS_REPLICAS": "three", "SKOLEBUSS_SAMPLE_RATIO": "most"}
+	err := c.Apply(func(k string) string { return env[k] })
+	if err == nil || !strings.Contains(err.Error(), `SKOLEBUSS_NATS_REPLICAS="three"`) || !strings.Contains(err.Error(), "SKOLEBUSS_SAMPLE_RATIO") {
+		t.Errorf("bad values: %v", err)
+	}
+}
+
+func TestResolveSecrets(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "secret")
+	if err := os.WriteFile(file, []byte("  from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := Default()
+	c.Applications[0].ClientSecretFile = file
+	c.NATS.URL, c.NATS.TokenEnv = "nats://h:4222", "NATS_TOKEN"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	err := c.ResolveSecrets(func(string) string { return "" }, os.ReadFile)
+	if err == nil || !strings.Contains(err.Error(), "NATS_TOKEN is not set") {
+		t.Errorf("missing token variable: %v", err)
+	}
+	if got := c.Applications[0].ClientSecret.Reveal(); got != "from-file" {
+		t.Errorf("secret from file %q", got)
+	}
+	c2 := Default()
+	c2.Applications[0].ClientSecretFile = filepath.Join(dir, "missing")
+	err = c2.ResolveSecrets(func(string) string { return "" }, os.ReadFile)
+	if err == nil || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "skolebuss-demo") {
+		t.Errorf("missing file: %v", err)
+	}
+}

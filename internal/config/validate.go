@@ -1,0 +1,302 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/skolebuss/skolebuss/internal/messages"
+)
+
+// FieldError is one thing wrong with one field of the config.
+type FieldError struct {
+	File  string // "" for a config built in code
+	Line  int    // 0 when the file does not hold the field
+	Field string // path: tenants[1].schedule.interval
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			b.WriteString(":" + strconv.Itoa(e.Line))
+		}
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Field + ": " + e.Msg)
+	return b.String()
+}
+
+// Errors is every FieldError of one Validate, in file order.
+type Errors []*FieldError
+
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+type validator struct {
+	c    *Config
+	errs Errors
+}
+
+// line finds the line of path in the file, or of its nearest parent there.
+func (v *validator) line(path string) int {
+	for p := path; p != ""; {
+		if l, ok := v.c.lines[p]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return 0
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{File: v.c.file, Line: v.line(path), Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Validate checks every field and the rules between them; it returns Errors
+// listing all problems (nil if none). Production rules: environment
+// production, or a production endpoint, needs AllowProduction; a production
+// config refuses the sandbox's endpoints, loopback and plain-http endpoints,
+// and the demo application's client id and secret.
+func (c *Config) Validate() error {
+	v := &validator{c: c}
+	v.environment()
+	v.upstream()
+	v.applications()
+	v.tenants()
+	v.nats()
+	if t := c.Publisher.DeleteThreshold; t <= 0 || t > 1 || math.IsNaN(t) {
+		v.add("publisher.delete_threshold", "%v is not a share in (0, 1]", t)
+	}
+	if c.Publisher.SpoolDir == "" {
+		v.add("publisher.spool_dir", "is empty")
+	}
+	if err := c.TelemetryConfig().Validate(); err != nil {
+		v.add("telemetry", "%s", strings.TrimPrefix(err.Error(), "telemetry: "))
+	}
+	if c.Telemetry.ServiceName == "" {
+		v.add("telemetry.service_name", "is empty")
+	}
+	if len(v.errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(v.errs, func(i, j int) bool { return v.errs[i].Line < v.errs[j].Line })
+	return v.errs
+}
+
+func (v *validator) environment() {
+	c := v.c
+	switch c.Environment {
+	case Sandbox:
+		for _, f := range []struct{ path, url string }{{"upstream.token_url", c.Upstream.TokenURL}, {"upstream.api_base", c.Upstream.APIBase}} {
+			if isProductionEndpoint(f.url) && !c.AllowProduction {
+				v.add(f.path, "%s is a production endpoint; a sandbox config may not use it (set environment: production and allow_production: true)", f.url)
+			}
+		}
+	case Production:
+		if !c.AllowProduction {
+			v.add("environment", "production needs the explicit opt-in allow_production: true (or --allow-production)")
+		}
+		for _, f := range []struct{ path, url string }{{"upstream.token_url", c.Upstream.TokenURL}, {"upstream.api_base", c.Upstream.APIBase}} {
+			if u, err := url.Parse(f.url); err == nil && u.Host != "" {
+				switch {
+				case strings.Contains(f.url, SandboxAddr) || isLoopback(u.Hostname()):
+					v.add(f.path, "%s is the sandbox or a loopback address; production refuses it", f.url)
+				case u.Scheme != "https":
+					v.add(f.path, "production endpoints must use https, not %s", u.Scheme)
+				}
+			}
+		}
+		for i, a := range c.Applications {
+			if a.ClientID == DemoClientID || a.Name == DemoApplication {
+				v.add(fmt.Sprintf("applications[%d].client_id", i), "%q is the sandbox's demo application; production refuses it", a.ClientID)
+			}
+			if a.ClientSecret.Reveal() == DemoSecret {
+				v.add(fmt.Sprintf("applications[%d].client_secret_env", i), "the secret is the sandbox's public demo secret; production refuses it")
+			}
+		}
+	default:
+		v.add("environment", "%q is not sandbox or production", c.Environment)
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// isProductionEndpoint reports whether u points at Visma's production
+// services (a visma.com host other than a staging one).
+func isProductionEndpoint(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	h := strings.ToLower(u.Hostname())
+	return (h == "visma.com" || strings.HasSuffix(h, ".visma.com")) && !strings.Contains(h, "stag")
+}
+
+func (v *validator) url(path, s string) {
+	if s == "" {
+		v.add(path, "is required")
+		return
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add(path, "%q is not an http(s) URL", s)
+	}
+}
+
+func (v *validator) upstream() {
+	u := v.c.Upstream
+	v.url("upstream.token_url", u.TokenURL)
+	v.url("upstream.api_base", u.APIBase)
+	if u.TenantParam == "" {
+		v.add("upstream.tenant_param", "is empty")
+	}
+	for path, d := range map[string]int64{
+		"upstream.token_timeout": int64(u.TokenTimeout), "upstream.connect_timeout": int64(u.ConnectTimeout),
+		"upstream.response_header_timeout": int64(u.ResponseHeaderTimeout), "upstream.idle_timeout": int64(u.IdleTimeout),
+	} {
+		if d <= 0 {
+			v.add(path, "must be a positive duration")
+		}
+	}
+}
+
+func (v *validator) applications() {
+	if len(v.c.Applications) == 0 {
+		v.add("applications", "at least one application is required")
+	}
+	seen := map[string]bool{}
+	for i, a := range v.c.Applications {
+		p := fmt.Sprintf("applications[%d]", i)
+		if err := messages.ValidateApplication(a.Name); err != nil {
+			v.add(p+".name", "%s", stripToken(err))
+		} else if seen[a.Name] {
+			v.add(p+".name", "%q is named twice", a.Name)
+		}
+		seen[a.Name] = true
+		if a.ClientID == "" {
+			v.add(p+".client_id", "is required")
+		}
+		switch {
+		case a.ClientSecretEnv != "" && a.ClientSecretFile != "":
+			v.add(p+".client_secret_env", "set client_secret_env or client_secret_file, not both")
+		case a.ClientSecretEnv == "" && a.ClientSecretFile == "" && a.ClientSecret.IsZero():
+			v.add(p, "no secret: set client_secret_env (an environment variable's name) or client_secret_file")
+		}
+		if len(a.Scopes) == 0 {
+			v.add(p+".scopes", "at least one scope is required (e.g. %s)", DemoScope)
+		}
+		if err := a.Limits().Validate(); err != nil {
+			field, msg, _ := strings.Cut(err.Error(), ": ")
+			switch field {
+			case "rate", "burst":
+				v.add(p+".rate_limit."+field, "%s", msg)
+			default:
+				v.add(p+".quotas", "%s", err)
+			}
+		}
+		for j := 1; j < len(a.Quotas.AlertAt); j++ {
+			if a.Quotas.AlertAt[j] <= a.Quotas.AlertAt[j-1] {
+				v.add(p+".quotas.alert_at", "%v must be ascending", a.Quotas.AlertAt)
+				break
+			}
+		}
+	}
+}
+
+func stripToken(err error) string {
+	return strings.TrimPrefix(err.Error(), messages.ErrInvalidToken.Error()+": ")
+}
+
+func (v *validator) tenants() {
+	seen := map[string]bool{}
+	for i, t := range v.c.Tenants {
+		p := fmt.Sprintf("tenants[%d]", i)
+		if err := messages.ValidateTenant(t.ID); err != nil {
+			v.add(p+".id", "%s", stripToken(err))
+		} else if seen[t.ID] {
+			v.add(p+".id", "%q is listed twice", t.ID)
+		}
+		seen[t.ID] = true
+		if _, ok := v.c.Application(t.Application); !ok {
+			v.add(p+".application", "%q is not one of the applications", t.Application)
+		}
+		s := t.Schedule
+		switch {
+		case s.Interval < 0:
+			v.add(p+".schedule.interval", "%s is negative", s.Interval)
+		case s.Interval > 0 && s.Interval.Seconds() < 10:
+			v.add(p+".schedule.interval", "%s is shorter than 10s", s.Interval)
+		}
+		if s.Jitter < 0 || (s.Interval > 0 && s.Jitter >= s.Interval) {
+			v.add(p+".schedule.jitter", "%s must be at least 0 and less than the interval %s", s.Jitter, s.Interval)
+		}
+	}
+}
+
+func (v *validator) nats() {
+	n := v.c.NATS
+	creds := 0
+	for _, set := range []bool{n.CredentialsFile != "", n.User != "" || n.PasswordEnv != "", n.TokenEnv != ""} {
+		if set {
+			creds++
+		}
+	}
+	if creds > 1 {
+		v.add("nats", "set at most one of credentials_file, user with password_env, and token_env")
+	}
+	if n.URL == "" && creds > 0 {
+		v.add("nats.url", "credentials are for an external server; set url or remove them (the embedded server takes none)")
+	}
+	if n.User != "" && n.PasswordEnv == "" {
+		v.add("nats.password_env", "user %q needs password_env", n.User)
+	}
+	if n.URL == "" && n.Replicas > 1 {
+		v.add("nats.replicas", "%d replicas need a cluster (set url); the embedded server is one node", n.Replicas)
+	}
+	b := v.c.Bus()
+	b.Password, b.Token, b.CredsFile, b.User = "", "", "", ""
+	err := b.Validate()
+	if err == nil {
+		return
+	}
+	msg := strings.TrimPrefix(err.Error(), "nats: ")
+	msg = strings.TrimPrefix(msg, "embedded nats: ")
+	field := "nats"
+	switch {
+	case strings.Contains(msg, "data_dir"):
+		field = "nats.embedded.data_dir"
+	case strings.Contains(msg, "port"):
+		field = "nats.embedded.port"
+	case strings.Contains(msg, "host"):
+		field = "nats.embedded.host"
+	case strings.Contains(msg, "replicas"):
+		field = "nats.replicas"
+	case strings.Contains(msg, "duplicate window"):
+		field = "nats.duplicate_window"
+	case strings.Contains(msg, "url"):
+		field = "nats.url"
+	}
+	v.add(field, "%s", msg)
+}
