@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -117,5 +118,33 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q lacks %s", err, w)
 		}
+	}
+}
+
+func TestLoadConfigServerSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sandbox.yaml")
+	data := `issuer: https://connect.example.test
+api_version: 2.0.1
+deprecation: 2026-09-01T00:00:00Z
+sunset: 2027-03-01T00:00:00Z
+token_lifetime: 15m
+generation_interval: 1h30m
+quota_timezone: Europe/Oslo
+faults:
+  latency: 20ms
+`
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Issuer != "https://connect.example.test" || cfg.APIVersion != "2.0.1" || cfg.TokenLifetime.D() != 15*time.Minute ||
+		cfg.GenerationInterval.D() != 90*time.Minute || cfg.QuotaTimezone != "Europe/Oslo" || cfg.Faults.Latency.D() != 20*time.Millisecond {
+		t.Errorf("read %+v", cfg)
+	}
+	if cfg.Deprecation == nil || cfg.Deprecation.Unix() != 1788220800 || cfg.Sunset == nil || cfg.Sunset.Year() != 2027 {
+		t.Errorf("deprecation %v sunset %v", cfg.Deprecation, cfg.Sunset)
 	}
 }

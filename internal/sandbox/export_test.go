@@ -2,6 +2,10 @@ package sandbox
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -208,5 +212,44 @@ func TestGenerationTicker(t *testing.T) {
 	time.Sleep(60 * time.Millisecond)
 	if g2, _ := s.Generation(DemoTenantFjordvik); g2 != g1 {
 		t.Errorf("generation moved from %d to %d after Close", g1, g2)
+	}
+}
+
+// BenchmarkExport measures serving a whole export over real HTTP (generation,
+// fault chain, chunked encoding, loopback) to a client that discards it.
+func BenchmarkExport(b *testing.B) {
+	cfg := DemoConfig()
+	cfg.Applications[0].RateLimit, cfg.Applications[0].Quota = nil, Quota{}
+	s, err := New(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	for _, tc := range []struct{ name, tenant string }{{"small", DemoTenantMaaneby}, {"medium", DemoTenantNordstrand}} {
+		b.Run(tc.name, func(b *testing.B) {
+			resp, err := http.PostForm(ts.URL+PathToken, demoForm(tc.tenant))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var tr tokenResponse
+			json.NewDecoder(resp.Body).Decode(&tr)
+			resp.Body.Close()
+			for b.Loop() {
+				req, _ := http.NewRequest(http.MethodGet, ts.URL+PathExport, nil)
+				req.Header.Set("Authorization", "Bearer "+tr.AccessToken)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, err := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 {
+					b.Fatalf("export: %d %v", resp.StatusCode, err)
+				}
+				b.SetBytes(n)
+			}
+		})
 	}
 }
