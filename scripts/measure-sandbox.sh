@@ -57,5 +57,11 @@ for i in $(seq "$runs"); do
 	awk -v i="$i" -v s="$size" -v v="$speed" \
 		'BEGIN { printf "run %d: %d bytes (%.1f MB) at %.1f MB/s\n", i, s, s / 1e6, v / 1e6 }'
 done
+# A later generation: the generator first moves its state forward.
+curl -s -o /dev/null -X POST "$base/_sandbox/tenants/$tenant/advance"
+read -r size speed < <(curl -s -o /dev/null -H "Authorization: Bearer $tok" \
+	-w '%{size_download} %{speed_download}\n' "$base/api/external/lms/pifu")
+awk -v s="$size" -v v="$speed" \
+	'BEGIN { printf "after advance (generation 1): %d bytes (%.1f MB) at %.1f MB/s\n", s, s / 1e6, v / 1e6 }'
 hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 awk -v k="$hwm" 'BEGIN { printf "peak RSS (VmHWM): %.1f MiB\n", k / 1024 }'

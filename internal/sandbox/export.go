@@ -106,6 +106,9 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	t.exports.Add(1)
+	if r.Method == http.MethodHead {
+		return
+	}
 
 	start := time.Now()
 	body := faultyBody(w, r.Context(), f)

@@ -3,10 +3,109 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
 )
+
+// Faults are injected misbehaviours. A zero field injects nothing.
+type Faults struct {
+	// ErrorRate is the share (0..1) of export requests answered with one of
+	// ErrorStatuses (default 500, 502, 503) instead of the export.
+	ErrorRate     float64 `yaml:"error_rate" json:"error_rate,omitempty"`
+	ErrorStatuses []int   `yaml:"error_statuses" json:"error_statuses,omitempty"`
+	// RetryAfter is sent with 503 answers (default 1s).
+	RetryAfter Duration `yaml:"retry_after" json:"retry_after,omitempty"`
+	// Latency is added before the export answer starts.
+	Latency Duration `yaml:"latency" json:"latency,omitempty"`
+	// SlowBody limits the export body to this many bytes per second.
+	SlowBody int `yaml:"slow_body" json:"slow_body,omitempty"`
+	// CutOffAfter closes the connection after this many body bytes, without
+	// the terminating chunk.
+	CutOffAfter int64 `yaml:"cut_off_after" json:"cut_off_after,omitempty"`
+	// MalformedAfter corrupts the XML after this many body bytes.
+	MalformedAfter int64 `yaml:"malformed_after" json:"malformed_after,omitempty"`
+	// ContentType replaces the export's Content-Type.
+	ContentType string `yaml:"content_type" json:"content_type,omitempty"`
+	// TokenEndpointDown answers token requests with 503.
+	TokenEndpointDown bool `yaml:"token_endpoint_down" json:"token_endpoint_down,omitempty"`
+	// TokenLifetime, when set, makes tokens expire after this long while
+	// expires_in still announces the normal lifetime.
+	TokenLifetime Duration `yaml:"token_lifetime" json:"token_lifetime,omitempty"`
+}
+
+// IsZero reports whether f injects nothing.
+func (f Faults) IsZero() bool {
+	return f.ErrorRate == 0 && len(f.ErrorStatuses) == 0 && f.RetryAfter == 0 && f.Latency == 0 &&
+		f.SlowBody == 0 && f.CutOffAfter == 0 && f.MalformedAfter == 0 && f.ContentType == "" &&
+		!f.TokenEndpointDown && f.TokenLifetime == 0
+}
+
+// over returns f with every zero field taken from base.
+func (f Faults) over(base Faults) Faults {
+	if f.ErrorRate == 0 {
+		f.ErrorRate = base.ErrorRate
+	}
+	if len(f.ErrorStatuses) == 0 {
+		f.ErrorStatuses = base.ErrorStatuses
+	}
+	if f.RetryAfter == 0 {
+		f.RetryAfter = base.RetryAfter
+	}
+	if f.Latency == 0 {
+		f.Latency = base.Latency
+	}
+	if f.SlowBody == 0 {
+		f.SlowBody = base.SlowBody
+	}
+	if f.CutOffAfter == 0 {
+		f.CutOffAfter = base.CutOffAfter
+	}
+	if f.MalformedAfter == 0 {
+		f.MalformedAfter = base.MalformedAfter
+	}
+	if f.ContentType == "" {
+		f.ContentType = base.ContentType
+	}
+	f.TokenEndpointDown = f.TokenEndpointDown || base.TokenEndpointDown
+	if f.TokenLifetime == 0 {
+		f.TokenLifetime = base.TokenLifetime
+	}
+	return f
+}
+
+// validate checks f; path names it in errors ("faults", "tenants[2].faults").
+func (f Faults) validate(path string) error {
+	var errs []error
+	if f.ErrorRate < 0 || f.ErrorRate > 1 {
+		errs = append(errs, fieldErr(path+".error_rate", "must be between 0 and 1, not %v", f.ErrorRate))
+	}
+	for i, st := range f.ErrorStatuses {
+		if st < 500 || st > 599 {
+			errs = append(errs, fieldErr(fmt.Sprintf("%s.error_statuses[%d]", path, i), "must be a 5xx status, not %d", st))
+		}
+	}
+	if f.RetryAfter < 0 {
+		errs = append(errs, fieldErr(path+".retry_after", "must not be negative"))
+	}
+	if f.Latency < 0 {
+		errs = append(errs, fieldErr(path+".latency", "must not be negative"))
+	}
+	if f.SlowBody < 0 {
+		errs = append(errs, fieldErr(path+".slow_body", "must not be negative (bytes per second)"))
+	}
+	if f.CutOffAfter < 0 {
+		errs = append(errs, fieldErr(path+".cut_off_after", "must not be negative (bytes)"))
+	}
+	if f.MalformedAfter < 0 {
+		errs = append(errs, fieldErr(path+".malformed_after", "must not be negative (bytes)"))
+	}
+	if f.TokenLifetime < 0 {
+		errs = append(errs, fieldErr(path+".token_lifetime", "must not be negative"))
+	}
+	return errors.Join(errs...)
+}
 
 // errCutOff ends an export whose body a fault cuts off.
 var errCutOff = errors.New("body cut off by a sandbox fault")
