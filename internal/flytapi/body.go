@@ -29,10 +29,12 @@ type body struct {
 	idle    *time.Timer
 	idleDur time.Duration
 	want    int64 // Content-Length or -1
-	n       int64
-	err     error // sticky
 	span    trace.Span
 	once    sync.Once
+
+	mu  sync.Mutex // guards n and err against a Close from another goroutine
+	n   int64
+	err error // sticky
 }
 
 func newBody(rc io.ReadCloser, reqCtx, parent context.Context, cancel context.CancelCauseFunc, idle time.Duration, want int64, span trace.Span) *body {
@@ -42,10 +44,15 @@ func newBody(rc io.ReadCloser, reqCtx, parent context.Context, cancel context.Ca
 }
 
 func (b *body) Read(p []byte) (int, error) {
-	if b.err != nil {
-		return 0, b.err
+	b.mu.Lock()
+	sticky := b.err
+	b.mu.Unlock()
+	if sticky != nil {
+		return 0, sticky
 	}
 	n, err := b.rc.Read(p)
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.n += int64(n)
 	if n > 0 {
 		b.idle.Reset(b.idleDur)
@@ -90,6 +97,8 @@ func (b *body) Close() error {
 		b.idle.Stop()
 		err = b.rc.Close()
 		b.cancel(nil)
+		b.mu.Lock()
+		defer b.mu.Unlock()
 		b.span.SetAttributes(attribute.Int64("skolebuss.body_bytes", b.n))
 		switch {
 		case b.err == io.EOF:

@@ -304,3 +304,34 @@ func hasAttr(kvs []attribute.KeyValue, k, v string) bool {
 	}
 	return false
 }
+
+func TestCloseFromAnotherGoroutineAbortsARead(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ int64) {
+		w.Header().Set("Content-Type", "application/xml")
+		fmt.Fprint(w, "<enterprise>")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	c, _ := newClient(t, up.URL, "id", testSecret, nil, nil, nil)
+	exp, err := c.FetchExport(context.Background(), "app", "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { _, err := readAll(exp.Body); errc <- err }()
+	time.Sleep(20 * time.Millisecond) // let the reader block (the test passes either way)
+	exp.Body.Close()
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("a Read aborted by Close reported a clean end")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not abort the Read")
+	}
+}
