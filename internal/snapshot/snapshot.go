@@ -93,7 +93,9 @@ func (s *Snapshot) Entries(i int) []Entry { return s.ents[i] }
 func (s *Snapshot) Lookup(i int, keyHash uint64) (pos int, content uint64, ok bool) {
 	es := s.ents[i]
 	lo, hi := 0, len(es) // the key, if present, is in es[lo:hi]
-	for range 4 {        // uniform keys need about two probes; a skewed range falls back
+	// Uniform keys need about two probes; a skewed range falls back to the
+	// binary search below after four.
+	for range 4 {
 		if hi-lo <= 16 {
 			break
 		}
