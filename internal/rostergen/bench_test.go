@@ -64,3 +64,16 @@ func (h *heapSampler) Write(p []byte) (int, error) {
 	h.writes++
 	return len(p), nil
 }
+
+// BenchmarkNextGeneration measures computing the state of generation N+1
+// from the cached N (the sandbox's step when its generation advances).
+func BenchmarkNextGeneration(b *testing.B) {
+	m := newPreset(b, "large", 7)
+	gen := uint64(0)
+	for b.Loop() {
+		gen++
+		if _, err := m.stateAt(context.Background(), gen); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

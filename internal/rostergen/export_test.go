@@ -325,3 +325,30 @@ func TestSpecValidation(t *testing.T) {
 		t.Errorf("generation above the maximum: %v", err)
 	}
 }
+
+func TestConcurrentWritesAgree(t *testing.T) {
+	t.Parallel()
+	want := map[uint64][]byte{}
+	ref := newPreset(t, "small", 17)
+	for g := uint64(0); g < 4; g++ {
+		want[g] = export(t, ref, g)
+	}
+	m := newPreset(t, "small", 17)
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			gen := uint64((i * 3) % 4)
+			var buf bytes.Buffer
+			_, err := m.WriteExport(context.Background(), &buf, gen)
+			if err == nil && !bytes.Equal(buf.Bytes(), want[gen]) {
+				err = errors.New("concurrent export differs from the sequential one")
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -10,7 +10,7 @@
 // phone numbers change, and teaching groups end and are replaced.
 //
 // The export is streamed as it is written; a large municipality (about
-// 200 MB of XML) is written with a few MiB of heap.
+// 270 MB of XML) is written with a few MiB of heap.
 package rostergen
 
 import (
@@ -61,7 +61,7 @@ var Presets = []string{"tiny", "small", "medium", "large"}
 //	medium  10 schools, 3,000 pupils, 320 staff
 //	large   120 schools, 60,000 pupils, 6,000 staff (about 100,000
 //	        guardians, 20,000 groups, 600,000 membership records and
-//	        250 MB of XML)
+//	        270 MB of XML)
 //
 // An unknown name is an error that names it and wraps ErrUnknownPreset.
 func Preset(name string) (Sizes, error) {
