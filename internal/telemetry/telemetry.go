@@ -1,0 +1,127 @@
+// Package telemetry sets up tracing and metrics for skolebuss and carries
+// W3C trace context across NATS and watermill messages, so one export job is
+// one trace from requester to fetcher to publisher.
+//
+// Spans carry only what the attribute helpers of this package allow: tenant,
+// application, job and export ids, stage names and counts. Personal data
+// and secrets cannot be put on a span through them.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Telemetry holds the tracer and meter providers of one process. Its
+// methods are safe for concurrent use; Shutdown it once, last.
+type Telemetry struct {
+	tp     *sdktrace.TracerProvider
+	mp     *sdkmetric.MeterProvider
+	reader *sdkmetric.ManualReader
+}
+
+// Option adds to what New sets up.
+type Option func(*options)
+
+type options struct {
+	processors []sdktrace.SpanProcessor
+}
+
+// WithSpanProcessor adds a span processor (tests and the demo use
+// tracetest.NewSpanRecorder to look at spans in the process).
+func WithSpanProcessor(sp sdktrace.SpanProcessor) Option {
+	return func(o *options) { o.processors = append(o.processors, sp) }
+}
+
+// New sets up a TracerProvider, exporting by OTLP/HTTP in batches when
+// cfg.OTLPEndpoint is set and keeping spans in the process otherwise, with
+// cfg.SampleRatio of new traces sampled (a span whose parent came in a
+// message follows the parent's decision); and a MeterProvider read in the
+// process (Collect). Neither is installed globally: pass Telemetry (or its
+// providers) to what needs them. ctx bounds the setup only.
+func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (*Telemetry, error) {
+	if cfg == (Config{}) {
+		cfg.SampleRatio = 1
+	}
+	if cfg.ServiceName == "" {
+		cfg.ServiceName = "skolebuss"
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	res := resource.NewSchemaless(attribute.String("service.name", cfg.ServiceName))
+	tpOpts := []sdktrace.TracerProviderOption{
+		sdktrace.WithResource(res),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),
+	}
+	if cfg.OTLPEndpoint != "" {
+		u, _ := url.Parse(cfg.OTLPEndpoint) // Validate parsed it
+		path := u.Path
+		if path == "" || path == "/" {
+			path = "/v1/traces"
+		}
+		eopts := []otlptracehttp.Option{otlptracehttp.WithEndpoint(u.Host), otlptracehttp.WithURLPath(path)}
+		if u.Scheme == "http" {
+			eopts = append(eopts, otlptracehttp.WithInsecure())
+		}
+		exp, err := otlptracehttp.New(ctx, eopts...)
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: otlp exporter: %w", err)
+		}
+		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+		logger.Info("exporting traces", "otlp_endpoint", cfg.OTLPEndpoint, "sample_ratio", cfg.SampleRatio)
+	}
+	for _, sp := range o.processors {
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(sp))
+	}
+	reader := sdkmetric.NewManualReader()
+	return &Telemetry{
+		tp:     sdktrace.NewTracerProvider(tpOpts...),
+		mp:     sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(reader)),
+		reader: reader,
+	}, nil
+}
+
+// TracerProvider is the process's tracer provider.
+func (t *Telemetry) TracerProvider() trace.TracerProvider { return t.tp }
+
+// MeterProvider is the process's meter provider.
+func (t *Telemetry) MeterProvider() metric.MeterProvider { return t.mp }
+
+// Tracer is a tracer named for the instrumenting package
+// (github.com/skolebuss/skolebuss/internal/...).
+func (t *Telemetry) Tracer(name string) trace.Tracer { return t.tp.Tracer(name) }
+
+// Meter is a meter named for the instrumenting package.
+func (t *Telemetry) Meter(name string) metric.Meter { return t.mp.Meter(name) }
+
+// Collect reads the current value of every metric (the demo's summary and
+// tests use it).
+func (t *Telemetry) Collect(ctx context.Context) (metricdata.ResourceMetrics, error) {
+	var rm metricdata.ResourceMetrics
+	err := t.reader.Collect(ctx, &rm)
+	return rm, err
+}
+
+// Shutdown flushes every span still buffered to the exporter and stops both
+// providers; later spans are dropped. ctx bounds the flush: when it ends,
+// what is not exported is lost and its error returned.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	return errors.Join(t.tp.Shutdown(ctx), t.mp.Shutdown(ctx))
+}
