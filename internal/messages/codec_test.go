@@ -136,7 +136,10 @@ func TestRoundTrip(t *testing.T) {
 	t.Run("fetched", func(t *testing.T) {
 		check(t, fetched, "exports.fetched."+tenant,
 			func(m *nats.Msg) (any, error) { return Decode[FetchedExport](m) },
-			func(string) (any, error) { _, wm, _ := EncodeWatermill(fetched); return DecodeWatermill[FetchedExport](wm) })
+			func(string) (any, error) {
+				_, wm, _ := EncodeWatermill(fetched)
+				return DecodeWatermill[FetchedExport](wm)
+			})
 	})
 	for _, e := range pifu.Entities {
 		for _, op := range Ops {
@@ -292,7 +295,7 @@ func TestEventsMatchSchemas(t *testing.T) {
 	}
 	for _, ph := range []Phase{PhaseStarted, PhaseCompleted} {
 		m, err := Encode(Boundary{ID: BoundaryID(tenant, "exp-42", ph), Tenant: tenant, ExportID: "exp-42", Phase: ph, Time: at,
-			Counts: map[pifu.Entity]Counts{pifu.EntityOrg: {Created: 2, Total: 2}, pifu.EntityPerson: {Updated: 1, Unchanged: 9, Total: 10}},
+			Counts:   map[pifu.Entity]Counts{pifu.EntityOrg: {Created: 2, Total: 2}, pifu.EntityPerson: {Updated: 1, Unchanged: 9, Total: 10}},
 			Checksum: "sha256:" + strings.Repeat("a1", 32)})
 		if err != nil {
 			t.Fatal(err)
