@@ -196,7 +196,7 @@ func (c *checker) person(r Record) {
 			continue
 		}
 		c.refsPerson = append(c.refsPerson, ref{
-			target: c.hash(l.Person.Key()), from: key, key: l.Person.Key(), line: r.Line, column: r.Column,
+			target: c.hash(l.Person.Key()), from: key, key: readable(l.Person), line: r.Line, column: r.Column,
 		})
 	}
 }
@@ -231,7 +231,7 @@ func (c *checker) group(r Record) {
 		c.add(FindingMissing, key, r.Line, r.Column, "group has no parent relationship")
 	} else if !parent.IsZero() {
 		c.refsGroup = append(c.refsGroup, ref{
-			target: c.hash(parent.Key()), from: key, key: parent.Key(), line: r.Line, column: r.Column,
+			target: c.hash(parent.Key()), from: key, key: readable(parent), line: r.Line, column: r.Column,
 		})
 	}
 }
@@ -262,22 +262,25 @@ func (c *checker) membership(r Record) {
 	// most references resolve at once; the rest wait for the end.
 	if okG {
 		if h := c.hash(m.Group.Key()); !has(c.groups, h) {
-			c.refsGroup = append(c.refsGroup, ref{target: h, from: key, key: m.Group.Key(), line: r.Line, column: r.Column})
+			c.refsGroup = append(c.refsGroup, ref{target: h, from: key, key: readable(m.Group), line: r.Line, column: r.Column})
 		}
 	}
 	if okM {
 		if h := c.hash(m.Member.Key()); !has(c.persons, h) {
-			c.refsPerson = append(c.refsPerson, ref{target: h, from: key, key: m.Member.Key(), line: r.Line, column: r.Column})
+			c.refsPerson = append(c.refsPerson, ref{target: h, from: key, key: readable(m.Member), line: r.Line, column: r.Column})
 		}
 	}
 }
+
+// readable is a sourcedid for people to read: source and id as written.
+func readable(s SourcedID) string { return s.Source + " " + s.ID }
 
 func has(m map[uint64]struct{}, h uint64) bool { _, ok := m[h]; return ok }
 
 func (c *checker) resolve(refs []ref, set map[uint64]struct{}, what string) {
 	for _, r := range refs {
 		if !has(set, r.target) {
-			c.add(FindingDangling, r.from, r.line, r.column, "refers to %s %s, which is not in the document", what, r.key)
+			c.add(FindingDangling, r.from, r.line, r.column, "refers to %s %q, which is not in the document", what, r.key)
 		}
 	}
 }
