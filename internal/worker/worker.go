@@ -1,0 +1,200 @@
+// Package worker is the runtime of the pipeline's stages: it feeds the
+// messages of a JetStream durable pull consumer to a stage's business logic
+// through a watermill Router, and turns the handler's classified errors
+// (internal/failure) into acks, delayed naks and dead letters.
+//
+// It uses the jetstream package of nats.go directly rather than
+// watermill-nats' subscriber, which sends no in-progress acks, cannot nak with
+// a delay chosen per error, and keeps redelivering a message it cannot
+// unmarshal. Watermill still carries the handlers, their middleware and the
+// router's orderly close.
+//
+// Contract of a delivery:
+//   - nil from the handler: the message is acked (and removed from a
+//     work-queue stream).
+//   - failure.Permanent: a messages.DeadLetter (reason, class, attempts,
+//     trace id, the failed message without secrets) is stored on
+//     dlq.<stage>.<tenant>, then the message is acked.
+//   - failure.Throttled: nak with the error's RetryAfter as the delay. Not an
+//     attempt: a job waiting for a quota or an open breaker never dies of it.
+//   - failure.Transient: one more real attempt, counted in the key-value
+//     bucket "attempts" (so every replica sees it); nak with Backoff; after
+//     MaxAttempts real attempts, dead-lettered as a permanent error would be.
+//   - failure.Canceled: nak without delay, for another worker to take.
+//
+// While a handler runs, an in-progress ack is sent every AckWait/3, so long
+// work keeps its message; a process that dies never acks and JetStream
+// redelivers the message after AckWait.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Handler is a stage's business logic for one message; see the package
+// documentation for what its result does. ctx is m.Context(): it carries the
+// trace context that came in the message's headers, the stage's span, the
+// attempt number (Attempt) and the subject (Subject). It is cancelled when
+// the stage shuts down and DrainTimeout runs out.
+type Handler func(ctx context.Context, m *message.Message) error
+
+// Config describes one stage's consumer.
+type Config struct {
+	// Stage names the DLQ subject (dlq.<stage>.<tenant>), spans and metrics.
+	Stage string
+	// Stream and Consumer: the stream to read and the durable consumer's name.
+	Stream, Consumer string
+	// FilterSubject selects the stream's subjects this consumer takes.
+	FilterSubject string
+	// AckWait is how long JetStream waits for an ack before redelivering.
+	// Default 30s; in-progress acks go out every AckWait/3.
+	AckWait time.Duration
+	// MaxAckPending bounds the messages in flight on the consumer across all
+	// replicas. Default 1: one at a time, in stream order (the publisher
+	// relies on it for the order of a tenant's exports).
+	MaxAckPending int
+	// Concurrency is the handlers one Run runs at once. Default 1.
+	Concurrency int
+	// MaxAttempts is the real (transient) attempts before dead-lettering.
+	// Default 5.
+	MaxAttempts int
+	// Backoff is the nak delay after the n-th transient failure; the last
+	// one repeats. Default 1s, 5s, 30s, 2m.
+	Backoff []time.Duration
+	// TenantOf extracts the tenant from a message's subject (for example
+	// messages.ParseJobSubject). Required.
+	TenantOf func(subject string) (string, error)
+	// DrainTimeout is how long in-flight handlers may finish when ctx ends;
+	// after it their context is cancelled and their messages nak'ed. Default 30s.
+	DrainTimeout time.Duration
+	// Meter, if set, receives the stage's counters.
+	Meter metric.MeterProvider
+}
+
+func (c *Config) setDefaults() {
+	if c.AckWait == 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.MaxAckPending == 0 {
+		c.MaxAckPending = 1
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 1
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 5
+	}
+	if len(c.Backoff) == 0 {
+		c.Backoff = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute}
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 30 * time.Second
+	}
+}
+
+// Validate reports the first thing wrong with c (after defaults).
+func (c Config) Validate() error {
+	switch {
+	case c.Stage == "":
+		return errors.New("worker: stage is required")
+	case c.Stream == "" || c.Consumer == "":
+		return errors.New("worker: stream and consumer are required")
+	case c.FilterSubject == "":
+		return errors.New("worker: filter subject is required")
+	case c.TenantOf == nil:
+		return errors.New("worker: TenantOf is required")
+	case c.AckWait < 300*time.Millisecond:
+		return fmt.Errorf("worker: ack wait %s is too short", c.AckWait)
+	case c.MaxAckPending < 1 || c.Concurrency < 1 || c.MaxAttempts < 1:
+		return errors.New("worker: max ack pending, concurrency and max attempts must be at least 1")
+	}
+	return nil
+}
+
+// Run consumes until ctx is cancelled, then stops consuming, lets in-flight
+// handlers finish within DrainTimeout (their messages are nak'ed if they do
+// not) and returns nil. It creates or updates the durable consumer and the
+// attempts bucket itself. Any number of Runs (replicas, in one process or
+// many) may share a consumer. The error is for a setup that failed.
+func Run(ctx context.Context, js jetstream.JetStream, cfg Config, h Handler, logger *slog.Logger, tp trace.TracerProvider) error {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("stage", cfg.Stage)
+	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
+		Durable:       cfg.Consumer,
+		FilterSubject: cfg.FilterSubject,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxAckPending: cfg.MaxAckPending,
+		MaxDeliver:    -1, // attempts are counted by class, not by deliveries
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("worker %s: consumer %s on %s: %w", cfg.Stage, cfg.Consumer, cfg.Stream, err)
+	}
+	attempts, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      AttemptsBucket,
+		Description: "real (transient) attempts per stage message",
+		TTL:         7 * 24 * time.Hour,
+	})
+	if err != nil {
+		return fmt.Errorf("worker %s: attempts bucket: %w", cfg.Stage, err)
+	}
+	r := newRuntime(cfg, js, cons, attempts, h, logger, tp)
+	return r.run(ctx)
+}
+
+// AttemptsBucket is the key-value bucket counting real attempts.
+const AttemptsBucket = "attempts"
+
+type ctxKey int
+
+const (
+	keyAttempt ctxKey = iota
+	keySubject
+	keyDelivery
+)
+
+// Attempt is the real attempt number (1 = first) of the message being handled.
+func Attempt(ctx context.Context) int {
+	if n, ok := ctx.Value(keyAttempt).(int); ok {
+		return n
+	}
+	return 1
+}
+
+// Subject is the NATS subject of the message being handled.
+func Subject(ctx context.Context) string {
+	s, _ := ctx.Value(keySubject).(string)
+	return s
+}
+
+// InProgress tells JetStream the handler is still working on the message,
+// resetting its AckWait. The runtime already does this every AckWait/3;
+// a handler may call it after a long blocking step.
+func InProgress(ctx context.Context) {
+	if d, ok := ctx.Value(keyDelivery).(*delivery); ok {
+		_ = d.msg.InProgress()
+	}
+}
+
+func watermillLogger(l *slog.Logger) watermill.LoggerAdapter {
+	return watermill.NewSlogLoggerWithLevelMapping(l, map[slog.Level]slog.Level{
+		slog.LevelInfo: slog.LevelDebug, // the router's per-handler chatter
+	})
+}
