@@ -88,11 +88,22 @@ type FetchedExport struct {
 	// Deprecation and Sunset are the upstream's headers of those names, as sent.
 	Deprecation string `json:"deprecation,omitempty"`
 	Sunset      string `json:"sunset,omitempty"`
+	// Force asks the publisher to apply the export even if it would delete
+	// more than the deletion threshold allows. Only an operator's replay of
+	// a held export (skolebuss replay --force) sets it.
+	Force bool `json:"force,omitempty"`
 }
 
 // DedupKey is the Nats-Msg-Id: one fetched export per job, so a fetcher that
 // crashes after publishing and fetches the job again publishes nothing new.
-func (f FetchedExport) DedupKey() string { return "fetched." + f.JobID }
+// A forced replay has a key of its own, so it is not taken for a duplicate
+// of the held message it repeats.
+func (f FetchedExport) DedupKey() string {
+	if f.Force {
+		return "fetched." + f.JobID + ".force"
+	}
+	return "fetched." + f.JobID
+}
 
 // Validate reports the first missing or malformed field.
 func (f FetchedExport) Validate() error {

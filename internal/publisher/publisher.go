@@ -1,0 +1,215 @@
+// Package publisher is the stage that turns a tenant's fetched PIFU export into
+// change events: it parses the stored export as a stream, diffs it against the
+// tenant's last snapshot (internal/diff) and publishes the changes on the LMS
+// stream, between an export.started and an export.completed boundary event.
+//
+// Exactly once in effect: every event carries a deterministic id as its
+// Nats-Msg-Id, and the tenant's new snapshot is stored only after every event
+// of the export is acknowledged by JetStream. A publisher that dies anywhere
+// before that leaves the old snapshot in place; the redo computes the same
+// changes with the same ids, and the LMS stream's duplicate window drops those
+// it has already stored. A redo after the snapshot was stored finds the export
+// already applied and does nothing.
+//
+// Retention of exports: a tenant's snapshot names the export object it came
+// from, because the next diff reads that export again for the previous values
+// of updated and deleted records. Once a new snapshot is stored, the export
+// object of the one it replaced is deleted (unless it is the same object).
+// Exports that end in the dead-letter stream are kept for an operator's replay
+// (the store's max age removes them in the end).
+package publisher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/skolebuss/skolebuss/internal/diff"
+	"github.com/skolebuss/skolebuss/internal/failure"
+	"github.com/skolebuss/skolebuss/internal/messages"
+	"github.com/skolebuss/skolebuss/internal/pifu"
+	"github.com/skolebuss/skolebuss/internal/snapshot"
+	"github.com/skolebuss/skolebuss/internal/telemetry"
+)
+
+// ChecksumPrefix names the algorithm of the state checksum that
+// export.completed carries: the sum of XXH64 mixes of internal/snapshot.
+const ChecksumPrefix = "xxh64sum:"
+
+// FormatChecksum is the form of a state checksum in export.completed:
+// ChecksumPrefix and 16 lower-case hex digits.
+func FormatChecksum(c snapshot.Checksum) string { return ChecksumPrefix + c.String() }
+
+// Publisher publishes the changes of fetched exports. It is safe for
+// concurrent use on different tenants; the worker's MaxAckPending of 1 keeps
+// one tenant's exports in order.
+type Publisher struct {
+	cfg       Config
+	js        jetstream.JetStream // with the publish window as its max pending
+	exports   Objects
+	snapshots Objects
+	tracer    trace.Tracer
+}
+
+// New returns a Publisher that publishes on nc and reads the exports and
+// snapshots object stores (bus.Stores.Exports and .Snapshots). It does not
+// own nc.
+func New(nc *nats.Conn, exports, snapshots Objects, cfg Config) (*Publisher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.Window))
+	if err != nil {
+		return nil, fmt.Errorf("publisher: jetstream: %w", err)
+	}
+	return &Publisher{cfg: cfg, js: js, exports: exports, snapshots: snapshots,
+		tracer: cfg.TracerProvider.Tracer("github.com/skolebuss/skolebuss/internal/publisher")}, nil
+}
+
+// Outcome is what one export did.
+type Outcome struct {
+	Tenant, ExportID string
+	// AlreadyApplied: the tenant's snapshot came from this export already
+	// (a redelivery after the snapshot was stored); nothing was published.
+	AlreadyApplied bool
+	Counts         map[pifu.Entity]messages.Counts
+	// Events is the number of change events published; Duplicates how many
+	// of them the stream had already (a redo).
+	Events, Duplicates int
+	Checksum           string
+	Took               time.Duration
+}
+
+// Handle is the worker handler for exports.fetched.<tenant>: it decodes the
+// FetchedExport and processes it. See Process for the errors.
+func (p *Publisher) Handle(ctx context.Context, m *message.Message) error {
+	fe, err := messages.DecodeWatermill[messages.FetchedExport](m)
+	if err != nil {
+		return err
+	}
+	if err := checkSubject(ctx, fe); err != nil {
+		return err
+	}
+	_, err = p.Process(ctx, fe)
+	return err
+}
+
+// Process publishes the changes of one fetched export and then makes its
+// state the tenant's.
+//
+// Errors are classified for the worker: a held export is permanent with
+// reason diff.ReasonHeld (and wraps *diff.HeldError); a document that does
+// not parse is permanent ("invalid_document", with line and column), and
+// nothing is published for it; a missing export object is permanent
+// ("export_missing", or "previous_export_missing" for the export the snapshot
+// came from); a failed or unacknowledged publish and the bus being away are
+// transient. Cancelling ctx stops the work and returns an error wrapping
+// ctx.Err(); what was published stays published and the redo completes it.
+func (p *Publisher) Process(ctx context.Context, fe messages.FetchedExport) (out Outcome, err error) {
+	start := time.Now()
+	ctx, span := telemetry.Start(ctx, p.tracer, "publisher.export", trace.SpanKindInternal,
+		telemetry.Stage("publish"), telemetry.Tenant(fe.Tenant), telemetry.Export(fe.ExportID), telemetry.Job(fe.JobID))
+	defer func() {
+		telemetry.RecordError(span, err)
+		span.End()
+	}()
+	out = Outcome{Tenant: fe.Tenant, ExportID: fe.ExportID}
+
+	st, err := LoadState(ctx, p.snapshots, fe.Tenant)
+	if err != nil {
+		return out, err
+	}
+	if st.Snapshot != nil && st.Snapshot.ExportID() == fe.ExportID {
+		out.AlreadyApplied = true
+		p.cfg.Logger.Info("export already applied", "tenant", fe.Tenant, "export_id", fe.ExportID)
+		return out, nil
+	}
+	exp, err := openExport(ctx, p.exports, fe.Object, fe.SHA256, "export_missing")
+	if err != nil {
+		return out, err
+	}
+	defer exp.Close()
+
+	r := &run{p: p, fe: fe, header: traceHeader(ctx), time: fe.FetchedAt}
+	in := diff.Input{Tenant: fe.Tenant, ExportID: fe.ExportID, Prev: st.Snapshot, Next: exp, OnPlan: r.started}
+	if st.Snapshot != nil {
+		in.OpenPrev = opener(p.exports, st)
+	}
+	dcfg := p.cfg.Diff
+	dcfg.Force = fe.Force
+	res, err := diff.Run(ctx, dcfg, in, r.emit)
+	if err != nil {
+		if r.s != nil {
+			r.s.abandon(err)
+		}
+		return out, classify(fe, err)
+	}
+	stored, dups, err := r.s.wait(ctx)
+	if err != nil {
+		return out, err
+	}
+	if stored != res.Emitted {
+		return out, failure.Transientf("publish_incomplete", "export %s of tenant %s: %d changes emitted, %d acknowledged",
+			fe.ExportID, fe.Tenant, res.Emitted, stored)
+	}
+	out.Counts = countsOf(res.Plan)
+	out.Events, out.Duplicates = res.Emitted, dups
+	out.Checksum = FormatChecksum(res.Snapshot.Checksum())
+	if err := r.completed(ctx, out.Counts, out.Checksum); err != nil {
+		return out, err
+	}
+	if err := storeState(ctx, p.snapshots, res.Snapshot, fe.Object); err != nil {
+		return out, err
+	}
+	if st.ExportObject != "" && st.ExportObject != fe.Object {
+		if err := p.exports.Delete(ctx, st.ExportObject); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			// The new state is stored: the export is done. The old
+			// object only costs space until the store's max age.
+			p.cfg.Logger.Warn("deleting the previous export failed", "tenant", fe.Tenant, "object", st.ExportObject, "err", err)
+		}
+	}
+	out.Took = time.Since(start)
+	total := res.Total()
+	telemetry.Set(span, telemetry.Count("created", int64(total.Created)), telemetry.Count("updated", int64(total.Updated)),
+		telemetry.Count("deleted", int64(total.Deleted)), telemetry.Count("unchanged", int64(total.Unchanged)),
+		telemetry.Count("events", int64(out.Events)), telemetry.Count("duplicates", int64(dups)))
+	p.cfg.Logger.Info("export published", "tenant", fe.Tenant, "export_id", fe.ExportID, "events", out.Events,
+		"created", total.Created, "updated", total.Updated, "deleted", total.Deleted, "unchanged", total.Unchanged,
+		"duplicates", dups, "forced", fe.Force, "took", out.Took.Round(time.Millisecond))
+	return out, nil
+}
+
+// classify gives the errors of diff.Run their class where the diff leaves
+// them unclassified.
+func classify(fe messages.FetchedExport, err error) error {
+	var se *pifu.SyntaxError
+	if errors.As(err, &se) {
+		return failure.New(failure.Permanent, "invalid_document",
+			fmt.Errorf("export %s of tenant %s does not parse at line %d, column %d: %w", fe.ExportID, fe.Tenant, se.Line, se.Column, err))
+	}
+	return err
+}
+
+func countsOf(p diff.Plan) map[pifu.Entity]messages.Counts {
+	out := make(map[pifu.Entity]messages.Counts, len(p.Counts))
+	for e, c := range p.Counts {
+		out[e] = messages.Counts{Created: c.Created, Updated: c.Updated, Deleted: c.Deleted, Unchanged: c.Unchanged,
+			Total: p.Snapshot.Count(e)}
+	}
+	return out
+}
+
+// traceHeader is the trace context of ctx as NATS headers, computed once
+// and copied into every event.
+func traceHeader(ctx context.Context) nats.Header {
+	m := &nats.Msg{Header: nats.Header{}}
+	telemetry.InjectNATS(ctx, m)
+	return m.Header
+}

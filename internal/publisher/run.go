@@ -1,0 +1,74 @@
+package publisher
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/skolebuss/skolebuss/internal/diff"
+	"github.com/skolebuss/skolebuss/internal/failure"
+	"github.com/skolebuss/skolebuss/internal/messages"
+	"github.com/skolebuss/skolebuss/internal/pifu"
+)
+
+// run is the publishing of one export.
+type run struct {
+	p      *Publisher
+	fe     messages.FetchedExport
+	header nats.Header // trace context for every message
+	time   time.Time   // ce-time of every message: when the export was fetched
+	s      *sender
+}
+
+// started publishes export.started once the whole export has parsed and
+// passed the deletion threshold, and opens the window for the changes.
+func (r *run) started(ctx context.Context, plan diff.Plan) error {
+	counts := make(map[pifu.Entity]messages.Counts, len(plan.Counts))
+	for e, c := range plan.Counts {
+		counts[e] = messages.Counts{Created: c.Created, Updated: c.Updated, Deleted: c.Deleted, Unchanged: c.Unchanged,
+			Total: plan.Snapshot.Count(e)}
+	}
+	if err := r.boundary(ctx, messages.PhaseStarted, counts, ""); err != nil {
+		return err
+	}
+	r.s = newSender(r.p.js, r.p.cfg.Window, r.p.cfg.AckTimeout)
+	return nil
+}
+
+// emit publishes one change. The object is the canonical JSON diff
+// produced: it goes into the body as it is, not marshalled again.
+func (r *run) emit(ctx context.Context, c diff.Change) error {
+	ev := messages.Event{ID: c.ID, Tenant: r.fe.Tenant, ExportID: r.fe.ExportID, Entity: c.Entity,
+		Op: messages.Op(c.Op), Key: c.Key, Time: r.time, Object: c.Object, Previous: c.Previous}
+	m, err := messages.Encode(ev)
+	if err != nil {
+		return failure.New(failure.Permanent, "invalid_event", fmt.Errorf("change %d: %w", c.Seq, err))
+	}
+	for k, v := range r.header {
+		m.Header[k] = v
+	}
+	return r.s.send(ctx, m, fmt.Sprint("change ", c.Seq, " (", c.Entity, " ", c.Op, ")"))
+}
+
+// completed publishes export.completed after every change is stored.
+func (r *run) completed(ctx context.Context, counts map[pifu.Entity]messages.Counts, checksum string) error {
+	return r.boundary(ctx, messages.PhaseCompleted, counts, checksum)
+}
+
+func (r *run) boundary(ctx context.Context, phase messages.Phase, counts map[pifu.Entity]messages.Counts, checksum string) error {
+	b := messages.Boundary{ID: messages.BoundaryID(r.fe.Tenant, r.fe.ExportID, phase), Tenant: r.fe.Tenant,
+		ExportID: r.fe.ExportID, Phase: phase, Time: r.time, Counts: counts, Checksum: checksum}
+	m, err := messages.Encode(b)
+	if err != nil {
+		return failure.New(failure.Permanent, "invalid_event", fmt.Errorf("export.%s: %w", phase, err))
+	}
+	for k, v := range r.header {
+		m.Header[k] = v
+	}
+	if _, err := r.p.js.PublishMsg(ctx, m); err != nil {
+		return classifyPublish(fmt.Errorf("publish export.%s of export %s: %w", phase, r.fe.ExportID, err))
+	}
+	return nil
+}

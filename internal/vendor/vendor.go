@@ -1,0 +1,292 @@
+// Package vendor is the demo LMS vendor: it reads the canonical change events
+// of the LMS stream in order, applies them to its own in-memory copy of each
+// tenant, and on every export.completed checks that its copy has exactly the
+// counts per entity and the state checksum the publisher announced.
+//
+// It applies events idempotently: it remembers the ids of the last
+// Config.RememberIDs events of each tenant and skips an event it has applied
+// already (a redelivery). Its checksum is computed as internal/snapshot
+// computes the publisher's: the sum over records of
+// snapshot.Mix(snapshot.KeyHash(entity, key), XXH64(object)), where object is
+// the record's JSON exactly as the event carried it.
+//
+// The copy lives in memory, so Run starts its durable consumer afresh from the
+// first event of the stream: a restarted vendor rebuilds its copy.
+package vendor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/messages"
+	"github.com/skolebuss/skolebuss/internal/pifu"
+	"github.com/skolebuss/skolebuss/internal/snapshot"
+)
+
+// Config configures a Vendor. The zero value takes the defaults.
+type Config struct {
+	// Stream and Consumer: the stream to read (default bus.StreamLMS) and the
+	// durable consumer's name (default "demo-vendor").
+	Stream, Consumer string
+	// FilterSubject selects the events (default "lms.>": every tenant).
+	FilterSubject string
+	// RememberIDs is how many applied event ids are kept per tenant to skip
+	// redeliveries. Default 1<<21 (16 bytes each).
+	RememberIDs int
+	// ProgressEvery: OnProgress is called after every this many applied
+	// changes of a tenant, and on every boundary event. Default 1000.
+	ProgressEvery int
+	// OnProgress, if set, receives a tenant's status. It is called from the
+	// consuming goroutine: it must return quickly and not call the Vendor
+	// back under a lock of its own that Status needs.
+	OnProgress func(Status)
+	// Logger gets rejected messages. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Stream == "" {
+		c.Stream = bus.StreamLMS
+	}
+	if c.Consumer == "" {
+		c.Consumer = "demo-vendor"
+	}
+	if c.FilterSubject == "" {
+		c.FilterSubject = messages.LMSSubjects
+	}
+	if c.RememberIDs == 0 {
+		c.RememberIDs = 1 << 21
+	}
+	if c.ProgressEvery == 0 {
+		c.ProgressEvery = 1000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports the first field out of range.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.RememberIDs < 1:
+		return fmt.Errorf("vendor: remember ids %d must be positive", c.RememberIDs)
+	case c.ProgressEvery < 1:
+		return fmt.Errorf("vendor: progress every %d must be positive", c.ProgressEvery)
+	}
+	return nil
+}
+
+// Vendor is the demo LMS vendor. Its methods are safe for concurrent use;
+// Run it once.
+type Vendor struct {
+	cfg Config
+	js  jetstream.JetStream
+
+	mu      sync.Mutex
+	tenants map[string]*tenantCopy
+	changed chan struct{} // closed and replaced when an export completes
+	rejects int
+}
+
+// New returns a Vendor reading from js.
+func New(js jetstream.JetStream, cfg Config) (*Vendor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Vendor{cfg: cfg.withDefaults(), js: js, tenants: make(map[string]*tenantCopy), changed: make(chan struct{})}, nil
+}
+
+// Run consumes the events until ctx is cancelled, then returns nil; an error
+// is a consumer that could not be set up. It replaces any durable consumer of
+// its name with a new one from the first event, so the copy (which lives in
+// memory) is rebuilt from the stream.
+func (v *Vendor) Run(ctx context.Context) error {
+	if err := v.js.DeleteConsumer(ctx, v.cfg.Stream, v.cfg.Consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("vendor: reset consumer %s: %w", v.cfg.Consumer, err)
+	}
+	cons, err := v.js.CreateOrUpdateConsumer(ctx, v.cfg.Stream, jetstream.ConsumerConfig{
+		Durable: v.cfg.Consumer, Description: "demo LMS vendor", FilterSubject: v.cfg.FilterSubject,
+		DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: time.Minute, MaxAckPending: 20000,
+	})
+	if err != nil {
+		return fmt.Errorf("vendor: create consumer %s: %w", v.cfg.Consumer, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(2000))
+	if err != nil {
+		return fmt.Errorf("vendor: consume %s: %w", v.cfg.Consumer, err)
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	for {
+		m, err := it.Next()
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			v.cfg.Logger.Warn("vendor: next message", "err", err)
+			continue
+		}
+		v.apply(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
+		_ = m.Ack()
+	}
+}
+
+// apply applies one message of the LMS stream. A message that does not
+// decode is logged and skipped (a real vendor would alert).
+func (v *Vendor) apply(m *nats.Msg) {
+	subj, err := messages.ParseLMSSubject(m.Subject)
+	if err != nil {
+		v.reject(m.Subject, err)
+		return
+	}
+	var (
+		st       Status
+		progress bool
+	)
+	if subj.IsBoundary() {
+		b, err := messages.Decode[messages.Boundary](m)
+		if err != nil {
+			v.reject(m.Subject, err)
+			return
+		}
+		v.mu.Lock()
+		t := v.tenant(b.Tenant)
+		if t.boundary(b) {
+			progress = true
+			if b.Phase == messages.PhaseCompleted {
+				close(v.changed)
+				v.changed = make(chan struct{})
+			}
+		}
+		st = t.snapshotStatus()
+		v.mu.Unlock()
+	} else {
+		ev, err := messages.Decode[messages.Event](m)
+		if err != nil {
+			v.reject(m.Subject, err)
+			return
+		}
+		v.mu.Lock()
+		t := v.tenant(ev.Tenant)
+		progress = t.change(ev) && t.status.InExport%v.cfg.ProgressEvery == 0
+		if progress {
+			st = t.snapshotStatus()
+		}
+		v.mu.Unlock()
+	}
+	if progress && v.cfg.OnProgress != nil {
+		v.cfg.OnProgress(st)
+	}
+}
+
+func (v *Vendor) reject(subject string, err error) {
+	v.mu.Lock()
+	v.rejects++
+	v.mu.Unlock()
+	v.cfg.Logger.Warn("vendor: message rejected", "subject", subject, "err", err)
+}
+
+// tenant returns the copy of tenant, creating it. v.mu must be held.
+func (v *Vendor) tenant(tenant string) *tenantCopy {
+	t, ok := v.tenants[tenant]
+	if !ok {
+		t = newTenantCopy(tenant, v.cfg.RememberIDs)
+		v.tenants[tenant] = t
+	}
+	return t
+}
+
+// Status is what the vendor knows of tenant; false if it has seen no event
+// of it.
+func (v *Vendor) Status(tenant string) (Status, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	t, ok := v.tenants[tenant]
+	if !ok {
+		return Status{Tenant: tenant}, false
+	}
+	return t.snapshotStatus(), true
+}
+
+// Tenants lists the tenants the vendor has seen, sorted.
+func (v *Vendor) Tenants() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Sorted(maps.Keys(v.tenants))
+}
+
+// Rejected is the number of messages that did not decode.
+func (v *Vendor) Rejected() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.rejects
+}
+
+// WaitFor waits until tenant's export exportID has completed (its
+// export.completed is applied) and returns the status then. Cancelling ctx
+// returns ctx's error with the status so far.
+func (v *Vendor) WaitFor(ctx context.Context, tenant, exportID string) (Status, error) {
+	for {
+		v.mu.Lock()
+		st := Status{Tenant: tenant}
+		if t, ok := v.tenants[tenant]; ok {
+			st = t.snapshotStatus()
+		}
+		ch := v.changed
+		v.mu.Unlock()
+		if st.LastExport == exportID {
+			return st, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return st, fmt.Errorf("vendor: wait for export %s of tenant %s: %w", exportID, tenant, ctx.Err())
+		}
+	}
+}
+
+// Copy returns the vendor's copy of tenant: per entity, each record's key
+// and its JSON object as the events carried it. The maps are new; the
+// objects are shared and must not be modified.
+func (v *Vendor) Copy(tenant string) map[pifu.Entity]map[string]json.RawMessage {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make(map[pifu.Entity]map[string]json.RawMessage, len(pifu.Entities))
+	t, ok := v.tenants[tenant]
+	for i, e := range pifu.Entities {
+		m := make(map[string]json.RawMessage)
+		if ok {
+			for k, r := range t.recs[i] {
+				m[k] = r.obj
+			}
+		}
+		out[e] = m
+	}
+	return out
+}
+
+// Checksum computes the state checksum of a copy as export.completed carries
+// it, for comparisons with an export read by other means.
+func Checksum(c map[pifu.Entity]map[string]json.RawMessage) snapshot.Checksum {
+	var sum snapshot.Checksum
+	for e, m := range c {
+		for k, obj := range m {
+			sum.Add(snapshot.KeyHash(e, k), xxhashSum(obj))
+		}
+	}
+	return sum
+}
