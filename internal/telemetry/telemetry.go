@@ -12,7 +12,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/url"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -30,6 +37,7 @@ type Telemetry struct {
 	tp     *sdktrace.TracerProvider
 	mp     *sdkmetric.MeterProvider
 	reader *sdkmetric.ManualReader
+	prom   *prometheus.Registry
 }
 
 // Option adds to what New sets up.
@@ -91,10 +99,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (
 		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(sp))
 	}
 	reader := sdkmetric.NewManualReader()
+	reg := prometheus.NewRegistry()
+	promExp, err := otelprom.New(otelprom.WithRegisterer(reg))
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: prometheus exporter: %w", err)
+	}
 	return &Telemetry{
 		tp:     sdktrace.NewTracerProvider(tpOpts...),
-		mp:     sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(reader)),
+		mp:     sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(reader), sdkmetric.WithReader(promExp)),
 		reader: reader,
+		prom:   reg,
 	}, nil
 }
 
@@ -124,4 +138,44 @@ func (t *Telemetry) Collect(ctx context.Context) (metricdata.ResourceMetrics, er
 // what is not exported is lost and its error returned.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	return errors.Join(t.tp.Shutdown(ctx), t.mp.Shutdown(ctx))
+}
+
+// MetricsHandler serves every metric of this process in the Prometheus text
+// format, for a scrape of /metrics.
+func (t *Telemetry) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(t.prom, promhttp.HandlerOpts{})
+}
+
+// ServeMetrics serves MetricsHandler at /metrics on addr until ctx ends. An
+// empty addr serves nothing and returns at once. The listener is bound before
+// ServeMetrics returns, so a bad address is reported at start.
+func (t *Telemetry) ServeMetrics(ctx context.Context, addr string, logger *slog.Logger) (<-chan error, error) {
+	done := make(chan error, 1)
+	if addr == "" {
+		close(done)
+		return done, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: metrics address %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", t.MetricsHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	go func() {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		done <- err
+		close(done)
+	}()
+	logger.Info("serving metrics", "addr", ln.Addr().String(), "path", "/metrics")
+	return done, nil
 }
