@@ -1,0 +1,262 @@
+package fetcher
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/skolebuss/skolebuss/internal/failure"
+	"github.com/skolebuss/skolebuss/internal/messages"
+	"github.com/skolebuss/skolebuss/internal/requester"
+	"github.com/skolebuss/skolebuss/internal/telemetry"
+	"github.com/skolebuss/skolebuss/internal/worker"
+)
+
+// Object metadata keys: what the FetchedExport needs besides size and digest,
+// so a redo announces exactly what the first attempt would have.
+const (
+	metaJob         = "job_id"
+	metaTenant      = "tenant"
+	metaApplication = "application"
+	metaFetchedAt   = "fetched_at"
+	metaAPIVersion  = "api_version"
+	metaDeprecation = "deprecation"
+	metaSunset      = "sunset"
+)
+
+// ObjectName is the name of a job's export in the object store "exports":
+// <tenant>/<job id>.xml.
+func ObjectName(job messages.ExportJob) string { return job.Tenant + "/" + job.JobID + ".xml" }
+
+// fetched is a stored export, and whether it was stored by this attempt.
+type fetched struct {
+	fe    messages.FetchedExport
+	fresh bool
+}
+
+// Handle is the worker.Handler of the stage: see the package documentation
+// for what each outcome does. Cancelling ctx cuts a download (the job is
+// handed back, class Canceled).
+func (f *Fetcher) Handle(ctx context.Context, m *message.Message) (err error) {
+	start := f.now()
+	job, err := messages.DecodeWatermill[messages.ExportJob](m)
+	if err != nil {
+		f.metrics.outcome(ctx, "", start, err, false)
+		return err
+	}
+	ctx, span := telemetry.Start(ctx, f.tracer, "fetch export", trace.SpanKindInternal, telemetry.Stage(Stage),
+		telemetry.Tenant(job.Tenant), telemetry.Application(job.Application), telemetry.Job(job.JobID),
+		telemetry.Count("attempt", int64(worker.Attempt(ctx))))
+	var reused bool
+	defer func() {
+		telemetry.RecordError(span, err)
+		span.End()
+		f.metrics.outcome(ctx, job.Application, start, err, reused)
+	}()
+	if subject := worker.Subject(ctx); subject != "" {
+		if tenant, perr := messages.ParseJobSubject(subject); perr != nil || tenant != job.Tenant {
+			return failure.Permanentf("tenant_mismatch", "job %s for tenant %s arrived on subject %s", job.JobID, job.Tenant, subject)
+		}
+	}
+	lim, ok := f.cfg.Applications[job.Application]
+	if !ok {
+		return failure.Permanentf("unknown_application", "job %s names application %s, which the configuration does not list", job.JobID, job.Application)
+	}
+	name := ObjectName(job)
+
+	got, err := f.stored(ctx, job, name)
+	if err != nil {
+		return err
+	}
+	if got == nil {
+		br := f.breakers.get(job.Tenant)
+		if err := br.allow(); err != nil { // before spending a request of the quota
+			return err
+		}
+		usage, err := f.limiter.Wait(ctx, job.Application, lim, f.cfg.MaxQuotaWait)
+		if err != nil {
+			return err
+		}
+		f.metrics.usage(job.Application, usage)
+		got, err = br.execute(func() (*fetched, error) { return f.download(ctx, job, name) })
+		if err != nil {
+			f.blockOnThrottle(ctx, job, err)
+			return err
+		}
+	}
+	reused = !got.fresh
+	telemetry.Set(span, telemetry.Export(got.fe.ExportID), telemetry.Count("bytes", got.fe.Size))
+	force := m.Metadata.Get(requester.HeaderForce) == "true"
+	return f.announce(ctx, got, force)
+}
+
+// blockOnThrottle makes every replica honour the upstream's Retry-After.
+func (f *Fetcher) blockOnThrottle(ctx context.Context, job messages.ExportJob, err error) {
+	if failure.ClassOf(err) != failure.Throttled {
+		return
+	}
+	if r := failure.ReasonOf(err); r != "http_429" && r != "http_503" {
+		return
+	}
+	wait, _ := failure.RetryAfter(err)
+	if err := f.limiter.Block(ctx, job.Application, f.now().Add(wait)); err != nil {
+		f.logger.Warn("could not share the upstream's Retry-After with the other fetchers", "application", job.Application, "error", err)
+	}
+	f.metrics.throttledUpstream(ctx, job.Application)
+}
+
+// stored returns the export an earlier attempt of job stored, or nil.
+func (f *Fetcher) stored(ctx context.Context, job messages.ExportJob, name string) (*fetched, error) {
+	info, err := f.exports.GetInfo(ctx, name)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, storeError(ctx, "look up", name, err)
+	}
+	fe, err := fetchedFrom(job, info)
+	if err != nil {
+		// Not ours or damaged: fetch again over it.
+		f.logger.Warn("stored export unusable; fetching again", "tenant", job.Tenant, "job_id", job.JobID, "error", err)
+		return nil, nil
+	}
+	f.logger.Info("export already stored by an earlier attempt; announcing it", "tenant", job.Tenant, "job_id", job.JobID)
+	return &fetched{fe: fe}, nil
+}
+
+// download fetches the export and streams it into the object store.
+func (f *Fetcher) download(ctx context.Context, job messages.ExportJob, name string) (*fetched, error) {
+	exp, err := f.api.FetchExport(ctx, job.Application, job.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	defer exp.Body.Close()
+	if exp.Deprecation != "" || exp.Sunset != "" {
+		f.metrics.deprecated(ctx, job.Application)
+	}
+	body := &hashingReader{r: exp.Body, h: sha256.New()}
+	meta := jetstream.ObjectMeta{
+		Name:        name,
+		Description: "PIFU export of tenant " + job.Tenant + ", job " + job.JobID,
+		Metadata: map[string]string{
+			metaJob: job.JobID, metaTenant: job.Tenant, metaApplication: job.Application,
+			metaFetchedAt:  f.now().UTC().Format(time.RFC3339Nano),
+			metaAPIVersion: exp.APIVersion, metaDeprecation: exp.Deprecation, metaSunset: exp.Sunset,
+		},
+	}
+	info, err := f.exports.Put(ctx, meta, body)
+	if err != nil {
+		if body.err != nil && !errors.Is(body.err, io.EOF) {
+			err = body.err // the upstream's classified read error (cut, reset, stalled, canceled)
+		} else {
+			err = storeError(ctx, "store", name, err)
+		}
+		f.removePartial(name)
+		return nil, fmt.Errorf("export of tenant %s: %w", job.Tenant, err)
+	}
+	sum := hex.EncodeToString(body.h.Sum(nil))
+	fe, err := fetchedFrom(job, info)
+	if err == nil && (fe.SHA256 != sum || fe.Size != body.n) {
+		err = fmt.Errorf("stored %d bytes sha256 %s, read %d bytes sha256 %s", fe.Size, fe.SHA256, body.n, sum)
+	}
+	if err != nil {
+		f.removePartial(name)
+		return nil, failure.New(failure.Transient, "store_mismatch", fmt.Errorf("export of tenant %s: %w", job.Tenant, err))
+	}
+	f.metrics.bytes(ctx, job.Application, fe.Size)
+	return &fetched{fe: fe, fresh: true}, nil
+}
+
+// announce publishes the FetchedExport (Nats-Msg-Id = job id, the trace
+// context of ctx, HeaderForce if the job had it).
+func (f *Fetcher) announce(ctx context.Context, got *fetched, force bool) error {
+	msg, err := messages.Encode(got.fe)
+	if err != nil {
+		return fmt.Errorf("announce export %s: %w", got.fe.ExportID, err)
+	}
+	if force {
+		msg.Header[requester.HeaderForce] = []string{"true"}
+	}
+	telemetry.InjectNATS(ctx, msg)
+	ack, err := f.js.PublishMsg(ctx, msg)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("announce export %s: %w", got.fe.ExportID, ctx.Err())
+		}
+		return failure.New(failure.Transient, "publish", fmt.Errorf("announce export %s: %w", got.fe.ExportID, err))
+	}
+	f.logger.Info("export fetched", "tenant", got.fe.Tenant, "job_id", got.fe.JobID, "bytes", got.fe.Size,
+		"fresh", got.fresh, "duplicate", ack.Duplicate, "seq", ack.Sequence, "trace_id", telemetry.TraceID(ctx))
+	return nil
+}
+
+// removePartial deletes what a failed Put may have left (the object store
+// purges the chunks itself; this also drops an object whose metadata made it).
+func (f *Fetcher) removePartial(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := f.exports.Delete(ctx, name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		f.logger.Warn("could not delete a partial export", "object", name, "error", err)
+	}
+}
+
+// fetchedFrom builds the FetchedExport of a stored object.
+func fetchedFrom(job messages.ExportJob, info *jetstream.ObjectInfo) (messages.FetchedExport, error) {
+	md := info.Metadata
+	if md[metaJob] != job.JobID || md[metaTenant] != job.Tenant {
+		return messages.FetchedExport{}, fmt.Errorf("object %s belongs to job %q of tenant %q", info.Name, md[metaJob], md[metaTenant])
+	}
+	digest, err := jetstream.DecodeObjectDigest(info.Digest)
+	if err != nil || len(digest) != sha256.Size {
+		return messages.FetchedExport{}, fmt.Errorf("object %s: digest %q is not SHA-256", info.Name, info.Digest)
+	}
+	at, err := time.Parse(time.RFC3339Nano, md[metaFetchedAt])
+	if err != nil {
+		return messages.FetchedExport{}, fmt.Errorf("object %s: fetched_at: %w", info.Name, err)
+	}
+	fe := messages.FetchedExport{
+		JobID: job.JobID, ExportID: job.JobID, Tenant: job.Tenant, Application: job.Application,
+		Object: info.Name, Size: int64(info.Size), SHA256: hex.EncodeToString(digest), FetchedAt: at,
+		APIVersion: md[metaAPIVersion], Deprecation: md[metaDeprecation], Sunset: md[metaSunset],
+	}
+	return fe, fe.Validate()
+}
+
+// storeError classifies an object store failure: Canceled when ctx ended,
+// else Transient (the bus may be back on the next attempt).
+func storeError(ctx context.Context, what, name string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s export %s: %w", what, name, ctx.Err())
+	}
+	return failure.New(failure.Transient, "object_store", fmt.Errorf("%s export %s: %w", what, name, err))
+}
+
+// hashingReader counts and hashes what is read through it and keeps the
+// first read error.
+type hashingReader struct {
+	r   io.Reader
+	h   hash.Hash
+	n   int64
+	err error
+}
+
+func (h *hashingReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	if n > 0 {
+		h.h.Write(p[:n])
+		h.n += int64(n)
+	}
+	if err != nil && h.err == nil {
+		h.err = err
+	}
+	return n, err
+}

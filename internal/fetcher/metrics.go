@@ -1,0 +1,127 @@
+package fetcher
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/skolebuss/skolebuss/internal/failure"
+	"github.com/skolebuss/skolebuss/internal/quota"
+	"github.com/skolebuss/skolebuss/internal/telemetry"
+)
+
+// Metric names. Attributes: skolebuss.application, outcome (ok, reused,
+// throttled, transient, permanent, canceled), reason (failure reason),
+// period (daily, monthly), skolebuss.tenant (breaker state only).
+const (
+	MetricJobs        = "skolebuss.fetch.jobs"          // counter: jobs handled, by outcome and reason
+	MetricBytes       = "skolebuss.fetch.bytes"         // counter: export bytes stored
+	MetricDuration    = "skolebuss.fetch.duration"      // histogram (s): one job, by outcome
+	MetricThrottled   = "skolebuss.fetch.upstream_429"  // counter: 429/503 answers (every replica blocked)
+	MetricDeprecated  = "skolebuss.upstream.deprecated" // counter: exports answered with Deprecation or Sunset
+	MetricQuotaUsed   = "skolebuss.quota.used"          // gauge: requests used in the period
+	MetricQuotaLimit  = "skolebuss.quota.limit"         // gauge: the period's limit (0: none)
+	MetricQuotaShare  = "skolebuss.quota.approach"      // gauge: used / limit, 0..1, the dashboard's quota approach
+	MetricBreakerOpen = "skolebuss.fetch.breaker"       // gauge per tenant: 0 closed, 1 half-open, 2 open
+)
+
+type metrics struct {
+	jobs, bytesC, throttled, deprecatedC metric.Int64Counter
+	duration                             metric.Float64Histogram
+
+	mu   sync.Mutex
+	last map[string]quota.Usage // last usage seen per application
+}
+
+func newMetrics(m metric.Meter, f *Fetcher) (*metrics, error) {
+	ms := &metrics{last: map[string]quota.Usage{}}
+	var err error
+	if ms.jobs, err = m.Int64Counter(MetricJobs, metric.WithDescription("export jobs handled, by outcome")); err != nil {
+		return nil, err
+	}
+	if ms.bytesC, err = m.Int64Counter(MetricBytes, metric.WithUnit("By"), metric.WithDescription("export bytes stored")); err != nil {
+		return nil, err
+	}
+	if ms.throttled, err = m.Int64Counter(MetricThrottled, metric.WithDescription("429 and 503 answers of the export API")); err != nil {
+		return nil, err
+	}
+	if ms.deprecatedC, err = m.Int64Counter(MetricDeprecated, metric.WithDescription("exports answered with a Deprecation or Sunset header")); err != nil {
+		return nil, err
+	}
+	if ms.duration, err = m.Float64Histogram(MetricDuration, metric.WithUnit("s"), metric.WithDescription("time to handle one export job")); err != nil {
+		return nil, err
+	}
+	used, err := m.Int64ObservableGauge(MetricQuotaUsed, metric.WithDescription("upstream requests used in the quota period"))
+	if err != nil {
+		return nil, err
+	}
+	limit, err := m.Int64ObservableGauge(MetricQuotaLimit, metric.WithDescription("the quota period's limit (0: none)"))
+	if err != nil {
+		return nil, err
+	}
+	share, err := m.Float64ObservableGauge(MetricQuotaShare, metric.WithDescription("share of the quota used, 0..1"))
+	if err != nil {
+		return nil, err
+	}
+	brk, err := m.Int64ObservableGauge(MetricBreakerOpen, metric.WithDescription("circuit breaker per tenant: 0 closed, 1 half-open, 2 open"))
+	if err != nil {
+		return nil, err
+	}
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		ms.mu.Lock()
+		for app, u := range ms.last {
+			for _, p := range []struct {
+				period      string
+				used, limit int64
+			}{{"daily", u.Daily, u.DailyLimit}, {"monthly", u.Monthly, u.MonthlyLimit}} {
+				attrs := metric.WithAttributes(attribute.String(telemetry.KeyApplication, app), attribute.String("period", p.period))
+				o.ObserveInt64(used, p.used, attrs)
+				o.ObserveInt64(limit, p.limit, attrs)
+				if p.limit > 0 {
+					o.ObserveFloat64(share, float64(p.used)/float64(p.limit), attrs)
+				}
+			}
+		}
+		ms.mu.Unlock()
+		f.breakers.each(func(tenant string, b *breaker[*fetched]) {
+			o.ObserveInt64(brk, b.state(), metric.WithAttributes(attribute.String(telemetry.KeyTenant, tenant)))
+		})
+		return nil
+	}, used, limit, share, brk)
+	return ms, err
+}
+
+// outcome records one handled job.
+func (ms *metrics) outcome(ctx context.Context, app string, start time.Time, err error, reused bool) {
+	out, reason := "ok", ""
+	switch {
+	case err != nil:
+		out, reason = failure.ClassOf(err).String(), failure.ReasonOf(err)
+	case reused:
+		out = "reused"
+	}
+	attrs := []attribute.KeyValue{attribute.String(telemetry.KeyApplication, app), attribute.String("outcome", out)}
+	ms.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attrs...))
+	ms.jobs.Add(ctx, 1, metric.WithAttributes(append(attrs, attribute.String("reason", reason))...))
+}
+
+func (ms *metrics) usage(app string, u quota.Usage) {
+	ms.mu.Lock()
+	ms.last[app] = u
+	ms.mu.Unlock()
+}
+
+func (ms *metrics) bytes(ctx context.Context, app string, n int64) {
+	ms.bytesC.Add(ctx, n, metric.WithAttributes(attribute.String(telemetry.KeyApplication, app)))
+}
+
+func (ms *metrics) throttledUpstream(ctx context.Context, app string) {
+	ms.throttled.Add(ctx, 1, metric.WithAttributes(attribute.String(telemetry.KeyApplication, app)))
+}
+
+func (ms *metrics) deprecated(ctx context.Context, app string) {
+	ms.deprecatedC.Add(ctx, 1, metric.WithAttributes(attribute.String(telemetry.KeyApplication, app)))
+}
