@@ -169,6 +169,9 @@ type Telemetry struct {
 	ServiceName string `yaml:"service_name"`
 	// SampleRatio of new traces, 0..1. Default 1.
 	SampleRatio float64 `yaml:"sample_ratio"`
+	// MetricsAddr is where a daemon serves /metrics for Prometheus
+	// (host:port); empty serves none. Flag --metrics-addr.
+	MetricsAddr string `yaml:"metrics_addr"`
 }
 
 // base is the starting point a file is decoded onto: every scalar default,

@@ -19,6 +19,7 @@ func TestBadFilesRefused(t *testing.T) {
 		field string
 	}{
 		"unknown-field.bad.yaml":               {5, `upstream.tenant_parm: unknown field "tenant_parm" in upstream`},
+		"metrics-addr.bad.yaml":                {13, `telemetry.metrics_addr: "no-port-here" is not host:port`},
 		"inline-secret.bad.yaml":               {7, "applications[0].client_secret: an inline secret is refused; use client_secret_env"},
 		"bad-duration.bad.yaml":                {13, `tenants[0].schedule.interval: "one hour" is not a duration like 90s or 1h`},
 		"hostile-tenant.bad.yaml":              {12, `tenants[1].id: tenant "evil.>" contains a dot`},

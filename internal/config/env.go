@@ -20,6 +20,7 @@ var envFields = []struct{ name, field string }{
 	{"SKOLEBUSS_NATS_DATA_DIR", "nats.embedded.data_dir"},
 	{"SKOLEBUSS_NATS_REPLICAS", "nats.replicas"},
 	{"SKOLEBUSS_OTLP_ENDPOINT", "telemetry.otlp_endpoint"},
+	{"SKOLEBUSS_METRICS_ADDR", "telemetry.metrics_addr"},
 	{"SKOLEBUSS_SAMPLE_RATIO", "telemetry.sample_ratio"},
 	{"SKOLEBUSS_SPOOL_DIR", "publisher.spool_dir"},
 	{"SKOLEBUSS_DELETE_THRESHOLD", "publisher.delete_threshold"},
@@ -75,6 +76,8 @@ func (c *Config) Apply(env func(string) string) error {
 			c.NATS.Replicas = n
 		case "telemetry.otlp_endpoint":
 			c.Telemetry.OTLPEndpoint = val
+		case "telemetry.metrics_addr":
+			c.Telemetry.MetricsAddr = val
 		case "telemetry.sample_ratio":
 			f, err := strconv.ParseFloat(val, 64)
 			if err != nil {

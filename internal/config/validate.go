@@ -89,6 +89,11 @@ func (c *Config) Validate() error {
 	if err := c.TelemetryConfig().Validate(); err != nil {
 		v.add("telemetry", "%s", strings.TrimPrefix(err.Error(), "telemetry: "))
 	}
+	if a := c.Telemetry.MetricsAddr; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			v.add("telemetry.metrics_addr", "%q is not host:port", a)
+		}
+	}
 	if c.Telemetry.ServiceName == "" {
 		v.add("telemetry.service_name", "is empty")
 	}
