@@ -88,7 +88,7 @@ func classifyRetrieve(key Key, app Application, re *oauth2.RetrieveError) error 
 	if desc != "" {
 		cause = fmt.Errorf("%w: %q", cause, desc)
 	}
-	wait, hasWait := parseRetryAfter(h.Get("Retry-After"), time.Now())
+	wait, hasWait := failure.ParseRetryAfter(h.Get("Retry-After"), time.Now())
 	switch {
 	case status == http.StatusTooManyRequests || (status == http.StatusServiceUnavailable && hasWait):
 		return &failure.Error{Class: failure.Throttled, Reason: "token_http_" + strconv.Itoa(status), RetryAfter: wait, Err: cause}
@@ -150,22 +150,3 @@ func isDNS(err error) bool {
 	return errors.As(err, &de) && !de.IsTimeout
 }
 
-// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date
-// (RFC 9110 §10.2.3). A date in the past gives a zero wait, which still
-// counts as present.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0, false
-		}
-		return time.Duration(min(n, 7*24*3600)) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
-}

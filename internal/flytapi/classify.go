@@ -41,7 +41,7 @@ func (c *Client) classifyStatus(resp *http.Response) error {
 	if msg != "" {
 		cause = fmt.Errorf("%w: %q", cause, msg)
 	}
-	wait, hasWait := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	wait, hasWait := failure.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	reason := "http_" + strconv.Itoa(st)
 	switch {
 	case st == http.StatusTooManyRequests:
@@ -129,22 +129,3 @@ func isXML(ct string) bool {
 	return err == nil && (mt == "application/xml" || mt == "text/xml")
 }
 
-// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date
-// (RFC 9110 §10.2.3). A date in the past gives a zero wait, which still
-// counts as present. (The same rule as package auth's; both are small.)
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0, false
-		}
-		return time.Duration(min(n, 7*24*3600)) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
-}

@@ -1,0 +1,33 @@
+package failure
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxRetryAfter caps a Retry-After so that a hostile or broken upstream
+// cannot park a job for longer than a week.
+const maxRetryAfter = 7 * 24 * time.Hour
+
+// ParseRetryAfter reads an HTTP Retry-After value in either of its forms:
+// delay-seconds ("120") or an HTTP date ("Wed, 21 Oct 2026 07:28:00 GMT"),
+// the latter relative to now. A date in the past is a wait of 0. The wait is
+// capped at a week. ok is false for an empty, negative or unreadable value.
+func ParseRetryAfter(v string, now time.Time) (wait time.Duration, ok bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		return min(time.Duration(min(n, int64(maxRetryAfter/time.Second)))*time.Second, maxRetryAfter), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(t.Sub(now), 0), maxRetryAfter), true
+	}
+	return 0, false
+}
