@@ -149,4 +149,3 @@ func isDNS(err error) bool {
 	var de *net.DNSError
 	return errors.As(err, &de) && !de.IsTimeout
 }
-

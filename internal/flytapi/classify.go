@@ -128,4 +128,3 @@ func isXML(ct string) bool {
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && (mt == "application/xml" || mt == "text/xml")
 }
-
