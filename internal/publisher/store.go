@@ -107,7 +107,7 @@ type export struct {
 }
 
 func (e *export) Next() (pifu.Record, error) { return e.dec.Next() }
-func (e *export) Close() error              { return e.obj.Close() }
+func (e *export) Close() error               { return e.obj.Close() }
 
 // openExport opens the export object name as a stream of records. A missing
 // object is permanent (reason missingReason): it will not come back. When
