@@ -142,6 +142,8 @@ type Result struct {
 	// key (another replica, or an earlier request in the same slot or
 	// minute): nothing new was stored.
 	Duplicate bool
+	// TraceID is the trace the job starts (every stage adds its spans to it).
+	TraceID string
 }
 
 // Tenant returns the configured tenant id, or an error naming what is wrong
@@ -213,7 +215,7 @@ func (r *Requester) publish(ctx context.Context, job messages.ExportJob, extra n
 		telemetry.RecordError(span, err)
 		return Result{}, fmt.Errorf("request export %s: publish job %s: %w", job.Tenant, job.JobID, err)
 	}
-	res := Result{Job: job, Seq: ack.Sequence, Duplicate: ack.Duplicate}
+	res := Result{Job: job, Seq: ack.Sequence, Duplicate: ack.Duplicate, TraceID: telemetry.TraceID(ctx)}
 	r.logger.Info("export job requested", "tenant", job.Tenant, "job_id", job.JobID,
 		"reason", string(job.Reason), "seq", ack.Sequence, "duplicate", ack.Duplicate,
 		"trace_id", telemetry.TraceID(ctx))
