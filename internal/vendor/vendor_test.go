@@ -1,0 +1,235 @@
+package vendor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/messages"
+	"github.com/skolebuss/skolebuss/internal/pifu"
+	"github.com/skolebuss/skolebuss/internal/publisher"
+	"github.com/skolebuss/skolebuss/internal/rostergen"
+	"github.com/skolebuss/skolebuss/internal/snapshot"
+)
+
+const tenant = "t1"
+
+var at = time.Date(2026, 8, 17, 6, 0, 0, 0, time.UTC)
+
+func openBus(t *testing.T) *bus.Bus {
+	t.Helper()
+	b, err := bus.Open(context.Background(), bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}},
+		slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	return b
+}
+
+func runVendor(t *testing.T, b *bus.Bus, cfg Config) *Vendor {
+	t.Helper()
+	v, err := New(b.JS, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- v.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return v
+}
+
+// publish stores v on the LMS stream; msgID, if set, replaces its
+// Nats-Msg-Id so the stream stores a redelivered copy.
+func publish(t *testing.T, b *bus.Bus, v messages.Codable, msgID string) {
+	t.Helper()
+	m, err := messages.Encode(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgID != "" {
+		m.Header.Set(nats.MsgIdHdr, msgID)
+	}
+	if _, err := b.JS.PublishMsg(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func event(id string, e pifu.Entity, op messages.Op, key, obj, prev string) messages.Event {
+	ev := messages.Event{ID: id, Tenant: tenant, ExportID: "x1", Entity: e, Op: op, Key: key, Time: at, Object: json.RawMessage(obj)}
+	if prev != "" {
+		ev.Previous = json.RawMessage(prev)
+	}
+	return ev
+}
+
+func boundary(exportID string, p messages.Phase, persons int, checksum string) messages.Boundary {
+	return messages.Boundary{ID: messages.BoundaryID(tenant, exportID, p), Tenant: tenant, ExportID: exportID, Phase: p, Time: at,
+		Counts: map[pifu.Entity]messages.Counts{pifu.EntityPerson: {Created: 2, Total: persons}}, Checksum: checksum}
+}
+
+func stateChecksum(objs map[string]string) string {
+	var c snapshot.Checksum
+	for k, o := range objs {
+		c.Add(snapshot.KeyHash(pifu.EntityPerson, k), xxhashSum([]byte(o)))
+	}
+	return publisher.FormatChecksum(c)
+}
+
+func TestAppliesInOrderIdempotentlyAndVerifies(t *testing.T) {
+	b := openBus(t)
+	var mu sync.Mutex
+	var progress []Status
+	v := runVendor(t, b, Config{ProgressEvery: 1, OnProgress: func(s Status) {
+		mu.Lock()
+		progress = append(progress, s)
+		mu.Unlock()
+	}})
+
+	publish(t, b, boundary("x1", messages.PhaseStarted, 1, ""), "")
+	publish(t, b, event("e1", pifu.EntityPerson, messages.OpCreated, "p1", `{"a":1}`, ""), "")
+	publish(t, b, event("e1", pifu.EntityPerson, messages.OpCreated, "p1", `{"a":1}`, ""), "again") // a redelivery
+	publish(t, b, event("e2", pifu.EntityPerson, messages.OpCreated, "p2", `{"a":2}`, ""), "")
+	publish(t, b, event("e3", pifu.EntityPerson, messages.OpUpdated, "p1", `{"a":3}`, `{"a":1}`), "")
+	publish(t, b, event("e4", pifu.EntityPerson, messages.OpDeleted, "p2", `{"a":2}`, ""), "")
+	publish(t, b, boundary("x1", messages.PhaseCompleted, 1, stateChecksum(map[string]string{"p1": `{"a":3}`})), "")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := v.WaitFor(ctx, tenant, "x1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Matched || st.Applied != 4 || st.Duplicates != 1 || st.Counts[pifu.EntityPerson] != 1 || st.Exports != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	if c := v.Copy(tenant); len(c[pifu.EntityPerson]) != 1 || string(c[pifu.EntityPerson]["p1"]) != `{"a":3}` {
+		t.Fatalf("copy %v", c)
+	}
+	mu.Lock()
+	n := len(progress)
+	mu.Unlock()
+	if n < 5 {
+		t.Errorf("%d progress calls, want one per change and boundary", n)
+	}
+
+	// A copy that misses an event is found out by export.completed.
+	publish(t, b, boundary("x2", messages.PhaseStarted, 2, ""), "")
+	publish(t, b, event("e5", pifu.EntityPerson, messages.OpCreated, "p3", `{"a":5}`, ""), "")
+	// (the creation of p4 is lost)
+	publish(t, b, boundary("x2", messages.PhaseCompleted, 3,
+		stateChecksum(map[string]string{"p1": `{"a":3}`, "p3": `{"a":5}`, "p4": `{"a":6}`})), "")
+	st, err = v.WaitFor(ctx, tenant, "x2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Matched || !strings.Contains(st.Mismatch, "2 person records, export.completed says 3") || !strings.Contains(st.Mismatch, "checksum") {
+		t.Fatalf("a gap was not found: %+v", st)
+	}
+	if _, ok := v.Status("other"); ok {
+		t.Error("status of a tenant never seen")
+	}
+	if got := v.Tenants(); len(got) != 1 || got[0] != tenant {
+		t.Errorf("tenants %v", got)
+	}
+}
+
+func TestRestartedVendorRebuildsItsCopy(t *testing.T) {
+	b := openBus(t)
+	publish(t, b, boundary("x1", messages.PhaseStarted, 1, ""), "")
+	publish(t, b, event("e1", pifu.EntityPerson, messages.OpCreated, "p1", `{"a":1}`, ""), "")
+	publish(t, b, boundary("x1", messages.PhaseCompleted, 1, stateChecksum(map[string]string{"p1": `{"a":1}`})), "")
+	for range 2 { // the same durable name twice: the second starts over
+		v, err := New(b.JS, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		done := make(chan error, 1)
+		go func() { done <- v.Run(ctx) }()
+		st, err := v.WaitFor(ctx, tenant, "x1")
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if err != nil || !st.Matched || st.Applied != 1 {
+			t.Fatalf("status %+v, %v", st, err)
+		}
+	}
+}
+
+// The vendor's checksum is the publisher's: computed from the objects as the
+// events carry them, it equals the snapshot's checksum of the export.
+func TestChecksumIsTheSnapshotChecksum(t *testing.T) {
+	sizes, _ := rostergen.Preset("small")
+	muni, err := rostergen.New(rostergen.Spec{TenantID: tenant, Name: "Fjordvik kommune", Seed: 1, Sizes: sizes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc bytes.Buffer
+	if _, err := muni.WriteExport(context.Background(), &doc, 0); err != nil {
+		t.Fatal(err)
+	}
+	snap, _, err := snapshot.FromRecords(tenant, "x", pifu.NewDecoder(bytes.NewReader(doc.Bytes())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := map[pifu.Entity]map[string]json.RawMessage{}
+	d := pifu.NewDecoder(bytes.NewReader(doc.Bytes()))
+	for {
+		rec, err := d.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c[rec.Entity()] == nil {
+			c[rec.Entity()] = map[string]json.RawMessage{}
+		}
+		if _, dup := c[rec.Entity()][rec.Key()]; !dup {
+			c[rec.Entity()][rec.Key()], _ = json.Marshal(rec.Object())
+		}
+	}
+	if got, want := Checksum(c), snap.Checksum(); got != want {
+		t.Fatalf("vendor checksum %s, snapshot %s", got, want)
+	}
+}
+
+func TestIDSetForgetsTheOldest(t *testing.T) {
+	s := newIDSet(2)
+	for _, id := range []string{"a", "b", "c"} {
+		if !s.add(id) {
+			t.Fatalf("%s not new", id)
+		}
+	}
+	if s.add("c") || s.add("b") {
+		t.Error("recent ids forgotten")
+	}
+	if !s.add("a") {
+		t.Error("the oldest id is still remembered beyond the bound")
+	}
+	if len(s.set) != 2 {
+		t.Errorf("%d ids remembered, bound 2", len(s.set))
+	}
+	hexID := strings.Repeat("0f", 16)
+	if !s.add(hexID) || s.add(hexID) {
+		t.Error("hex ids")
+	}
+}
