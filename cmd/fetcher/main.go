@@ -1,0 +1,135 @@
+// Command fetcher runs the fetch stage of skolebuss: it takes export jobs
+// from JetStream, fetches each tenant's PIFU export from the upstream within
+// the applications' rate limits and quotas, stores it in the object store and
+// announces it to the publisher. Run with --help for the flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/skolebuss/skolebuss/internal/auth"
+	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/fetcher"
+	"github.com/skolebuss/skolebuss/internal/telemetry"
+)
+
+const usageText = `Usage: fetcher [flags]
+
+Runs the fetch stage: takes export jobs from the JOBS stream (jobs.export.<tenant>),
+gets a token per application and tenant, fetches the tenant's PIFU export and
+streams it into the object store "exports", then publishes
+exports.fetched.<tenant> for the publisher. Run as many fetchers as you like
+against one NATS server or cluster: they share the jobs, the applications'
+rate limits and quotas (in JetStream key-value buckets) and every 429's
+Retry-After. Jobs that fail permanently (refused credentials, scope or tenant,
+403, 404) go to the DLQ stream (skolebuss replay --seq N sends one again).
+
+The configuration is one YAML file (--config; without it the sandbox demo's
+configuration), then SKOLEBUSS_* environment variables, then these flags.
+NATS: the fetcher connects to --nats-url, else the config's nats.url, else the
+embedded server's address from the config (nats://127.0.0.1:4222 by default),
+where "skolebuss demo", a requester or a fetcher started with --embedded, or a
+nats-server with JetStream, serves. --embedded runs that server in this
+process instead (file storage in nats.embedded.data_dir). Streams and stores
+are created or updated at start, idempotently.
+
+SIGINT or SIGTERM stops it cleanly: no new jobs are taken, downloads in flight
+may finish within --drain (the rest are cut and handed back to another
+fetcher), telemetry is flushed and the connection drained.
+
+Flags:
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stderr, os.Getenv)
+	stop()
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "fetcher:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "fetcher:", err)
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("fetcher", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var d daemonFlags
+	d.register(fs)
+	ackWait := fs.Duration("ack-wait", 30*time.Second, "how long a job stays with a fetcher that stopped answering, before another takes it")
+	concurrency := fs.Int("concurrency", 4, "jobs this fetcher works on at once")
+	inFlight := fs.Int("max-in-flight", 16, "jobs in flight across all fetchers (the consumer's max ack pending)")
+	drain := fs.Duration("drain", 30*time.Second, "how long downloads in flight may finish at shutdown")
+	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	cfg, logger, err := d.load(getenv, stderr)
+	if err != nil {
+		return err
+	}
+	fc := fetcher.FromConfig(cfg)
+	fc.AckWait, fc.Concurrency, fc.MaxInFlight, fc.DrainTimeout = *ackWait, *concurrency, *inFlight, *drain
+
+	// Deferred in reverse: after the stage has stopped, telemetry is flushed,
+	// then the connection drained.
+	b, err := d.open(ctx, cfg, "skolebuss-fetcher", logger)
+	if err != nil {
+		return err
+	}
+	defer closeBus(b, logger)
+	tel, err := telemetry.New(ctx, cfg.TelemetryConfig(), logger)
+	if err != nil {
+		return err
+	}
+	defer flush(tel, logger)
+	tokens, err := auth.New(cfg.Auth(), logger, tel.TracerProvider())
+	if err != nil {
+		return err
+	}
+	defer tokens.Close()
+
+	logger.Info("fetcher started", "applications", len(fc.Applications), "concurrency", fc.Concurrency)
+	err = fetcher.Run(ctx, fc, fetcher.Deps{JS: b.JS, Stores: b.Stores, Tokens: tokens, Logger: logger,
+		Tracer: tel.TracerProvider(), Meter: tel.MeterProvider()})
+	logger.Info("fetcher stopped")
+	return err
+}
+
+func flush(tel *telemetry.Telemetry, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		logger.Warn("telemetry not flushed", "error", err)
+	}
+}
+
+func closeBus(b *bus.Bus, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Close(ctx); err != nil {
+		logger.Warn("nats not closed cleanly", "error", err)
+	}
+}

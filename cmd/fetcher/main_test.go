@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skolebuss/skolebuss/internal/auth"
+	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/flytapi"
+	"github.com/skolebuss/skolebuss/internal/messages"
+	"github.com/skolebuss/skolebuss/internal/requester"
+	"github.com/skolebuss/skolebuss/internal/sandbox"
+)
+
+func noenv(string) string { return "" }
+
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"--help"}, &out, noenv)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err %v", err)
+	}
+	for _, want := range []string{"-config FILE", "-nats-url URL", "-nats-creds FILE", "-log-level", "-embedded", "SIGTERM", "DLQ", "Retry-After"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("environment: sandbox\nnats:\n  replicas: many\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--config", bad}, "bad.yaml:3"},
+		{[]string{"--config", filepath.Join(t.TempDir(), "none.yaml")}, "none.yaml"},
+		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"--embedded", "--nats-url", "nats://127.0.0.1:1"}, "--embedded"},
+		{[]string{"extra"}, "unexpected argument"},
+	} {
+		err := run(context.Background(), c.args, io.Discard, noenv)
+		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err %v, want a usage error naming %q", c.args, err, c.want)
+		}
+	}
+	// No server where the config points: a clear error, no hang.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := run(ctx, []string{"--nats-url", "nats://127.0.0.1:1"}, io.Discard, noenv)
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("unreachable NATS: %v", err)
+	}
+}
+
+// A fetcher killed in the middle of a download (not shut down) gives its
+// job up after the ack wait; another fetcher completes it, and exactly one
+// FetchedExport exists. Builds the command, so it is skipped with -short.
+func TestKilledFetcherHandsOver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs cmd/fetcher (about 10-20s)")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "fetcher")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	ctx := context.Background()
+	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: filepath.Join(dir, "nats"), Port: -1}}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(ctx)
+	sc := sandbox.DemoConfig()
+	sb, err := sandbox.New(sc, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sb.Handler())
+	defer srv.Close()
+	tenant := sandbox.DemoTenantFjordvik
+	want := directExport(t, srv.URL, tenant)
+
+	cfgFile := filepath.Join(dir, "skolebuss.yaml")
+	yaml := fmt.Sprintf(`environment: sandbox
+upstream:
+  token_url: %[1]s/connect/token
+  api_base: %[1]s
+applications:
+  - name: skolebuss-demo
+    client_id: skolebuss-demo
+    client_secret_env: TEST_FETCHER_SECRET
+    scopes: [vfsapi:lmsexport]
+tenants:
+  - id: %[2]s
+    name: Fjordvik
+    application: skolebuss-demo
+`, srv.URL, tenant)
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := func() (*exec.Cmd, *bytes.Buffer) {
+		var logs bytes.Buffer
+		cmd := exec.Command(bin, "--config", cfgFile, "--nats-url", b.Server.ClientURL(), "--ack-wait", "2s", "--log-level", "debug")
+		cmd.Env = append(os.Environ(), "TEST_FETCHER_SECRET="+sandbox.DemoClientSecret)
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		return cmd, &logs
+	}
+
+	// The export trickles out over about four seconds.
+	if err := sb.SetFaults(tenant, sandbox.Faults{SlowBody: len(want)/4 + 1}); err != nil {
+		t.Fatal(err)
+	}
+	first, logs1 := start()
+	r, err := requester.New(b.JS, requester.Config{Tenants: []requester.Tenant{{ID: tenant, Application: "skolebuss-demo"}}}, quiet, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := r.RequestNow(ctx, tenant, "killed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the first fetcher to start downloading", func() bool { return sb.StatsSnapshot().Applications[sandbox.DemoClientID].Served >= 1 })
+	time.Sleep(500 * time.Millisecond) // part of the body is in
+	if n := len(fetched(t, b.JS)); n != 0 {
+		t.Fatalf("%d fetched exports before the kill: the download was not midway", n)
+	}
+	if err := first.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	if _, err := b.Stores.Exports.GetInfo(ctx, tenant+"/killed.xml"); !errors.Is(err, jetstream.ErrObjectNotFound) {
+		t.Errorf("a partial export is visible after the kill: %v", err)
+	}
+
+	if err := sb.SetFaults(tenant, sandbox.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	_, logs2 := start()
+	waitFor(t, 30*time.Second, "the second fetcher to complete the job", func() bool { return len(fetched(t, b.JS)) >= 1 })
+	time.Sleep(500 * time.Millisecond)
+	fes := fetched(t, b.JS)
+	if len(fes) != 1 {
+		t.Fatalf("%d fetched exports, want exactly 1", len(fes))
+	}
+	if fes[0].JobID != job.Job.JobID || fes[0].Size != int64(len(want)) {
+		t.Errorf("fetched export %+v, want job %s with %d bytes", fes[0], job.Job.JobID, len(want))
+	}
+	got, err := b.Stores.Exports.GetBytes(ctx, fes[0].Object)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("stored export differs from the sandbox's (%d vs %d bytes, %v)", len(got), len(want), err)
+	}
+	if st := sb.StatsSnapshot().Applications[sandbox.DemoClientID]; st.Served != 3 { // direct + killed + second
+		t.Errorf("sandbox served %d exports, want 3", st.Served)
+	}
+	if t.Failed() {
+		t.Logf("first fetcher:\n%s\nsecond fetcher:\n%s", logs1, logs2)
+	}
+}
+
+func fetched(t *testing.T, js jetstream.JetStream) []messages.FetchedExport {
+	t.Helper()
+	ctx := context.Background()
+	s, err := js.Stream(ctx, bus.StreamExports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []messages.FetchedExport
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			continue
+		}
+		fe, err := messages.Decode[messages.FetchedExport](&nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fe)
+	}
+	return out
+}
+
+func directExport(t *testing.T, base, tenant string) []byte {
+	t.Helper()
+	src, err := auth.New(auth.Config{TokenURL: base + sandbox.PathToken, Applications: []auth.Application{{
+		Name: "d", ClientID: sandbox.DemoClientID, ClientSecret: sandbox.DemoClientSecret, Scopes: []string{sandbox.ScopeLMSExport}}}},
+		slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	tok, err := src.Token(context.Background(), auth.Key{App: "d", Tenant: tenant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+flytapi.DefaultExportPath, nil)
+	tok.SetAuthHeader(req)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+

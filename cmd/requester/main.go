@@ -1,0 +1,124 @@
+// Command requester runs the requester stage of skolebuss: it puts an export
+// job for every configured tenant on JetStream at each of the tenant's
+// schedule slots. Run with --help for the flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/requester"
+	"github.com/skolebuss/skolebuss/internal/telemetry"
+)
+
+const usageText = `Usage: requester [flags]
+
+Requests an export of every tenant of the configuration on its schedule
+(tenants[].schedule: an interval, and a jitter that spreads tenants over the
+start of each slot): one job per tenant and slot on jobs.export.<tenant>, for
+the fetchers. Each job's Nats-Msg-Id is its tenant and slot, so several
+requesters (replicas) store one job per slot. A requester that starts after a
+slot's time requests that slot at once; within the JOBS stream's duplicate
+window (1h) that collapses with what was already requested. Each job starts a
+trace that the fetcher and the publisher continue.
+On-demand jobs: skolebuss export --tenant ID. Replays: skolebuss replay --seq N.
+
+The configuration is one YAML file (--config; without it the sandbox demo's
+configuration), then SKOLEBUSS_* environment variables, then these flags.
+NATS: the requester connects to --nats-url, else the config's nats.url, else
+the embedded server's address from the config (nats://127.0.0.1:4222 by
+default). --embedded runs that server in this process instead, for the
+fetchers and publishers to connect to (file storage in nats.embedded.data_dir).
+Streams and stores are created or updated at start, idempotently.
+
+SIGINT or SIGTERM stops it cleanly: no further jobs, telemetry flushed, the
+connection drained.
+
+Flags:
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stderr, os.Getenv)
+	stop()
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "requester:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "requester:", err)
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("requester", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var d daemonFlags
+	d.register(fs)
+	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	cfg, logger, err := d.load(getenv, stderr)
+	if err != nil {
+		return err
+	}
+	rc := requester.FromConfig(cfg)
+	if err := rc.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	// Deferred in reverse: telemetry is flushed, then the connection drained.
+	b, err := d.open(ctx, cfg, "skolebuss-requester", logger)
+	if err != nil {
+		return err
+	}
+	defer closeBus(b, logger)
+	tel, err := telemetry.New(ctx, cfg.TelemetryConfig(), logger)
+	if err != nil {
+		return err
+	}
+	defer flush(tel, logger)
+	r, err := requester.New(b.JS, rc, logger, tel.TracerProvider())
+	if err != nil {
+		return err
+	}
+	err = r.Run(ctx)
+	logger.Info("requester stopped")
+	return err
+}
+
+func flush(tel *telemetry.Telemetry, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		logger.Warn("telemetry not flushed", "error", err)
+	}
+}
+
+func closeBus(b *bus.Bus, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Close(ctx); err != nil {
+		logger.Warn("nats not closed cleanly", "error", err)
+	}
+}
