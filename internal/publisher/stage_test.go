@@ -6,11 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
@@ -168,8 +170,15 @@ func TestTraceContextTravelsIntoEveryEvent(t *testing.T) {
 			t.Fatalf("%s: traceparent %q is not of trace %s", m.msg.Subject, tp, traceID)
 		}
 	}
+	// The span ends after the snapshot is stored, just after export.completed.
+	var ended []sdktrace.ReadOnlySpan
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if ended = rec.Ended(); slices.ContainsFunc(ended, func(s sdktrace.ReadOnlySpan) bool { return s.Name() == "publisher.export" }) {
+			break
+		}
+	}
 	found := false
-	for _, s := range rec.Ended() {
+	for _, s := range ended {
 		if s.Name() != "publisher.export" {
 			continue
 		}

@@ -114,6 +114,14 @@ func New(js jetstream.JetStream, cfg Config) (*Vendor, error) {
 // its name with a new one from the first event, so the copy (which lives in
 // memory) is rebuilt from the stream.
 func (v *Vendor) Run(ctx context.Context) error {
+	err := v.run(ctx)
+	if ctx.Err() != nil {
+		return nil // cancelled, perhaps during the setup
+	}
+	return err
+}
+
+func (v *Vendor) run(ctx context.Context) error {
 	if err := v.js.DeleteConsumer(ctx, v.cfg.Stream, v.cfg.Consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return fmt.Errorf("vendor: reset consumer %s: %w", v.cfg.Consumer, err)
 	}
