@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/skolebuss/skolebuss/internal/bus"
+)
+
+func noenv(string) string { return "" }
+
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--help"}, &out, noenv); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err %v", err)
+	}
+	for _, want := range []string{"-config FILE", "-nats-url URL", "-log-level", "Nats-Msg-Id", "skolebuss export", "SIGTERM"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// The daemon requests each tenant's current slot at start (without jitter
+// its time has come), collapses with a replica, and
+// stops cleanly when its context ends (SIGINT/SIGTERM in main).
+func TestRunsUntilStopped(t *testing.T) {
+	ctx := context.Background()
+	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(ctx)
+	cfgFile := filepath.Join(t.TempDir(), "skolebuss.yaml")
+	yaml := `environment: sandbox
+upstream: {token_url: "http://127.0.0.1:8765/connect/token", api_base: "http://127.0.0.1:8765"}
+applications:
+  - name: skolebuss-demo
+    client_id: skolebuss-demo
+    client_secret_env: TEST_SECRET
+    scopes: [vfsapi:lmsexport]
+tenants:
+  - {id: t-one, name: One, application: skolebuss-demo, schedule: {interval: 10s}}
+  - {id: t-two, name: Two, application: skolebuss-demo, schedule: {interval: 10s}}
+`
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(k string) string {
+		if k == "TEST_SECRET" {
+			return "s3cret"
+		}
+		return ""
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	var logs syncBuffer
+	done := make(chan error, 2)
+	for range 2 { // two replicas
+		go func() {
+			done <- run(runCtx, []string{"--config", cfgFile, "--nats-url", b.Server.ClientURL()}, &logs, env)
+		}()
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s, err := b.JS.Stream(ctx, bus.StreamJobs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs >= 2 && strings.Count(logs.String(), "export job requested") >= 4 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("requester ended early: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d jobs after 15s\n%s", info.State.Msgs, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("requester did not stop")
+		}
+	}
+	out := logs.String()
+	if !strings.Contains(out, "duplicate=true") || !strings.Contains(out, "requester stopped") {
+		t.Errorf("logs lack a collapsed duplicate or the stop:\n%s", out)
+	}
+	if strings.Contains(out, "s3cret") {
+		t.Error("the secret is in the log")
+	}
+}
