@@ -13,6 +13,7 @@ import (
 
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/messages"
+	"github.com/skolebuss/skolebuss/internal/requester"
 	"github.com/skolebuss/skolebuss/internal/sandbox"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
@@ -216,4 +217,28 @@ func hasMetric(rm metricdata.ResourceMetrics, name string) bool {
 		}
 	}
 	return false
+}
+
+// A forced replay's job (HeaderForce) yields a FetchedExport with Force set,
+// which the publisher reads to pass its deletion threshold.
+func TestForcedJobForcesExport(t *testing.T) {
+	e := newEnv(t, smallSandbox())
+	f, err := New(e.config(nil), e.deps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := messages.ExportJob{JobID: "replay-7", Tenant: fjordvik, Application: demoApp, Reason: messages.ReasonReplay,
+		ReplayOf: "x", RequestedAt: time.Now()}
+	_, m, err := messages.EncodeWatermill(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Metadata.Set(requester.HeaderForce, "true")
+	if err := f.Handle(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	fes := e.fetchedExports(t)
+	if len(fes) != 1 || !fes[0].Force {
+		t.Errorf("fetched exports %+v, want one with Force", fes)
+	}
 }

@@ -95,8 +95,10 @@ func (f *Fetcher) Handle(ctx context.Context, m *message.Message) (err error) {
 	}
 	reused = !got.fresh
 	telemetry.Set(span, telemetry.Export(got.fe.ExportID), telemetry.Count("bytes", got.fe.Size))
-	force := m.Metadata.Get(requester.HeaderForce) == "true"
-	return f.announce(ctx, got, force)
+	// A forced replay of a job forces its export past the publisher's
+	// deletion threshold.
+	got.fe.Force = m.Metadata.Get(requester.HeaderForce) == "true"
+	return f.announce(ctx, got)
 }
 
 // blockOnThrottle makes every replica honour the upstream's Retry-After.
@@ -176,15 +178,12 @@ func (f *Fetcher) download(ctx context.Context, job messages.ExportJob, name str
 	return &fetched{fe: fe, fresh: true}, nil
 }
 
-// announce publishes the FetchedExport (Nats-Msg-Id = job id, the trace
-// context of ctx, HeaderForce if the job had it).
-func (f *Fetcher) announce(ctx context.Context, got *fetched, force bool) error {
+// announce publishes the FetchedExport (Nats-Msg-Id from the job id, the
+// trace context of ctx).
+func (f *Fetcher) announce(ctx context.Context, got *fetched) error {
 	msg, err := messages.Encode(got.fe)
 	if err != nil {
 		return fmt.Errorf("announce export %s: %w", got.fe.ExportID, err)
-	}
-	if force {
-		msg.Header[requester.HeaderForce] = []string{"true"}
 	}
 	telemetry.InjectNATS(ctx, msg)
 	ack, err := f.js.PublishMsg(ctx, msg)

@@ -50,9 +50,9 @@ func ReplayID(seq uint64) string { return "replay-" + strconv.FormatUint(seq, 10
 // jobs.export.<tenant>; a failed fetched export (the publisher gave up on it,
 // for example because it would delete too much) again on
 // exports.fetched.<tenant>, pointing at the same stored export, which must
-// still exist. With force, the message carries HeaderForce, which tells the
-// publisher to apply the export past its deletion threshold (a job passes it
-// on through the fetcher). The dead letter stays in the DLQ stream. A new
+// still exist. With force, the export is applied past the publisher's
+// deletion threshold: a fetched export is republished with Force set, a job
+// carries HeaderForce, which the fetcher turns into Force on its export. The dead letter stays in the DLQ stream. A new
 // trace starts for the replay. ctx bounds the reads and the publish.
 func (r *Requester) Replay(ctx context.Context, seq uint64, force bool) (Replayed, error) {
 	if seq == 0 {
@@ -101,7 +101,8 @@ func (r *Requester) Replay(ctx context.Context, seq uint64, force bool) (Replaye
 		if err != nil {
 			return Replayed{}, fmt.Errorf("%w: dead letter %d holds a fetched export that does not decode: %v", ErrNotReplayable, seq, err)
 		}
-		return r.replayFetched(ctx, out, fe, extra)
+		fe.Force = force
+		return r.replayFetched(ctx, out, fe)
 	}
 	return Replayed{}, fmt.Errorf("%w: dead letter %d (stage %s) is a message on %s; replay handles export jobs and fetched exports",
 		ErrNotReplayable, seq, dl.Stage, failed.Subject)
@@ -109,8 +110,8 @@ func (r *Requester) Replay(ctx context.Context, seq uint64, force bool) (Replaye
 
 // replayFetched publishes a dead-lettered fetched export again, with the
 // replay id as its Nats-Msg-Id (its own key would collapse into the original
-// within the EXPORTS duplicate window).
-func (r *Requester) replayFetched(ctx context.Context, out Replayed, fe messages.FetchedExport, extra nats.Header) (Replayed, error) {
+// within the EXPORTS duplicate window, unless forced).
+func (r *Requester) replayFetched(ctx context.Context, out Replayed, fe messages.FetchedExport) (Replayed, error) {
 	store, err := r.js.ObjectStore(ctx, bus.ObjectExports)
 	if err != nil {
 		return Replayed{}, fmt.Errorf("replay %s: object store %s: %w", out.ID, bus.ObjectExports, err)
@@ -132,9 +133,6 @@ func (r *Requester) replayFetched(ctx context.Context, out Replayed, fe messages
 		return Replayed{}, fmt.Errorf("replay %s: %w", out.ID, err)
 	}
 	msg.Header[messages.HeaderMsgID] = []string{out.ID}
-	for k, v := range extra {
-		msg.Header[k] = v
-	}
 	telemetry.InjectNATS(ctx, msg)
 	ack, err := r.js.PublishMsg(ctx, msg)
 	if err != nil {

@@ -130,11 +130,11 @@ func TestReplayFetchedExport(t *testing.T) {
 		t.Fatalf("%d fetched exports, want the original and the replay", len(msgs))
 	}
 	m := msgs[1]
-	if m.Subject != "exports.fetched."+tenantA || m.Header.Get(messages.HeaderMsgID) != ReplayID(seq) || m.Header.Get(HeaderForce) != "true" {
+	if m.Subject != "exports.fetched."+tenantA || m.Header.Get(messages.HeaderMsgID) != ReplayID(seq) {
 		t.Errorf("replay: subject %s headers %v", m.Subject, m.Header)
 	}
 	back, err := messages.Decode[messages.FetchedExport](&nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
-	if err != nil || back.Object != fe.Object || back.SHA256 != fe.SHA256 {
+	if err != nil || back.Object != fe.Object || back.SHA256 != fe.SHA256 || !back.Force {
 		t.Errorf("replayed fetched export %+v, %v", back, err)
 	}
 

@@ -27,11 +27,12 @@ import (
 	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
 
-// HeaderForce, set to "true" on a job or a fetched-export message, asks the
-// publisher to apply the export even if it would delete more than the
-// configured share of the tenant's records. Only a replay with force sets it
-// (skolebuss replay --force); the fetcher copies it from a job to the
-// fetched-export message it publishes.
+// HeaderForce, set to "true" on an export job, asks for the export to be
+// applied even if it would delete more than the configured share of the
+// tenant's records: the fetcher sets messages.FetchedExport.Force on the
+// export it announces, which the publisher reads. Only a replay with force
+// sets it (skolebuss replay --force). ExportJob has no field for it; a
+// header keeps the job's schema unchanged.
 const HeaderForce = "Skolebuss-Force"
 
 // ErrUnknownTenant is returned for a tenant the configuration does not list.
