@@ -31,7 +31,7 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // env is an embedded JetStream with the pipeline's streams, a publisher, a
 // running demo vendor and a generated municipality.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	bus    *bus.Bus
 	pub    *publisher.Publisher
@@ -39,7 +39,10 @@ type env struct {
 	muni   *rostergen.Municipality
 }
 
-func newEnv(t *testing.T, preset string) *env {
+func newEnv(t testing.TB, preset string) *env { return newEnvVendor(t, preset, true) }
+
+// newEnvVendor is newEnv, with or without the vendor.
+func newEnvVendor(t testing.TB, preset string, withVendor bool) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, quiet())
@@ -56,7 +59,11 @@ func newEnv(t *testing.T, preset string) *env {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- v.Run(ctx) }()
+	if withVendor {
+		go func() { done <- v.Run(ctx) }()
+	} else {
+		done <- nil
+	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -17,7 +17,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/vendor"
 )
 
-func diffConfig(t *testing.T) diff.Config { return diff.Config{SpoolDir: t.TempDir()} }
+func diffConfig(t testing.TB) diff.Config { return diff.Config{SpoolDir: t.TempDir()} }
 
 // changes splits one export's messages: its started and completed
 // boundaries and the change events between them, which must be contiguous.

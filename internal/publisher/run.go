@@ -15,16 +15,19 @@ import (
 
 // run is the publishing of one export.
 type run struct {
-	p      *Publisher
-	fe     messages.FetchedExport
-	header nats.Header // trace context for every message
-	time   time.Time   // ce-time of every message: when the export was fetched
-	s      *sender
+	p       *Publisher
+	fe      messages.FetchedExport
+	header  nats.Header // trace context for every message
+	time    time.Time   // ce-time of every message: when the export was fetched
+	s       *sender
+	start   time.Time     // of the export's processing
+	planned time.Duration // from start to the plan
 }
 
 // started publishes export.started once the whole export has parsed and
 // passed the deletion threshold, and opens the window for the changes.
 func (r *run) started(ctx context.Context, plan diff.Plan) error {
+	r.planned = time.Since(r.start)
 	counts := make(map[pifu.Entity]messages.Counts, len(plan.Counts))
 	for e, c := range plan.Counts {
 		counts[e] = messages.Counts{Created: c.Created, Updated: c.Updated, Deleted: c.Deleted, Unchanged: c.Unchanged,
