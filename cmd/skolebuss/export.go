@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skolebuss/skolebuss/internal/auth"
+	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/config"
+	"github.com/skolebuss/skolebuss/internal/messages"
+	"github.com/skolebuss/skolebuss/internal/requester"
+)
+
+func init() {
+	register(command{
+		name:    "export",
+		summary: "request an export of one tenant now (an export job for the fetchers)",
+		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			return exportCmd(ctx, args, stdout, stderr, os.Getenv)
+		},
+	})
+}
+
+const exportHelp = `Usage: skolebuss export --tenant ID [flags]
+
+Puts an export job for one tenant on jobs.export.<tenant>, for a running
+fetcher to take. The job id is demand-<tenant>-<UTC minute> unless --id gives
+one, so asking twice within a minute makes one job. The tenant must be in the
+configuration. Prints the job id and the trace id the job starts.
+
+The configuration is --config FILE (default: the sandbox demo's), then
+SKOLEBUSS_* variables, then the flags. It connects to --nats-url, else the
+config's nats.url, else the embedded server's address (nats://127.0.0.1:4222
+by default), where the pipeline runs.
+
+Flags:
+`
+
+func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("skolebuss export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o opsFlags
+	o.register(fs)
+	tenant := fs.String("tenant", "", "the tenant `ID` to export; required")
+	id := fs.String("id", "", "the job `ID` (letters, digits, '-', '_'); default demand-<tenant>-<minute>")
+	fs.Usage = func() { fmt.Fprint(stderr, exportHelp); fs.PrintDefaults() }
+	if err := parseOps(fs, args); err != nil {
+		return err
+	}
+	if *tenant == "" {
+		return fmt.Errorf("%w: --tenant is required", errUsage)
+	}
+	cfg, err := o.load(getenv)
+	if err != nil {
+		return err
+	}
+	// Refuse a bad or unknown tenant before touching the network.
+	if err := messages.ValidateTenant(*tenant); err != nil {
+		return fmt.Errorf("%w: --tenant: %v", errUsage, err)
+	}
+	if _, ok := cfg.Tenant(*tenant); !ok {
+		return fmt.Errorf("%w: --tenant %s: %v in %s (known: %s)", errUsage, *tenant, requester.ErrUnknownTenant,
+			configName(cfg), strings.Join(tenantIDs(cfg), ", "))
+	}
+	if *id != "" {
+		if err := messages.ValidateToken("job id", *id); err != nil {
+			return fmt.Errorf("%w: --id: %v", errUsage, err)
+		}
+	}
+	nc, js, err := o.connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	r, err := requester.New(js, requester.FromConfig(cfg), slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		return err
+	}
+	res, err := r.RequestNow(ctx, *tenant, *id)
+	if err != nil {
+		return explainBus(err)
+	}
+	if res.Duplicate {
+		fmt.Fprintf(stdout, "already requested: job %s for tenant %s is in the queue (seq %d)\n", res.Job.JobID, *tenant, res.Seq)
+		return nil
+	}
+	fmt.Fprintf(stdout, "requested: job %s for tenant %s (seq %d, trace %s)\n", res.Job.JobID, *tenant, res.Seq, res.TraceID)
+	return nil
+}
+
+// opsFlags are the connection flags of the operator commands.
+type opsFlags struct {
+	configFile, natsURL, natsCreds string
+}
+
+func (o *opsFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.configFile, "config", "", "the skolebuss YAML `FILE` (default: the sandbox demo's configuration)")
+	fs.StringVar(&o.natsURL, "nats-url", "", "NATS server `URL`s, comma-separated (overrides nats.url and $SKOLEBUSS_NATS_URL)")
+	fs.StringVar(&o.natsCreds, "nats-creds", "", "NATS credentials `FILE` (overrides nats.credentials_file)")
+}
+
+func parseOps(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	return nil
+}
+
+// load reads the configuration as the daemons do. The operator commands do
+// not talk to the upstream, so the applications' secrets are not read; the
+// NATS password or token is.
+func (o *opsFlags) load(getenv func(string) string) (*config.Config, error) {
+	var cfg *config.Config
+	if o.configFile != "" {
+		var err error
+		if cfg, err = config.Load(o.configFile); err != nil {
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+	} else {
+		cfg = config.Default()
+	}
+	if err := cfg.Apply(getenv); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if o.natsURL != "" {
+		cfg.NATS.URL = o.natsURL
+	}
+	if o.natsCreds != "" {
+		cfg.NATS.CredentialsFile = o.natsCreds
+	}
+	for i := range cfg.Applications {
+		// Not used here; set so that ResolveSecrets reads only NATS's.
+		cfg.Applications[i].ClientSecret = auth.Secret("unused-by-operator-commands")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := cfg.ResolveSecrets(getenv, os.ReadFile); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// connect dials the pipeline's NATS server. It does not provision: an
+// operator command changes no stream.
+func (o *opsFlags) connect(ctx context.Context, cfg *config.Config) (*nats.Conn, jetstream.JetStream, error) {
+	bc := cfg.Bus()
+	bc.Name = "skolebuss-cli"
+	bc.ConnectTimeout = 5 * time.Second
+	url := bc.URL
+	if url == "" {
+		host, port := bc.Embedded.Host, bc.Embedded.Port
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		if port <= 0 {
+			port = 4222
+		}
+		url = "nats://" + net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	nc, err := bus.Connect(ctx, url, bc, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to NATS at %s (is the pipeline running? --nats-url names another server): %w", redactURL(url), err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
+// explainBus adds a hint when no stream took a publish.
+func explainBus(err error) error {
+	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("%w\n(no stream answered: start the pipeline once, so that it creates its streams)", err)
+	}
+	return err
+}
+
+func tenantIDs(cfg *config.Config) []string {
+	ids := make([]string, 0, len(cfg.Tenants))
+	for _, t := range cfg.Tenants {
+		ids = append(ids, t.ID)
+	}
+	return ids
+}
+
+func configName(cfg *config.Config) string {
+	if cfg.File() == "" {
+		return "the demo configuration"
+	}
+	return cfg.File()
+}
+
+// redactURL drops user info from NATS URLs for messages.
+func redactURL(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if at := strings.LastIndex(p, "@"); at >= 0 {
+			if s := strings.Index(p, "://"); s >= 0 && s < at {
+				parts[i] = p[:s+3] + "[redacted]" + p[at:]
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skolebuss/skolebuss/internal/bus"
+)
+
+const opsTenant = "aa750693-e3ea-441b-93fe-6a71a8371afa"
+
+// opsBus starts an embedded, provisioned JetStream and writes a config that
+// names it and one tenant.
+func opsBus(t *testing.T) (*bus.Bus, string) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	cfg := filepath.Join(t.TempDir(), "skolebuss.yaml")
+	yaml := fmt.Sprintf(`environment: sandbox
+upstream: {token_url: "http://127.0.0.1:8765/connect/token", api_base: "http://127.0.0.1:8765"}
+applications:
+  - {name: skolebuss-demo, client_id: skolebuss-demo, client_secret_env: NOT_SET_ANYWHERE, scopes: [vfsapi:lmsexport]}
+tenants:
+  - {id: %s, name: Fjordvik, application: skolebuss-demo}
+nats: {url: %q}
+`, opsTenant, b.Server.ClientURL())
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return b, cfg
+}
+
+func jobCount(t *testing.T, js jetstream.JetStream) uint64 {
+	t.Helper()
+	s, err := js.Stream(context.Background(), bus.StreamJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func TestExport(t *testing.T) {
+	b, cfg := opsBus(t)
+	ctx := context.Background()
+	var out, errs bytes.Buffer
+	if code := run(ctx, []string{"export", "--config", cfg, "--tenant", opsTenant}, &out, &errs); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs.String())
+	}
+	if !strings.Contains(out.String(), "requested: job demand-"+opsTenant) || !strings.Contains(out.String(), "trace ") {
+		t.Errorf("output %q", out.String())
+	}
+	out.Reset()
+	if code := run(ctx, []string{"export", "--config", cfg, "--tenant", opsTenant}, &out, &errs); code != 0 {
+		t.Fatalf("second: exit %d: %s", code, errs.String())
+	}
+	if !strings.Contains(out.String(), "already requested") {
+		t.Errorf("second request in the minute: %q", out.String())
+	}
+	out.Reset()
+	if code := run(ctx, []string{"export", "--config", cfg, "--tenant", opsTenant, "--id", "ops-1"}, &out, &errs); code != 0 {
+		t.Fatalf("explicit id: exit %d: %s", code, errs.String())
+	}
+	if n := jobCount(t, b.JS); n != 2 {
+		t.Errorf("%d jobs, want 2", n)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tenant", "0f6d2a4c-1b3e-4c5d-8e7f-9a0b1c2d3e4f"}, "unknown tenant"},
+		{[]string{"--tenant", "a.>"}, "invalid subject token"},
+		{[]string{"--tenant", "*"}, "invalid subject token"},
+		{[]string{"--tenant", "x y"}, "invalid subject token"},
+		{[]string{"--tenant", opsTenant, "--id", "a.b"}, "--id"},
+		{[]string{}, "--tenant is required"},
+	} {
+		errs.Reset()
+		code := run(ctx, append([]string{"export", "--config", cfg}, c.args...), &out, &errs)
+		if code != 2 || !strings.Contains(errs.String(), c.want) {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", c.args, code, errs.String(), c.want)
+		}
+	}
+	if n := jobCount(t, b.JS); n != 2 {
+		t.Errorf("refused requests published: %d jobs", n)
+	}
+	errs.Reset()
+	if code := run(ctx, []string{"export", "--config", cfg, "--tenant", "nobody"}, &out, &errs); code != 2 || !strings.Contains(errs.String(), opsTenant) {
+		t.Errorf("unknown tenant: exit %d, %q; want the known tenants listed", code, errs.String())
+	}
+
+	// No server: a clear error.
+	errs.Reset()
+	if code := run(ctx, []string{"export", "--config", cfg, "--tenant", opsTenant, "--nats-url", "nats://127.0.0.1:1"}, &out, &errs); code != 1 || !strings.Contains(errs.String(), "is the pipeline running") {
+		t.Errorf("no server: exit %d, %q", code, errs.String())
+	}
+}
