@@ -58,7 +58,7 @@ func smallSandbox() sandbox.Config {
 	return c
 }
 
-func newEnv(t *testing.T, sc sandbox.Config) *env {
+func newEnv(t testing.TB, sc sandbox.Config) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
