@@ -83,6 +83,9 @@ func TestLargeExportThroughput(t *testing.T) {
 
 	cmd := exec.Command(bin, "--nats-url", b.Server.ClientURL(), "--ack-wait", "60s")
 	cmd.Env = append(os.Environ(), "SKOLEBUSS_SPOOL_DIR="+filepath.Join(dir, "spool"))
+	if g := os.Getenv("SKOLEBUSS_BENCH_GOGC"); g != "" {
+		cmd.Env = append(cmd.Env, "GOGC="+g) // the publisher's only, not the server's
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

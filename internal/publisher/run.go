@@ -52,7 +52,7 @@ func (r *run) emit(ctx context.Context, c diff.Change) error {
 	for k, v := range r.header {
 		m.Header[k] = v
 	}
-	return r.s.send(ctx, m, fmt.Sprint("change ", c.Seq, " (", c.Entity, " ", c.Op, ")"))
+	return r.s.send(ctx, m, what{seq: c.Seq, entity: string(c.Entity), op: string(c.Op)})
 }
 
 // completed publishes export.completed after every change is stored.

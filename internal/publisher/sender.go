@@ -34,8 +34,16 @@ type sender struct {
 
 type pending struct {
 	f    jetstream.PubAckFuture
-	what string // for the error: "change 17 (person created)"
+	what what
 }
+
+// what names a message in errors, formatted only when one happens.
+type what struct {
+	seq        int
+	entity, op string
+}
+
+func (w what) String() string { return fmt.Sprintf("change %d (%s %s)", w.seq, w.entity, w.op) }
 
 func newSender(js jetstream.JetStream, window int, timeout time.Duration) *sender {
 	s := &sender{js: js, pending: make(chan pending, window), done: make(chan struct{}),
@@ -47,7 +55,7 @@ func newSender(js jetstream.JetStream, window int, timeout time.Duration) *sende
 // send publishes m. It blocks while window publishes wait for their
 // acknowledgement; it fails fast once an earlier publish has failed, so
 // nothing more goes out after a gap.
-func (s *sender) send(ctx context.Context, m *nats.Msg, what string) error {
+func (s *sender) send(ctx context.Context, m *nats.Msg, w what) error {
 	select {
 	case <-s.failed:
 		return s.firstErr()
@@ -55,10 +63,10 @@ func (s *sender) send(ctx context.Context, m *nats.Msg, what string) error {
 	}
 	f, err := bus.PublishAsync(ctx, s.js, m)
 	if err != nil {
-		return classifyPublish(fmt.Errorf("publish %s: %w", what, err))
+		return classifyPublish(fmt.Errorf("publish %s: %w", w, err))
 	}
 	select {
-	case s.pending <- pending{f: f, what: what}:
+	case s.pending <- pending{f: f, what: w}:
 		return nil
 	case <-s.failed:
 		return s.firstErr()
