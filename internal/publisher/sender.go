@@ -127,6 +127,7 @@ func (s *sender) wait(ctx context.Context) (stored, dups int, err error) {
 	select {
 	case <-s.done:
 	case <-ctx.Done():
+		s.fail(ctx.Err()) // the checker stops waiting for the rest
 		return 0, 0, ctx.Err()
 	}
 	s.mu.Lock()
