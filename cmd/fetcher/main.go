@@ -10,16 +10,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/skolebuss/skolebuss/internal/daemon"
+
 	"github.com/skolebuss/skolebuss/internal/auth"
-	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/fetcher"
-	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
 
 const usageText = `Usage: fetcher [flags]
@@ -56,7 +55,7 @@ func main() {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
-	case errors.Is(err, errUsage):
+	case errors.Is(err, daemon.ErrUsage):
 		fmt.Fprintln(os.Stderr, "fetcher:", err)
 		os.Exit(2)
 	default:
@@ -65,13 +64,11 @@ func main() {
 	}
 }
 
-var errUsage = errors.New("usage")
-
 func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("fetcher", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var d daemonFlags
-	d.register(fs)
+	var d daemon.Flags
+	d.Register(fs)
 	ackWait := fs.Duration("ack-wait", 30*time.Second, "how long a job stays with a fetcher that stopped answering, before another takes it")
 	concurrency := fs.Int("concurrency", 4, "jobs this fetcher works on at once")
 	inFlight := fs.Int("max-in-flight", 16, "jobs in flight across all fetchers (the consumer's max ack pending)")
@@ -81,12 +78,12 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v", daemon.ErrUsage, err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+		return fmt.Errorf("%w: unexpected argument %q", daemon.ErrUsage, fs.Arg(0))
 	}
-	cfg, logger, err := d.load(getenv, stderr)
+	cfg, logger, err := d.Load(getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -95,16 +92,16 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 
 	// Deferred in reverse: after the stage has stopped, telemetry is flushed,
 	// then the connection drained.
-	b, err := d.open(ctx, cfg, "skolebuss-fetcher", logger)
+	b, err := d.Open(ctx, cfg, "skolebuss-fetcher", logger)
 	if err != nil {
 		return err
 	}
-	defer closeBus(b, logger)
-	tel, err := telemetry.New(ctx, cfg.TelemetryConfig(), logger)
+	defer daemon.CloseBus(b, logger)
+	tel, err := daemon.Telemetry(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer flush(tel, logger)
+	defer daemon.Flush(tel, logger)
 	tokens, err := auth.New(cfg.Auth(), logger, tel.TracerProvider())
 	if err != nil {
 		return err
@@ -116,20 +113,4 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 		Tracer: tel.TracerProvider(), Meter: tel.MeterProvider()})
 	logger.Info("fetcher stopped")
 	return err
-}
-
-func flush(tel *telemetry.Telemetry, logger *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := tel.Shutdown(ctx); err != nil {
-		logger.Warn("telemetry not flushed", "error", err)
-	}
-}
-
-func closeBus(b *bus.Bus, logger *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := b.Close(ctx); err != nil {
-		logger.Warn("nats not closed cleanly", "error", err)
-	}
 }

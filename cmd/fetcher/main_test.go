@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/skolebuss/skolebuss/internal/daemon"
 	"io"
 	"log/slog"
 	"net/http"
@@ -59,7 +60,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"extra"}, "unexpected argument"},
 	} {
 		err := run(context.Background(), c.args, io.Discard, noenv)
-		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), c.want) {
+		if !errors.Is(err, daemon.ErrUsage) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: err %v, want a usage error naming %q", c.args, err, c.want)
 		}
 	}

@@ -9,15 +9,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/daemon"
+
 	"github.com/skolebuss/skolebuss/internal/requester"
-	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
 
 const usageText = `Usage: requester [flags]
@@ -53,7 +51,7 @@ func main() {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
-	case errors.Is(err, errUsage):
+	case errors.Is(err, daemon.ErrUsage):
 		fmt.Fprintln(os.Stderr, "requester:", err)
 		os.Exit(2)
 	default:
@@ -62,42 +60,40 @@ func main() {
 	}
 }
 
-var errUsage = errors.New("usage")
-
 func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("requester", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var d daemonFlags
-	d.register(fs)
+	var d daemon.Flags
+	d.Register(fs)
 	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v", daemon.ErrUsage, err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+		return fmt.Errorf("%w: unexpected argument %q", daemon.ErrUsage, fs.Arg(0))
 	}
-	cfg, logger, err := d.load(getenv, stderr)
+	cfg, logger, err := d.Load(getenv, stderr)
 	if err != nil {
 		return err
 	}
 	rc := requester.FromConfig(cfg)
 	if err := rc.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v", daemon.ErrUsage, err)
 	}
 	// Deferred in reverse: telemetry is flushed, then the connection drained.
-	b, err := d.open(ctx, cfg, "skolebuss-requester", logger)
+	b, err := d.Open(ctx, cfg, "skolebuss-requester", logger)
 	if err != nil {
 		return err
 	}
-	defer closeBus(b, logger)
-	tel, err := telemetry.New(ctx, cfg.TelemetryConfig(), logger)
+	defer daemon.CloseBus(b, logger)
+	tel, err := daemon.Telemetry(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer flush(tel, logger)
+	defer daemon.Flush(tel, logger)
 	r, err := requester.New(b.JS, rc, logger, tel.TracerProvider())
 	if err != nil {
 		return err
@@ -105,20 +101,4 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 	err = r.Run(ctx)
 	logger.Info("requester stopped")
 	return err
-}
-
-func flush(tel *telemetry.Telemetry, logger *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := tel.Shutdown(ctx); err != nil {
-		logger.Warn("telemetry not flushed", "error", err)
-	}
-}
-
-func closeBus(b *bus.Bus, logger *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := b.Close(ctx); err != nil {
-		logger.Warn("nats not closed cleanly", "error", err)
-	}
 }

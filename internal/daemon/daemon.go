@@ -1,0 +1,173 @@
+// Package daemon is what the skolebuss daemons (requester, fetcher, publisher)
+// share at start and stop: the common flags, loading the configuration in
+// its order (file or demo default, SKOLEBUSS_* variables, flags, validation,
+// secrets), connecting to NATS or starting the embedded server, serving
+// /metrics, and the orderly close of telemetry and the connection.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/config"
+	"github.com/skolebuss/skolebuss/internal/telemetry"
+)
+
+// ErrUsage marks an error in the command line or the configuration: the
+// daemon exits with status 2.
+var ErrUsage = errors.New("usage")
+
+// Flags are the flags every skolebuss daemon shares: where the config is,
+// which NATS to use, how much to log, where to serve metrics.
+type Flags struct {
+	configFile, natsURL, natsCreds, logLevel, metricsAddr string
+	embedded, allowProduction                             bool
+}
+
+// Register adds the shared flags to fs.
+func (d *Flags) Register(fs *flag.FlagSet) {
+	fs.StringVar(&d.configFile, "config", "", "the skolebuss YAML `FILE` (default: the sandbox demo's configuration)")
+	fs.StringVar(&d.natsURL, "nats-url", "", "NATS server or cluster `URL`s, comma-separated (overrides nats.url and $SKOLEBUSS_NATS_URL)")
+	fs.StringVar(&d.natsCreds, "nats-creds", "", "NATS credentials `FILE` (overrides nats.credentials_file)")
+	fs.BoolVar(&d.embedded, "embedded", false, "run the embedded NATS server in this process (nats.embedded) instead of connecting to one")
+	fs.StringVar(&d.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.BoolVar(&d.allowProduction, "allow-production", false, "allow production endpoints (the config must say environment: production too)")
+	fs.StringVar(&d.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics (overrides telemetry.metrics_addr)")
+}
+
+// Load reads the configuration (file or demo default), applies SKOLEBUSS_*
+// variables and the flags, validates it and resolves the secrets. Its
+// errors for a bad command line or file wrap ErrUsage.
+func (d *Flags) Load(getenv func(string) string, stderr io.Writer) (*config.Config, *slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(d.logLevel)); err != nil {
+		return nil, nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", ErrUsage, d.logLevel)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var cfg *config.Config
+	if d.configFile != "" {
+		var err error
+		if cfg, err = config.Load(d.configFile); err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+	} else {
+		cfg = config.Default()
+		// The demo application's secret is the sandbox's public one.
+		if a, ok := cfg.Application(config.DemoApplication); ok {
+			a.ClientSecret = config.DemoSecret
+		}
+	}
+	if err := cfg.Apply(getenv); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if d.natsURL != "" {
+		cfg.NATS.URL = d.natsURL
+	}
+	if d.natsCreds != "" {
+		cfg.NATS.CredentialsFile = d.natsCreds
+	}
+	if d.allowProduction {
+		cfg.AllowProduction = true
+	}
+	if d.metricsAddr != "" {
+		cfg.Telemetry.MetricsAddr = d.metricsAddr
+	}
+	if d.embedded && cfg.NATS.URL != "" {
+		return nil, nil, fmt.Errorf("%w: --embedded runs a server here; it excludes the NATS URL %s", ErrUsage, cfg.NATS.URL)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if err := cfg.ResolveSecrets(getenv, os.ReadFile); err != nil {
+		return nil, nil, err
+	}
+	return cfg, logger, nil
+}
+
+// Embedded reports whether --embedded was given.
+func (d *Flags) Embedded() bool { return d.embedded }
+
+// Open connects to NATS (or starts the embedded server with --embedded) and
+// provisions the streams and stores.
+func (d *Flags) Open(ctx context.Context, cfg *config.Config, name string, logger *slog.Logger) (*bus.Bus, error) {
+	bc := cfg.Bus()
+	bc.Name = name
+	if !d.embedded && bc.URL == "" {
+		host, port := bc.Embedded.Host, bc.Embedded.Port
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		if port <= 0 {
+			port = 4222
+		}
+		bc.URL = "nats://" + net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	b, err := bus.Open(ctx, bc, logger)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+		where := "the embedded server"
+		if bc.URL != "" {
+			where = RedactURL(bc.URL)
+		}
+		return nil, fmt.Errorf("nats at %s: %w", where, err)
+	}
+	return b, nil
+}
+
+// RedactURL drops user info from NATS URLs for messages.
+func RedactURL(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if at := strings.LastIndex(p, "@"); at >= 0 {
+			if s := strings.Index(p, "://"); s >= 0 && s < at {
+				parts[i] = p[:s+3] + "[redacted]" + p[at:]
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// Flush shuts telemetry down, flushing what it buffers, within 10 seconds.
+func Flush(tel *telemetry.Telemetry, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		logger.Warn("telemetry not flushed", "error", err)
+	}
+}
+
+// CloseBus drains the NATS connection and stops an embedded server, within
+// 10 seconds.
+func CloseBus(b *bus.Bus, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Close(ctx); err != nil {
+		logger.Warn("nats not closed cleanly", "error", err)
+	}
+}
+
+// Telemetry sets up telemetry from cfg and serves /metrics when the config
+// (or --metrics-addr) names an address, until ctx ends.
+func Telemetry(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*telemetry.Telemetry, error) {
+	tel, err := telemetry.New(ctx, cfg.TelemetryConfig(), logger)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tel.ServeMetrics(ctx, cfg.Telemetry.MetricsAddr, logger); err != nil {
+		Flush(tel, logger)
+		return nil, err
+	}
+	return tel, nil
+}

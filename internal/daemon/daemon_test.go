@@ -1,0 +1,63 @@
+package daemon
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func parse(t *testing.T, args ...string) *Flags {
+	t.Helper()
+	var d Flags
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	d.Register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return &d
+}
+
+func noEnv(string) string { return "" }
+
+func TestLoadAppliesFlagsOverTheDemoDefault(t *testing.T) {
+	d := parse(t, "--nats-url", "nats://10.0.0.1:4222", "--metrics-addr", "127.0.0.1:9464")
+	cfg, _, err := d.Load(noEnv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.NATS.URL != "nats://10.0.0.1:4222" || cfg.Telemetry.MetricsAddr != "127.0.0.1:9464" {
+		t.Fatalf("flags not applied: nats %q metrics %q", cfg.NATS.URL, cfg.Telemetry.MetricsAddr)
+	}
+}
+
+func TestLoadRefusesBadInputAsUsage(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("environment: sandbox\nbogus: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string][]string{
+		"bogus":        {"--config", bad},
+		"no such file": {"--config", filepath.Join(t.TempDir(), "missing.yaml")},
+		"--log-level":  {"--log-level", "loud"},
+		"--embedded":   {"--embedded", "--nats-url", "nats://127.0.0.1:4222"},
+		"metrics_addr": {"--metrics-addr", "nowhere"},
+	}
+	for want, args := range cases {
+		_, _, err := parse(t, args...).Load(noEnv, io.Discard)
+		if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: %v, want a usage error naming %q", args, err, want)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	got := RedactURL("nats://fetcher:s3cret@n1:4222,nats://n2:4222")
+	if strings.Contains(got, "s3cret") || !strings.Contains(got, "n1:4222") || !strings.Contains(got, "nats://n2:4222") {
+		t.Fatalf("RedactURL = %q", got)
+	}
+}
