@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/daemon"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
 	"github.com/skolebuss/skolebuss/internal/rostergen"
@@ -30,18 +31,18 @@ const tenant = "0f6d2a4c-1b3e-4c5d-8e7f-9a0b1c2d3e4f"
 
 func TestHelpAndBadFlags(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"--help"}, &out); !errors.Is(err, flagErrHelp()) {
+	if err := run(context.Background(), []string{"--help"}, &out, noEnv); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: %v", err)
 	}
-	for _, want := range []string{"-nats-url", "-config", "-log-level", "SKOLEBUSS_SPOOL_DIR"} {
+	for _, want := range []string{"-nats-url", "-config", "-log-level", "-ack-wait", "deletion_held", "--force"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help does not mention %s", want)
 		}
 	}
-	if err := run(context.Background(), []string{"--log-level", "loud"}, io.Discard); err == nil || !strings.Contains(err.Error(), "--log-level") {
+	if err := run(context.Background(), []string{"--log-level", "loud"}, io.Discard, noEnv); !errors.Is(err, daemon.ErrUsage) || !strings.Contains(err.Error(), "--log-level") {
 		t.Errorf("bad log level: %v", err)
 	}
-	if err := run(context.Background(), []string{"--config", "no/such/file.yaml"}, io.Discard); err == nil || !strings.Contains(err.Error(), "no/such/file.yaml") {
+	if err := run(context.Background(), []string{"--config", "no/such/file.yaml"}, io.Discard, noEnv); !errors.Is(err, daemon.ErrUsage) || !strings.Contains(err.Error(), "no/such/file.yaml") {
 		t.Errorf("missing config: %v", err)
 	}
 }
@@ -223,4 +224,4 @@ func TestKilledMidwayAndRestartedPublishesEveryEventOnce(t *testing.T) {
 	}
 }
 
-func flagErrHelp() error { return flag.ErrHelp }
+func noEnv(string) string { return "" }
