@@ -69,7 +69,7 @@ func main() {
 func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("publisher", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var d daemon.Flags
+	d := daemon.Flags{NATSOnly: true}
 	d.Register(fs)
 	ackWait := fs.Duration("ack-wait", 30*time.Second, "how long an export stays with a publisher that stopped answering, before another takes it")
 	drain := fs.Duration("drain", 30*time.Second, "how long the export in hand may finish at shutdown")

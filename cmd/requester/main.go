@@ -63,7 +63,7 @@ func main() {
 func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("requester", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var d daemon.Flags
+	d := daemon.Flags{NATSOnly: true}
 	d.Register(fs)
 	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {

@@ -16,7 +16,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/skolebuss/skolebuss/internal/auth"
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/config"
 	"github.com/skolebuss/skolebuss/internal/messages"
@@ -146,14 +145,10 @@ func (o *opsFlags) load(getenv func(string) string) (*config.Config, error) {
 	if o.natsCreds != "" {
 		cfg.NATS.CredentialsFile = o.natsCreds
 	}
-	for i := range cfg.Applications {
-		// Not used here; set so that ResolveSecrets reads only NATS's.
-		cfg.Applications[i].ClientSecret = auth.Secret("unused-by-operator-commands")
-	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if err := cfg.ResolveSecrets(getenv, os.ReadFile); err != nil {
+	if err := cfg.ResolveNATSSecrets(getenv, os.ReadFile); err != nil {
 		return nil, err
 	}
 	return cfg, nil

@@ -40,8 +40,9 @@ type ProvisionConfig struct {
 	// LMSMaxAge is how long events are kept for vendors to read or re-read.
 	// Default 30 days.
 	LMSMaxAge time.Duration
-	// ExportsMaxAge is how long fetched-export messages and raw exports in
-	// the object store are kept for reprocessing. Default 7 days.
+	// ExportsMaxAge is how long fetched-export messages are kept for
+	// reprocessing. Default 7 days. The raw exports in the object store have
+	// no age limit: the publisher deletes those no snapshot needs.
 	ExportsMaxAge time.Duration
 	// DLQMaxAge is how long dead letters wait for an operator. Default 30 days.
 	DLQMaxAge time.Duration
@@ -172,7 +173,10 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg ProvisionConfig)
 	var err error
 	if s.Exports, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket: ObjectExports, Description: "raw PIFU exports as fetched",
-		Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.ExportsMaxAge, Compression: true,
+		Storage: jetstream.FileStorage, Replicas: cfg.Replicas, Compression: true,
+		// No TTL: a tenant's snapshot needs the export it came from for the
+		// next diff however long ago that was, and a held export must wait
+		// for its replay. The publisher deletes every export no snapshot needs.
 	}); err != nil {
 		return nil, fmt.Errorf("provision object store %s: %w", ObjectExports, err)
 	}

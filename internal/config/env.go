@@ -107,6 +107,17 @@ func (c *Config) Apply(env func(string) string) error {
 // and the variable or file, never the value. In production the sandbox's
 // demo secret is refused.
 func (c *Config) ResolveSecrets(env func(string) string, readFile func(string) ([]byte, error)) error {
+	return c.resolve(env, readFile, true)
+}
+
+// ResolveNATSSecrets resolves the NATS password and token only: for the
+// processes that never call the upstream (requester, publisher, operator
+// commands), which then need no application secret in their environment.
+func (c *Config) ResolveNATSSecrets(env func(string) string, readFile func(string) ([]byte, error)) error {
+	return c.resolve(env, readFile, false)
+}
+
+func (c *Config) resolve(env func(string) string, readFile func(string) ([]byte, error), applications bool) error {
 	var errs []error
 	read := func(what, envName, file string) (auth.Secret, bool) {
 		switch {
@@ -133,6 +144,9 @@ func (c *Config) ResolveSecrets(env func(string) string, readFile func(string) (
 		return "", false
 	}
 	for i := range c.Applications {
+		if !applications {
+			break
+		}
 		a := &c.Applications[i]
 		if a.ClientSecret.IsZero() {
 			if s, ok := read("application "+a.Name, a.ClientSecretEnv, a.ClientSecretFile); ok {

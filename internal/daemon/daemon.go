@@ -30,6 +30,11 @@ var ErrUsage = errors.New("usage")
 // Flags are the flags every skolebuss daemon shares: where the config is,
 // which NATS to use, how much to log, where to serve metrics.
 type Flags struct {
+	// NATSOnly is set by a daemon that never calls the upstream (requester,
+	// publisher): Load then resolves only the NATS secrets, so the process
+	// needs no application secret in its environment.
+	NATSOnly bool
+
 	configFile, natsURL, natsCreds, logLevel, metricsAddr string
 	embedded, allowProduction                             bool
 }
@@ -88,7 +93,11 @@ func (d *Flags) Load(getenv func(string) string, stderr io.Writer) (*config.Conf
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrUsage, err)
 	}
-	if err := cfg.ResolveSecrets(getenv, os.ReadFile); err != nil {
+	resolve := cfg.ResolveSecrets
+	if d.NATSOnly {
+		resolve = cfg.ResolveNATSSecrets
+	}
+	if err := resolve(getenv, os.ReadFile); err != nil {
 		return nil, nil, err
 	}
 	return cfg, logger, nil

@@ -61,3 +61,30 @@ func TestRedactURL(t *testing.T) {
 		t.Fatalf("RedactURL = %q", got)
 	}
 }
+
+func TestNATSOnlyNeedsNoApplicationSecret(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "c.yaml")
+	cfg := `upstream:
+  token_url: http://127.0.0.1:8765/connect/token
+  api_base: http://127.0.0.1:8765
+applications:
+  - name: app
+    client_id: app
+    client_secret_env: APP_SECRET
+    scopes: [vfsapi:lmsexport]
+tenants:
+  - id: aa750693-e3ea-441b-93fe-6a71a8371afa
+    application: app
+`
+	if err := os.WriteFile(f, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := parse(t, "--config", f).Load(noEnv, io.Discard); err == nil || !strings.Contains(err.Error(), "APP_SECRET") {
+		t.Fatalf("a fetcher without its secret: %v, want an error naming APP_SECRET", err)
+	}
+	d := parse(t, "--config", f)
+	d.NATSOnly = true
+	if _, _, err := d.Load(noEnv, io.Discard); err != nil {
+		t.Fatalf("a publisher needs no upstream secret: %v", err)
+	}
+}

@@ -32,7 +32,7 @@ func ExampleEncode() {
 		Object:   object,
 		Previous: json.RawMessage(`{"email":"ase@fjordvik.kommune.no"}`),
 	}
-	ev.ID = messages.EventID(ev.Tenant, ev.Entity, ev.Op, ev.Key, object)
+	ev.ID = "9f2c1d7e5a3b48c0a1e6f0d2b7c4e8a1" // diff.Change.ID: deterministic per change
 
 	msg, err := messages.Encode(ev)
 	if err != nil {
@@ -54,9 +54,9 @@ func ExampleEncode() {
 	fmt.Println(string(msg.Data))
 	// Output:
 	// subject: lms.aa750693-e3ea-441b-93fe-6a71a8371afa.person.updated
-	// Nats-Msg-Id: 46aef0dfe538466bd8028f81d75c957b
+	// Nats-Msg-Id: 9f2c1d7e5a3b48c0a1e6f0d2b7c4e8a1
 	// ce-dataschema: https://skolebuss.no/schemas/no.skolebuss.person.updated.v1.json
-	// ce-id: 46aef0dfe538466bd8028f81d75c957b
+	// ce-id: 9f2c1d7e5a3b48c0a1e6f0d2b7c4e8a1
 	// ce-source: /skolebuss/tenants/aa750693-e3ea-441b-93fe-6a71a8371afa
 	// ce-specversion: 1.0
 	// ce-subject: FlytSkole/p-1001

@@ -137,8 +137,10 @@ func (f FetchedExport) Validate() error {
 // lms.<tenant>.<entity>.<op>: CloudEvents attributes in the headers, and the
 // body {"tenant","export_id","object","previous"}.
 type Event struct {
-	// ID is the CloudEvents id and the Nats-Msg-Id: deterministic (see
-	// EventID), so the same change published twice is stored once.
+	// ID is the CloudEvents id and the Nats-Msg-Id: deterministic (the
+	// publisher uses diff.Change.ID, a hash of tenant, entity, key, op,
+	// content and the state the change applies to), so the same change
+	// published twice is stored once.
 	ID       string
 	Tenant   string
 	ExportID string
@@ -187,19 +189,6 @@ func (e Event) Validate() error {
 	return nil
 }
 
-// EventID is the deterministic event id: a hash of tenant, entity, op, key and
-// the content hash of the record (after the change; before it, for a
-// deletion). The same change is the same id, in every run and every replica.
-func EventID(tenant string, e pifu.Entity, op Op, key string, contentHash []byte) string {
-	h := sha256.New()
-	for _, s := range []string{tenant, string(e), string(op), key} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	h.Write(contentHash)
-	return hex.EncodeToString(h.Sum(nil)[:16])
-}
-
 // Counts are the numbers of one entity in one export.
 type Counts struct {
 	Created   int `json:"created"`
@@ -222,8 +211,9 @@ type Boundary struct {
 	Phase    Phase
 	Time     time.Time
 	Counts   map[pifu.Entity]Counts
-	// Checksum is the checksum of the resulting state ("sha256:<hex>"),
-	// required on completion.
+	// Checksum is the checksum of the resulting state ("xxh64sum:<hex>",
+	// see internal/snapshot and publisher.FormatChecksum), required on
+	// completion.
 	Checksum string
 }
 
