@@ -129,7 +129,9 @@ func median(runs []Figures) Figures {
 	d := func(get func(Figures) time.Duration) time.Duration {
 		return time.Duration(f(func(r Figures) float64 { return float64(get(r)) }))
 	}
-	i := func(get func(Figures) int64) int64 { return int64(f(func(r Figures) float64 { return float64(get(r)) })) }
+	i := func(get func(Figures) int64) int64 {
+		return int64(f(func(r Figures) float64 { return float64(get(r)) }))
+	}
 	return Figures{
 		Records:         int(i(func(r Figures) int64 { return int64(r.Records) })),
 		ExportBytes:     i(func(r Figures) int64 { return r.ExportBytes }),
