@@ -1,0 +1,498 @@
+package deploy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skolebuss/skolebuss/internal/auth"
+	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/diff"
+	"github.com/skolebuss/skolebuss/internal/fetcher"
+	"github.com/skolebuss/skolebuss/internal/flytapi"
+	"github.com/skolebuss/skolebuss/internal/publisher"
+	"github.com/skolebuss/skolebuss/internal/quota"
+	"github.com/skolebuss/skolebuss/internal/requester"
+	"github.com/skolebuss/skolebuss/internal/sandbox"
+	"github.com/skolebuss/skolebuss/internal/vendor"
+)
+
+// natsEnv are the password variables the NATS confs reference, with dummy
+// values: each differs, so a test can tell which one a user got.
+var natsEnv = map[string]string{
+	"REQUESTER_PASSWORD":   "pw-requester",
+	"FETCHER_PASSWORD":     "pw-fetcher",
+	"PUBLISHER_PASSWORD":   "pw-publisher",
+	"OPERATOR_PASSWORD":    "pw-operator",
+	"VENDOR_DEMO_PASSWORD": "pw-vendor-demo",
+	"SYS_PASSWORD":         "pw-sys",
+}
+
+func setNATSEnv(t *testing.T) {
+	t.Helper()
+	for k, v := range natsEnv {
+		t.Setenv(k, v)
+	}
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// loadNATS parses deploy/nats/<name> with the real nats-server parser.
+func loadNATS(t *testing.T, name string) *server.Options {
+	t.Helper()
+	opts, err := server.ProcessConfigFile(filepath.Join("nats", name))
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return opts
+}
+
+func userByName(opts *server.Options, name string) *server.User {
+	for _, u := range opts.Users {
+		if u.Username == name {
+			return u
+		}
+	}
+	return nil
+}
+
+func TestNATSConfsParseAsACluster(t *testing.T) {
+	setNATSEnv(t)
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("nats-%d.conf", i)
+		t.Run(name, func(t *testing.T) {
+			o := loadNATS(t, name)
+			if o.ServerName != fmt.Sprintf("nats-%d", i) {
+				t.Errorf("server_name %q", o.ServerName)
+			}
+			if o.Port != 4222 || o.HTTPPort != 8222 {
+				t.Errorf("client port %d, monitoring port %d; want 4222, 8222", o.Port, o.HTTPPort)
+			}
+			if !o.JetStream || o.StoreDir != "/data/jetstream" {
+				t.Errorf("jetstream %v, store_dir %q", o.JetStream, o.StoreDir)
+			}
+			if o.Cluster.Name != "skolebuss" || o.Cluster.Port != 6222 {
+				t.Errorf("cluster %q on port %d", o.Cluster.Name, o.Cluster.Port)
+			}
+			var hosts []string
+			for _, r := range o.Routes {
+				if r.Scheme != "nats-route" || r.Port() != "6222" {
+					t.Errorf("route %s", r)
+				}
+				hosts = append(hosts, r.Hostname())
+			}
+			slices.Sort(hosts)
+			if !slices.Equal(hosts, []string{"nats-1", "nats-2", "nats-3"}) {
+				t.Errorf("routes to %v, want nats-1, nats-2, nats-3", hosts)
+			}
+			if o.SystemAccount != "SYS" {
+				t.Errorf("system account %q", o.SystemAccount)
+			}
+			// Every user of the pipeline, in the SKOLEBUSS account, with the
+			// password from its own environment variable.
+			for user, env := range map[string]string{"requester": "REQUESTER_PASSWORD", "fetcher": "FETCHER_PASSWORD",
+				"publisher": "PUBLISHER_PASSWORD", "operator": "OPERATOR_PASSWORD", "vendor-demo": "VENDOR_DEMO_PASSWORD"} {
+				u := userByName(o, user)
+				if u == nil {
+					t.Errorf("no user %s", user)
+					continue
+				}
+				if u.Password != natsEnv[env] {
+					t.Errorf("user %s: the password is not $%s", user, env)
+				}
+				if u.Account == nil || u.Account.Name != "SKOLEBUSS" {
+					t.Errorf("user %s is not in account SKOLEBUSS", user)
+				}
+			}
+			want := map[string]struct{ pub, notPub, sub []string }{
+				"requester": {pub: []string{"jobs.export.>"}, notPub: []string{"lms.>", "exports.fetched.>", "$JS.API.>", "$JS.API.STREAM.DELETE.JOBS"}},
+				"fetcher": {pub: []string{"exports.fetched.>", "dlq.fetch.>", "$KV.quota.>", "$KV.ratelimit.>", "$KV.attempts.>", "$O.exports.>", "$JS.ACK.JOBS.fetcher.>"},
+					notPub: []string{"lms.>", "jobs.export.>", "$O.snapshots.>", "$JS.API.STREAM.PURGE.JOBS"}},
+				"publisher": {pub: []string{"lms.>", "dlq.publish.>", "$O.snapshots.>", "$JS.ACK.EXPORTS.publisher.>"},
+					notPub: []string{"jobs.export.>", "exports.fetched.>", "$KV.quota.>", "$JS.API.STREAM.DELETE.LMS"}},
+				"vendor-demo": {pub: []string{"$JS.ACK.VENDOR_demo.demo.>"}, notPub: []string{"lms.>", "$JS.API.CONSUMER.CREATE.LMS.>"},
+					sub: []string{"_INBOX_vendor_demo.>", "vendor.demo.>"}},
+			}
+			for user, w := range want {
+				u := userByName(o, user)
+				if u == nil || u.Permissions == nil || u.Permissions.Publish == nil {
+					t.Errorf("user %s has no publish permissions", user)
+					continue
+				}
+				for _, s := range w.pub {
+					if !slices.Contains(u.Permissions.Publish.Allow, s) {
+						t.Errorf("user %s may not publish %s", user, s)
+					}
+				}
+				for _, s := range w.notPub {
+					if slices.Contains(u.Permissions.Publish.Allow, s) {
+						t.Errorf("user %s may publish %s", user, s)
+					}
+				}
+				if len(w.sub) > 0 && !slices.Equal(u.Permissions.Subscribe.Allow, w.sub) {
+					t.Errorf("user %s subscribes to %v, want %v", user, u.Permissions.Subscribe.Allow, w.sub)
+				}
+			}
+			if u := userByName(o, "vendor-demo"); u != nil && slices.Contains(u.Permissions.Subscribe.Allow, "_INBOX.>") {
+				t.Error("a vendor may read every inbox of the account")
+			}
+		})
+	}
+}
+
+// A password variable that is not set stops the server from starting, and no
+// conf holds a password of its own.
+func TestNATSPasswordsComeFromTheEnvironment(t *testing.T) {
+	setNATSEnv(t)
+	os.Unsetenv("FETCHER_PASSWORD")
+	if _, err := server.ProcessConfigFile(filepath.Join("nats", "nats-1.conf")); err == nil || !strings.Contains(err.Error(), "FETCHER_PASSWORD") {
+		t.Fatalf("nats-1.conf with FETCHER_PASSWORD unset: %v", err)
+	}
+	inline := regexp.MustCompile(`(?m)^\s*[{\s]*(?:[^#\n]*[\s{,])?password\s*[:=]\s*([^\s,}]+)`)
+	files, _ := filepath.Glob(filepath.Join("nats", "*.conf"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range inline.FindAllStringSubmatch(string(b), -1) {
+			if !strings.HasPrefix(m[1], "$") {
+				t.Errorf("%s: an inline password: %s", f, strings.TrimSpace(m[0]))
+			}
+		}
+	}
+}
+
+// Whichever process starts first makes every stream and store: each stage's
+// user may, on an empty server.
+func TestNATSEachStageMayProvision(t *testing.T) {
+	for _, user := range []string{"requester", "fetcher", "publisher"} {
+		t.Run(user, func(t *testing.T) {
+			s := startNATS(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			openAs(t, ctx, s.ClientURL(), user)
+		})
+	}
+}
+
+// startNATS runs one node from nats-1.conf in the process: its accounts,
+// users and permissions as written, JetStream in a temporary directory,
+// without the cluster (the other nodes do not exist here) and on free ports.
+func startNATS(t *testing.T) *server.Server {
+	t.Helper()
+	setNATSEnv(t)
+	o := loadNATS(t, "nats-1.conf")
+	o.Host, o.Port, o.HTTPPort = "127.0.0.1", -1, 0
+	o.Cluster = server.ClusterOpts{}
+	o.Routes = nil
+	o.StoreDir = t.TempDir()
+	o.NoLog, o.NoSigs = true, true
+	s, err := server.NewServer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func openAs(t *testing.T, ctx context.Context, url, user string) *bus.Bus {
+	t.Helper()
+	env := map[string]string{"requester": "REQUESTER_PASSWORD", "fetcher": "FETCHER_PASSWORD", "publisher": "PUBLISHER_PASSWORD", "operator": "OPERATOR_PASSWORD"}[user]
+	b, err := bus.Open(ctx, bus.Config{URL: url, User: user, Password: auth.Secret(natsEnv[env]), Name: user}, quiet())
+	if err != nil {
+		t.Fatalf("bus.Open as %s: %v", user, err)
+	}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = b.Close(cctx)
+	})
+	return b
+}
+
+// TestNATSPermissionsCarryThePipeline runs the real stages, each as its own
+// user, against a server built from the confs: the requester requests two
+// exports of a tenant and one of a tenant whose application the fetcher does
+// not know; the fetcher fetches from the sandbox (quota alerts on), stores and
+// announces; the publisher publishes the changes and replaces the snapshot.
+// The operator's demo vendor must end with the tenant's exact copy, the
+// unknown application's job must be in the DLQ and a quota alert in ALERTS.
+// If an allow the code needs were missing, a stage would fail or stall here.
+func TestNATSPermissionsCarryThePipeline(t *testing.T) {
+	s := startNATS(t)
+	url := s.ClientURL()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	sc := sandbox.DemoConfig()
+	for i := range sc.Tenants {
+		sc.Tenants[i].Size = "tiny"
+	}
+	sb, err := sandbox.New(sc, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sb.Handler())
+	defer func() { srv.Close(); _ = sb.Close() }()
+
+	// The operator's demo vendor reads the LMS stream, to check the result.
+	op := openAs(t, ctx, url, "operator")
+	v, err := vendor.New(op.JS, vendor.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 3)
+	defer func() {
+		stop()
+		for range 3 {
+			select {
+			case err := <-done:
+				if err != nil && !errors.Is(err, context.Canceled) {
+					t.Errorf("a stage ended with: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Error("a stage did not stop within 15s")
+				return
+			}
+		}
+	}()
+	go func() { done <- v.Run(runCtx) }()
+
+	fb := openAs(t, ctx, url, "fetcher")
+	tokens, err := auth.New(auth.Config{TokenURL: srv.URL + sandbox.PathToken, Applications: []auth.Application{{
+		Name: "skolebuss-demo", ClientID: sandbox.DemoClientID, ClientSecret: sandbox.DemoClientSecret,
+		Scopes: []string{sandbox.ScopeLMSExport}}}}, quiet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tokens.Close()
+	fcfg := fetcher.Config{
+		API:          flytapi.Config{APIBase: srv.URL},
+		Applications: map[string]quota.Limits{"skolebuss-demo": {Rate: 50, Burst: 50, Daily: 8, AlertAt: []float64{0.25}}},
+		AckWait:      5 * time.Second, DrainTimeout: 2 * time.Second, Backoff: []time.Duration{100 * time.Millisecond},
+	}
+	go func() {
+		done <- fetcher.Run(runCtx, fcfg, fetcher.Deps{JS: fb.JS, Stores: fb.Stores, Tokens: tokens, Logger: quiet()})
+	}()
+
+	pb := openAs(t, ctx, url, "publisher")
+	pub, err := publisher.New(pb.Conn, pb.Stores.Exports, pb.Stores.Snapshots, publisher.Config{
+		Diff: diff.Config{SpoolDir: t.TempDir(), DeleteThreshold: 0.2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		wc := publisher.WorkerConfig()
+		wc.AckWait, wc.DrainTimeout = 5*time.Second, 2*time.Second
+		done <- pub.Run(runCtx, pb.JS, wc, quiet(), nil)
+	}()
+
+	rb := openAs(t, ctx, url, "requester")
+	tenant := sandbox.DemoTenantFjordvik
+	req, err := requester.New(rb.JS, requester.Config{Tenants: []requester.Tenant{
+		{ID: tenant, Application: "skolebuss-demo"},
+		{ID: sandbox.DemoTenantMaaneby, Application: "not-configured"},
+	}}, quiet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitExports := func(n int) vendor.Status {
+		t.Helper()
+		for {
+			if st, ok := v.Status(tenant); ok && st.Exports >= n {
+				if !st.Matched {
+					t.Fatalf("the vendor's copy does not match: %s", st.Mismatch)
+				}
+				return st
+			}
+			select {
+			case <-ctx.Done():
+				st, _ := v.Status(tenant)
+				t.Fatalf("export %d never completed (vendor status %+v)", n, st)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	if _, err := req.RequestNow(ctx, tenant, "perm-1"); err != nil {
+		t.Fatalf("requester: %v", err)
+	}
+	first := waitExports(1)
+	if first.Applied == 0 {
+		t.Fatal("the first export applied no changes")
+	}
+	// A second export of the same tenant: the publisher replaces the
+	// snapshot and deletes the export the old one came from.
+	if _, err := req.RequestNow(ctx, tenant, "perm-2"); err != nil {
+		t.Fatalf("requester: %v", err)
+	}
+	waitExports(2)
+	if _, err := req.RequestNow(ctx, sandbox.DemoTenantMaaneby, "perm-dlq"); err != nil {
+		t.Fatalf("requester: %v", err)
+	}
+	waitMsgs(t, ctx, op.JS, bus.StreamDLQ, "dlq.fetch."+sandbox.DemoTenantMaaneby)
+	waitMsgs(t, ctx, op.JS, bus.StreamAlerts, "alerts.quota.skolebuss-demo")
+}
+
+// waitMsgs polls until stream holds a message on subject.
+func waitMsgs(t *testing.T, ctx context.Context, js jetstream.JetStream, stream, subject string) {
+	t.Helper()
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
+		if err == nil && info.State.Subjects[subject] > 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no message on %s in %s", subject, stream)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// violations connects as user and collects the permission violations the
+// server reports to it.
+func violations(t *testing.T, url, user, pass string, opts ...nats.Option) (*nats.Conn, <-chan error) {
+	t.Helper()
+	errs := make(chan error, 16)
+	opts = append(opts, nats.UserInfo(user, pass), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}))
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc, errs
+}
+
+func expectViolation(t *testing.T, errs <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-errs:
+		if !errors.Is(err, nats.ErrPermissionViolation) && !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+			t.Errorf("%s: %v, want a permissions violation", what, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("%s: allowed", what)
+	}
+}
+
+// Each user is refused what is not its stage's: the requester cannot publish
+// events, the fetcher cannot touch snapshots, the publisher cannot put jobs,
+// and a vendor reads its own consumer only.
+func TestNATSPermissionsRefuseOtherStagesSubjects(t *testing.T) {
+	s := startNATS(t)
+	url := s.ClientURL()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	op := openAs(t, ctx, url, "operator")
+
+	for _, c := range []struct{ user, subject string }{
+		{"requester", "lms.t1.person.created"},
+		{"requester", "$JS.API.STREAM.DELETE.JOBS"},
+		{"fetcher", "lms.t1.person.created"},
+		{"fetcher", "$O.snapshots.M.x"},
+		{"fetcher", "dlq.publish.t1"},
+		{"publisher", "jobs.export.t1"},
+		{"publisher", "$KV.quota.x"},
+		{"publisher", "$JS.API.STREAM.PURGE.LMS"},
+		{"vendor-demo", "vendor.demo.t1.person.created"},
+	} {
+		nc, errs := violations(t, url, c.user, natsEnv[strings.ToUpper(strings.ReplaceAll(c.user, "-", "_"))+"_PASSWORD"])
+		if err := nc.Publish(c.subject, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		expectViolation(t, errs, c.user+" publishing "+c.subject)
+	}
+
+	// The fan-out's shape: the operator makes the vendor's stream and
+	// durable consumer; the vendor pulls from it and acks, and nothing else.
+	js := op.JS
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "VENDOR_demo", Subjects: []string{"vendor.demo.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "VENDOR_other", Subjects: []string{"vendor.other.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range []struct{ stream, name string }{{"VENDOR_demo", "demo"}, {"VENDOR_other", "other"}} {
+		if _, err := js.CreateOrUpdateConsumer(ctx, sc.stream, jetstream.ConsumerConfig{Durable: sc.name, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := js.Publish(ctx, "vendor.demo.t1.person.created", []byte(`{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	vnc, verrs := violations(t, url, "vendor-demo", natsEnv["VENDOR_DEMO_PASSWORD"], nats.CustomInboxPrefix("_INBOX_vendor_demo"))
+	vjs, err := jetstream.New(vnc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := vjs.Consumer(ctx, "VENDOR_demo", "demo")
+	if err != nil {
+		t.Fatalf("the vendor cannot bind its consumer: %v", err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatalf("the vendor cannot ack: %v", err)
+		}
+		got++
+	}
+	if got != 1 {
+		t.Fatalf("the vendor pulled %d messages, want 1", got)
+	}
+	// Another vendor's consumer, the LMS stream and a consumer of its own
+	// making are refused.
+	short := func() context.Context {
+		c, cancel := context.WithTimeout(ctx, time.Second)
+		t.Cleanup(cancel)
+		return c
+	}
+	if _, err := vjs.Consumer(short(), "VENDOR_other", "other"); err == nil {
+		t.Error("the vendor read another vendor's consumer")
+	}
+	expectViolation(t, verrs, "vendor reading another vendor's consumer")
+	if _, err := vjs.CreateOrUpdateConsumer(short(), "LMS", jetstream.ConsumerConfig{Durable: "sneak"}); err == nil {
+		t.Error("the vendor made a consumer on LMS")
+	}
+	expectViolation(t, verrs, "vendor making a consumer on LMS")
+	if _, err := vnc.SubscribeSync("lms.>"); err != nil {
+		t.Fatal(err)
+	}
+	expectViolation(t, verrs, "vendor subscribing to lms.>")
+	if _, err := vnc.SubscribeSync("_INBOX.>"); err != nil {
+		t.Fatal(err)
+	}
+	expectViolation(t, verrs, "vendor subscribing to every inbox")
+}
