@@ -160,8 +160,12 @@ type Config struct {
 	// Default 0.2; it must be in (0, 1].
 	DeleteThreshold float64
 	// MinEntityRecords: the per-entity share is checked only for entities
-	// that had at least this many records. Default 20, so closing one of
-	// three schools is not held while losing a fifth of the memberships is.
+	// that had at least this many records. Default 1000: in a small
+	// municipality an ordinary week (a few pupils leaving, a teaching group
+	// ending) can delete a fifth of its hundred-odd memberships, and the
+	// overall share still catches an export that lost a whole entity there;
+	// in a large one, losing a fifth of the memberships or of the persons is
+	// held even when the overall share stays under the threshold.
 	MinEntityRecords int
 	// Force applies an export even if it crosses the threshold.
 	Force bool
@@ -178,7 +182,7 @@ func (c Config) withDefaults() Config {
 		c.DeleteThreshold = 0.2
 	}
 	if c.MinEntityRecords == 0 {
-		c.MinEntityRecords = 20
+		c.MinEntityRecords = 1000
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

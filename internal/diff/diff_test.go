@@ -497,7 +497,7 @@ func TestDeletionThreshold(t *testing.T) {
 		t.Fatalf("per entity: %+v", h)
 	}
 	if o = runDiff(t, diff.Config{}, s0, recs, noClasses, "noclasses"); o.err != nil {
-		t.Fatalf("10 groups are below the default floor of 20, yet: %v", o.err)
+		t.Fatalf("10 groups are below the default floor of 1000, yet: %v", o.err)
 	}
 }
 

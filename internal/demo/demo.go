@@ -1,0 +1,285 @@
+// Package demo runs the whole skolebuss pipeline in one process for
+// `skolebuss demo`: the embedded NATS JetStream server, the sandbox upstream
+// with its demo tenants, the requester, fetcher and publisher stages, and a
+// demo LMS vendor that applies the events to its own copy of each tenant.
+//
+// Run keeps it all going until ctx ends, printing progress per tenant; Once
+// exports every tenant, advances the sandbox one generation, exports again,
+// and checks that the vendor's copy of each tenant equals the latest export.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/skolebuss/skolebuss/internal/auth"
+	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/config"
+	"github.com/skolebuss/skolebuss/internal/diff"
+	"github.com/skolebuss/skolebuss/internal/fetcher"
+	"github.com/skolebuss/skolebuss/internal/publisher"
+	"github.com/skolebuss/skolebuss/internal/requester"
+	"github.com/skolebuss/skolebuss/internal/sandbox"
+	"github.com/skolebuss/skolebuss/internal/telemetry"
+	"github.com/skolebuss/skolebuss/internal/vendor"
+)
+
+// Options configure a demo run.
+type Options struct {
+	// DataDir holds JetStream's files and the publisher's spool. Empty: a
+	// temporary directory removed at the end.
+	DataDir string
+	// SandboxAddr is where the sandbox upstream listens. Default 127.0.0.1:8765.
+	SandboxAddr string
+	// NATSHost and NATSPort are where the embedded server listens, so the
+	// daemons and `skolebuss export` can join from other processes. Default
+	// 127.0.0.1:4222; port -1 picks a free one.
+	NATSHost string
+	NATSPort int
+	// Interval is each tenant's export schedule and the sandbox's generation
+	// interval in the continuous run. Default 1 minute.
+	Interval time.Duration
+	// Timeout bounds each round of Once. Default 5 minutes.
+	Timeout time.Duration
+	// Out receives the progress and the summary; Log the components' logs.
+	Out io.Writer
+	Log *slog.Logger
+	// Live redraws a status table in place (a terminal); otherwise progress
+	// is printed as lines.
+	Live bool
+}
+
+func (o *Options) setDefaults() {
+	if o.SandboxAddr == "" {
+		o.SandboxAddr = config.SandboxAddr
+	}
+	if o.NATSHost == "" {
+		o.NATSHost = "127.0.0.1"
+	}
+	if o.NATSPort == 0 {
+		o.NATSPort = 4222
+	}
+	if o.Interval == 0 {
+		o.Interval = time.Minute
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 5 * time.Minute
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// pipeline is everything one demo run starts; close stops it in order.
+type pipeline struct {
+	opts     Options
+	cfg      *config.Config
+	sandbox  *sandbox.Server
+	http     *http.Server
+	bus      *bus.Bus
+	tel      *telemetry.Telemetry
+	tokens   *auth.Source
+	req      *requester.Requester
+	vendor   *vendor.Vendor
+	progress *progress
+	names    map[string]string // tenant id -> name
+
+	stages   *errgroup.Group
+	stop     context.CancelFunc
+	cleanups []func()
+}
+
+// start brings the pipeline up: sandbox, NATS, stages, vendor. The stages run
+// until close.
+func start(ctx context.Context, opts Options, schedule bool) (*pipeline, error) {
+	opts.setDefaults()
+	p := &pipeline{opts: opts, names: map[string]string{}}
+	ok := false
+	defer func() {
+		if !ok {
+			p.close()
+		}
+	}()
+	dataDir := opts.DataDir
+	if dataDir == "" {
+		d, err := os.MkdirTemp("", "skolebuss-demo-")
+		if err != nil {
+			return nil, err
+		}
+		dataDir = d
+		p.cleanups = append(p.cleanups, func() { os.RemoveAll(d) })
+	}
+
+	// The sandbox's listener first, so that port 0 resolves to the address
+	// the configuration then points at.
+	ln, err := net.Listen("tcp", opts.SandboxAddr)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox address %s: %w (is another demo or sandbox running? use --sandbox-addr)", opts.SandboxAddr, err)
+	}
+	p.cleanups = append(p.cleanups, func() { ln.Close() })
+	opts.SandboxAddr = ln.Addr().String()
+	p.opts.SandboxAddr = opts.SandboxAddr
+
+	// The configuration: the demo default, pointed at this run's addresses.
+	cfg := config.Default()
+	if a, ok := cfg.Application(config.DemoApplication); ok {
+		a.ClientSecret = config.DemoSecret
+	}
+	cfg.Upstream.TokenURL = "http://" + opts.SandboxAddr + "/connect/token"
+	cfg.Upstream.APIBase = "http://" + opts.SandboxAddr
+	cfg.NATS.Embedded.DataDir = filepath.Join(dataDir, "nats")
+	cfg.NATS.Embedded.Host, cfg.NATS.Embedded.Port = opts.NATSHost, opts.NATSPort
+	cfg.Publisher.SpoolDir = filepath.Join(dataDir, "spool")
+	for i := range cfg.Tenants {
+		cfg.Tenants[i].Schedule.Interval = opts.Interval
+		cfg.Tenants[i].Schedule.Jitter = opts.Interval / 10
+		p.names[cfg.Tenants[i].ID] = cfg.Tenants[i].Name
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("demo configuration: %w", err)
+	}
+	if err := os.MkdirAll(cfg.Publisher.SpoolDir, 0o700); err != nil {
+		return nil, err
+	}
+	p.cfg = cfg
+
+	// The sandbox upstream, on a real loopback port.
+	scfg := sandbox.DemoConfig()
+	if schedule {
+		scfg.GenerationInterval = sandbox.Duration(opts.Interval)
+	}
+	sb, err := sandbox.New(scfg, opts.Log.With("component", "sandbox"))
+	if err != nil {
+		return nil, err
+	}
+	p.sandbox = sb
+	p.http = &http.Server{Handler: sb.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = p.http.Serve(ln) }()
+
+	// NATS JetStream, embedded, with every stream and store provisioned.
+	if p.bus, err = bus.Open(ctx, cfg.Bus(), opts.Log.With("component", "nats")); err != nil {
+		return nil, fmt.Errorf("embedded NATS on %s:%d: %w", opts.NATSHost, opts.NATSPort, err)
+	}
+	if p.tel, err = telemetry.New(ctx, cfg.TelemetryConfig(), opts.Log); err != nil {
+		return nil, err
+	}
+	if p.tokens, err = auth.New(cfg.Auth(), opts.Log.With("component", "auth"), p.tel.TracerProvider()); err != nil {
+		return nil, err
+	}
+	if p.req, err = requester.New(p.bus.JS, requester.FromConfig(cfg), opts.Log.With("component", "requester"), p.tel.TracerProvider()); err != nil {
+		return nil, err
+	}
+	p.progress = newProgress(opts.Out, opts.Live, p.names)
+	if p.vendor, err = vendor.New(p.bus.JS, vendor.Config{OnProgress: p.progress.update, ProgressEvery: 500,
+		Logger: opts.Log.With("component", "vendor")}); err != nil {
+		return nil, err
+	}
+	pub, err := publisher.New(p.bus.Conn, p.bus.Stores.Exports, p.bus.Stores.Snapshots, publisher.Config{
+		Diff:   diff.Config{SpoolDir: cfg.Publisher.SpoolDir, DeleteThreshold: cfg.Publisher.DeleteThreshold},
+		Logger: opts.Log.With("component", "publisher"), TracerProvider: p.tel.TracerProvider(),
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// The stages run until close cancels them; each drains its work first.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.stop = cancel
+	g, gctx := errgroup.WithContext(sctx)
+	p.stages = g
+	fc := fetcher.FromConfig(cfg)
+	fc.DrainTimeout = 10 * time.Second
+	g.Go(func() error {
+		return fetcher.Run(gctx, fc, fetcher.Deps{JS: p.bus.JS, Stores: p.bus.Stores, Tokens: p.tokens,
+			Logger: opts.Log.With("component", "fetcher"), Tracer: p.tel.TracerProvider(), Meter: p.tel.MeterProvider()})
+	})
+	wcfg := publisher.WorkerConfig()
+	wcfg.DrainTimeout, wcfg.Meter = 10*time.Second, p.tel.MeterProvider()
+	g.Go(func() error { return pub.Run(gctx, p.bus.JS, wcfg, opts.Log.With("component", "publisher"), p.tel.TracerProvider()) })
+	g.Go(func() error { return p.vendor.Run(gctx) })
+	if schedule {
+		g.Go(func() error { return p.req.Run(gctx) })
+	}
+	ok = true
+	return p, nil
+}
+
+// close stops the stages (they drain their work in hand), flushes
+// telemetry, closes NATS and the sandbox. Safe to call on a partial start.
+func (p *pipeline) close() error {
+	var errs []error
+	if p.stop != nil {
+		p.stop()
+		if err := p.stages.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if p.tokens != nil {
+		p.tokens.Close()
+	}
+	if p.tel != nil {
+		errs = append(errs, p.tel.Shutdown(ctx))
+	}
+	if p.bus != nil {
+		errs = append(errs, p.bus.Close(ctx))
+	}
+	if p.http != nil {
+		errs = append(errs, p.http.Shutdown(ctx))
+	}
+	if p.sandbox != nil {
+		errs = append(errs, p.sandbox.Close())
+	}
+	for i := len(p.cleanups) - 1; i >= 0; i-- {
+		p.cleanups[i]()
+	}
+	return errors.Join(errs...)
+}
+
+// Run runs the pipeline until ctx ends: every tenant is exported at once and
+// then on its schedule, while the sandbox advances a generation every
+// Interval, so changes keep flowing to the vendor. Progress goes to Out.
+func Run(ctx context.Context, opts Options) error {
+	p, err := start(ctx, opts, true)
+	if err != nil {
+		return err
+	}
+	o := p.opts
+	fmt.Fprintf(o.Out, "skolebuss demo: sandbox upstream on http://%s, NATS JetStream on nats://%s\n",
+		o.SandboxAddr, p.bus.Conn.ConnectedAddr())
+	fmt.Fprintf(o.Out, "exports every %s, the sandbox advances a generation every %s; Ctrl-C stops.\n\n", o.Interval, o.Interval)
+	for _, t := range p.cfg.Tenants {
+		if _, err := p.req.RequestNow(ctx, t.ID, ""); err != nil {
+			fmt.Fprintf(o.Out, "%s: could not request an export: %v\n", t.Name, err)
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.progress.loop(ctx)
+	}()
+	<-ctx.Done()
+	wg.Wait()
+	fmt.Fprintln(o.Out, "\nstopping: consumers stop, work in hand finishes, telemetry is flushed ...")
+	err = p.close()
+	if err == nil {
+		fmt.Fprintln(o.Out, "stopped cleanly.")
+	}
+	return err
+}

@@ -1,0 +1,66 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skolebuss/skolebuss/internal/pifu"
+)
+
+// The README's `skolebuss demo --once`: two rounds around a sandbox
+// generation, every tenant's vendor copy equal to its latest export.
+func TestOnceMatchesEveryTenant(t *testing.T) {
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sum, err := Once(ctx, Options{SandboxAddr: "127.0.0.1:0", NATSPort: -1, Out: &out, Timeout: 2 * time.Minute})
+	if err != nil {
+		t.Fatalf("Once: %v\n%s", err, out.String())
+	}
+	if len(sum.Tenants) != 3 || !sum.OK() || sum.DeadLetters != 0 {
+		t.Fatalf("summary %+v\n%s", sum, out.String())
+	}
+	for _, tr := range sum.Tenants {
+		if len(tr.Rounds) != 2 || tr.Rounds[0].Generation != 0 || tr.Rounds[1].Generation != 1 {
+			t.Fatalf("%s rounds %+v", tr.Name, tr.Rounds)
+		}
+		first, second := tr.Rounds[0].Counts, tr.Rounds[1].Counts
+		total, created, changed := 0, 0, 0
+		for _, e := range pifu.Entities {
+			total += tr.Inspect[e]
+			created += first[e].Created
+			changed += second[e].Created + second[e].Updated + second[e].Deleted
+			if first[e].Updated+first[e].Deleted != 0 {
+				t.Fatalf("%s: a first export updated or deleted %s records", tr.Name, e)
+			}
+			if tr.Copy[e] != tr.Inspect[e] {
+				t.Fatalf("%s: copy has %d %ss, the export %d", tr.Name, tr.Copy[e], e, tr.Inspect[e])
+			}
+		}
+		if created == 0 || changed == 0 || total == 0 {
+			t.Fatalf("%s: created %d in the first export, %d changes in the second, %d records", tr.Name, created, changed, total)
+		}
+	}
+	for _, want := range []string{"all 3 tenants match.", "equal, record for record", "dead letters: 0"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// A second demo on the same sandbox address is refused with a clear message.
+func TestBusySandboxAddressIsAClearError(t *testing.T) {
+	ctx := context.Background()
+	p, err := start(ctx, Options{SandboxAddr: "127.0.0.1:0", NATSPort: -1}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	_, err = Once(ctx, Options{SandboxAddr: p.opts.SandboxAddr, NATSPort: -1})
+	if err == nil || !strings.Contains(err.Error(), "another demo or sandbox") {
+		t.Fatalf("busy address: %v", err)
+	}
+}

@@ -1,0 +1,134 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/skolebuss/skolebuss/internal/pifu"
+	"github.com/skolebuss/skolebuss/internal/vendor"
+)
+
+// progress shows what the demo vendor has applied, per tenant: as a table
+// redrawn in place on a terminal, or as a line per export started and
+// completed otherwise. Its methods are safe for concurrent use.
+type progress struct {
+	mu     sync.Mutex
+	out    io.Writer
+	live   bool
+	names  map[string]string
+	status map[string]vendor.Status
+	drawn  int // lines of the last table drawn
+}
+
+func newProgress(out io.Writer, live bool, names map[string]string) *progress {
+	return &progress{out: out, live: live, names: names, status: map[string]vendor.Status{}}
+}
+
+// update is the vendor's progress callback: it must return quickly.
+func (p *progress) update(s vendor.Status) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	prev, seen := p.status[s.Tenant]
+	p.status[s.Tenant] = s
+	if p.live {
+		return
+	}
+	switch {
+	case s.Current != "" && (!seen || prev.Current != s.Current) && s.Current != s.LastExport:
+		fmt.Fprintf(p.out, "%s  %-20s export %s started: %d changes to apply\n", clock(), p.name(s.Tenant), s.Current, s.Expected)
+	case s.LastExport != "" && (!seen || prev.LastExport != s.LastExport):
+		fmt.Fprintf(p.out, "%s  %-20s export %s completed: %s; copy %s\n", clock(), p.name(s.Tenant), s.LastExport, counts(s.Counts), verdict(s))
+	}
+}
+
+// loop redraws the table every half second until ctx ends (on a terminal).
+func (p *progress) loop(ctx context.Context) {
+	if !p.live {
+		<-ctx.Done()
+		return
+	}
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		p.draw()
+		select {
+		case <-ctx.Done():
+			p.draw()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *progress) draw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var b strings.Builder
+	if p.drawn > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", p.drawn)
+	}
+	lines := []string{fmt.Sprintf("%-20s %-34s %15s  %s", "tenant", "export", "applied", "vendor's copy")}
+	for _, id := range p.tenants() {
+		s, ok := p.status[id]
+		if !ok {
+			lines = append(lines, fmt.Sprintf("%-20s %-34s %15s  %s", p.name(id), "waiting for the first export", "", ""))
+			continue
+		}
+		export := s.Current
+		if export == "" {
+			export = s.LastExport
+		}
+		lines = append(lines, fmt.Sprintf("%-20s %-34s %7d/%-7d  %s  %s", p.name(id), export, s.InExport, s.Expected, counts(s.Counts), verdict(s)))
+	}
+	for _, l := range lines {
+		b.WriteString("\x1b[2K")
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	p.drawn = len(lines)
+	io.WriteString(p.out, b.String())
+}
+
+func (p *progress) tenants() []string {
+	ids := make([]string, 0, len(p.names))
+	for id := range p.names {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return p.names[ids[i]] < p.names[ids[j]] })
+	return ids
+}
+
+func (p *progress) name(id string) string {
+	if n, ok := p.names[id]; ok {
+		return n
+	}
+	return id
+}
+
+func verdict(s vendor.Status) string {
+	switch {
+	case s.LastExport == "":
+		return "applying"
+	case s.Current != "" && s.Current != s.LastExport:
+		return "applying"
+	case s.Matched:
+		return "matches export.completed"
+	default:
+		return "MISMATCH: " + s.Mismatch
+	}
+}
+
+func counts(c map[pifu.Entity]int) string {
+	parts := make([]string, 0, len(pifu.Entities))
+	for _, e := range pifu.Entities {
+		parts = append(parts, fmt.Sprintf("%d %ss", c[e], e))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func clock() string { return time.Now().Format("15:04:05") }
