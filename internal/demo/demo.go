@@ -209,7 +209,9 @@ func start(ctx context.Context, opts Options, schedule bool) (*pipeline, error) 
 	})
 	wcfg := publisher.WorkerConfig()
 	wcfg.DrainTimeout, wcfg.Meter = 10*time.Second, p.tel.MeterProvider()
-	g.Go(func() error { return pub.Run(gctx, p.bus.JS, wcfg, opts.Log.With("component", "publisher"), p.tel.TracerProvider()) })
+	g.Go(func() error {
+		return pub.Run(gctx, p.bus.JS, wcfg, opts.Log.With("component", "publisher"), p.tel.TracerProvider())
+	})
 	g.Go(func() error { return p.vendor.Run(gctx) })
 	if schedule {
 		g.Go(func() error { return p.req.Run(gctx) })
