@@ -20,6 +20,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/config"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/requester"
+	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
 
 func init() {
@@ -83,7 +84,14 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return err
 	}
 	defer nc.Close()
-	r, err := requester.New(js, requester.FromConfig(cfg), slog.New(slog.DiscardHandler), nil)
+	// The job starts its trace here; with an OTLP endpoint configured the
+	// span is exported beside the stages' spans.
+	tel, err := telemetry.New(ctx, cfg.TelemetryConfig(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown(context.WithoutCancel(ctx))
+	r, err := requester.New(js, requester.FromConfig(cfg), slog.New(slog.DiscardHandler), tel.TracerProvider())
 	if err != nil {
 		return err
 	}
@@ -135,6 +143,10 @@ func (o *opsFlags) load(getenv func(string) string) (*config.Config, error) {
 		}
 	} else {
 		cfg = config.Default()
+		// The demo application's secret is the sandbox's public one.
+		if a, ok := cfg.Application(config.DemoApplication); ok {
+			a.ClientSecret = config.DemoSecret
+		}
 	}
 	if err := cfg.Apply(getenv); err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)

@@ -1,0 +1,29 @@
+package demo
+
+import (
+	"context"
+	"io"
+	"log/slog"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skolebuss/skolebuss/internal/config"
+	"github.com/skolebuss/skolebuss/internal/vendor"
+)
+
+// Watch runs a demo vendor against js until ctx ends, printing a line per
+// export started and completed with whether its copy matched. It is how the
+// daemons, run as separate processes, are watched at work. consumer names
+// the vendor's durable consumer, so several watchers do not share one.
+func Watch(ctx context.Context, js jetstream.JetStream, cfg *config.Config, consumer string, out io.Writer, logger *slog.Logger) error {
+	names := map[string]string{}
+	for _, t := range cfg.Tenants {
+		names[t.ID] = t.Name
+	}
+	pr := newProgress(out, false, names)
+	v, err := vendor.New(js, vendor.Config{Consumer: consumer, OnProgress: pr.update, ProgressEvery: 1 << 30, Logger: logger})
+	if err != nil {
+		return err
+	}
+	return v.Run(ctx)
+}
