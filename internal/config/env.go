@@ -17,6 +17,8 @@ var envFields = []struct{ name, field string }{
 	{"SKOLEBUSS_API_BASE", "upstream.api_base"},
 	{"SKOLEBUSS_NATS_URL", "nats.url"},
 	{"SKOLEBUSS_NATS_CREDENTIALS", "nats.credentials_file"},
+	{"SKOLEBUSS_NATS_USER", "nats.user"},
+	{"SKOLEBUSS_NATS_PASSWORD_ENV", "nats.password_env"},
 	{"SKOLEBUSS_NATS_DATA_DIR", "nats.embedded.data_dir"},
 	{"SKOLEBUSS_NATS_REPLICAS", "nats.replicas"},
 	{"SKOLEBUSS_OTLP_ENDPOINT", "telemetry.otlp_endpoint"},
@@ -39,6 +41,12 @@ func EnvVars() []string {
 // env (main passes os.Getenv; an empty value leaves the field alone). A value
 // that does not parse is an error naming the variable. Call Validate after
 // Apply and the flag overrides.
+//
+// SKOLEBUSS_NATS_USER and SKOLEBUSS_NATS_PASSWORD_ENV give one process its
+// own NATS user with one shared config file: the latter is the name of the
+// variable that holds the password (as nats.password_env), never the
+// password. A value that is not an upper-case variable name (A-Z, 0-9, _) is
+// refused without being echoed, as it may be the password itself.
 func (c *Config) Apply(env func(string) string) error {
 	var errs []error
 	for _, e := range envFields {
@@ -65,6 +73,14 @@ func (c *Config) Apply(env func(string) string) error {
 			c.NATS.URL = val
 		case "nats.credentials_file":
 			c.NATS.CredentialsFile = val
+		case "nats.user":
+			c.NATS.User = val
+		case "nats.password_env":
+			if !isEnvName(val) {
+				errs = append(errs, fmt.Errorf("%s: not the name of an environment variable (A-Z, 0-9 and _; the value is not shown, as it may be a password)", e.name))
+				continue
+			}
+			c.NATS.PasswordEnv = val
 		case "nats.embedded.data_dir":
 			c.NATS.Embedded.DataDir = val
 		case "nats.replicas":
@@ -97,6 +113,19 @@ func (c *Config) Apply(env func(string) string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// isEnvName reports whether s is an upper-case environment variable name.
+func isEnvName(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // ResolveSecrets fills each application's ClientSecret (unless a program set

@@ -35,7 +35,7 @@ type Flags struct {
 	// needs no application secret in its environment.
 	NATSOnly bool
 
-	configFile, natsURL, natsCreds, logLevel, metricsAddr string
+	configFile, natsURL, natsCreds, natsUser, logLevel, metricsAddr string
 	embedded, allowProduction                             bool
 }
 
@@ -44,6 +44,7 @@ func (d *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&d.configFile, "config", "", "the skolebuss YAML `FILE` (default: the sandbox demo's configuration)")
 	fs.StringVar(&d.natsURL, "nats-url", "", "NATS server or cluster `URL`s, comma-separated (overrides nats.url and $SKOLEBUSS_NATS_URL)")
 	fs.StringVar(&d.natsCreds, "nats-creds", "", "NATS credentials `FILE` (overrides nats.credentials_file)")
+	fs.StringVar(&d.natsUser, "nats-user", "", "NATS `USER` to connect as (overrides nats.user and $SKOLEBUSS_NATS_USER); its password comes from the variable nats.password_env or $SKOLEBUSS_NATS_PASSWORD_ENV names")
 	fs.BoolVar(&d.embedded, "embedded", false, "run the embedded NATS server in this process (nats.embedded) instead of connecting to one")
 	fs.StringVar(&d.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.BoolVar(&d.allowProduction, "allow-production", false, "allow production endpoints (the config must say environment: production too)")
@@ -80,6 +81,9 @@ func (d *Flags) Load(getenv func(string) string, stderr io.Writer) (*config.Conf
 	}
 	if d.natsCreds != "" {
 		cfg.NATS.CredentialsFile = d.natsCreds
+	}
+	if d.natsUser != "" {
+		cfg.NATS.User = d.natsUser
 	}
 	if d.allowProduction {
 		cfg.AllowProduction = true
@@ -129,6 +133,9 @@ func (d *Flags) Open(ctx context.Context, cfg *config.Config, name string, logge
 		where := "the embedded server"
 		if bc.URL != "" {
 			where = RedactURL(bc.URL)
+		}
+		if bc.User != "" {
+			where += " as user " + strconv.Quote(bc.User)
 		}
 		return nil, fmt.Errorf("nats at %s: %w", where, err)
 	}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"io"
@@ -8,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 func parse(t *testing.T, args ...string) *Flags {
@@ -86,5 +90,78 @@ tenants:
 	d.NATSOnly = true
 	if _, _, err := d.Load(noEnv, io.Discard); err != nil {
 		t.Fatalf("a publisher needs no upstream secret: %v", err)
+	}
+}
+
+// --nats-user picks the user over the file and $SKOLEBUSS_NATS_USER, with the
+// password from the variable the config (or $SKOLEBUSS_NATS_PASSWORD_ENV)
+// names; Open connects to a real server as that user, and a refused
+// connection names the user, never the password.
+func TestNATSUserFlag(t *testing.T) {
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
+		NoLog: true, NoSigs: true, Users: []*server.User{
+			{Username: "operator", Password: "pw-operator"},
+			{Username: "publisher", Password: "pw-publisher"},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	defer s.Shutdown()
+	f := filepath.Join(t.TempDir(), "c.yaml")
+	cfg := "upstream:\n  token_url: http://127.0.0.1:8765/connect/token\n  api_base: http://127.0.0.1:8765\n" +
+		"applications:\n  - name: app\n    client_id: app\n    client_secret_env: APP_SECRET\n    scopes: [vfsapi:lmsexport]\n" +
+		"nats:\n  url: " + s.ClientURL() + "\n  user: operator\n  password_env: OPERATOR_PASSWORD\n"
+	if err := os.WriteFile(f, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"OPERATOR_PASSWORD":           "pw-operator",
+		"PUBLISHER_PASSWORD":          "pw-publisher",
+		"SKOLEBUSS_NATS_USER":         "requester", // the flag wins
+		"SKOLEBUSS_NATS_PASSWORD_ENV": "PUBLISHER_PASSWORD",
+	}
+	getenv := func(k string) string { return env[k] }
+	d := parse(t, "--config", f, "--nats-user", "publisher")
+	d.NATSOnly = true
+	c, logger, err := d.Load(getenv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NATS.User != "publisher" || c.NATS.Password.Reveal() != "pw-publisher" {
+		t.Fatalf("user %q with password_env %s, want publisher with PUBLISHER_PASSWORD", c.NATS.User, c.NATS.PasswordEnv)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	b, err := d.Open(ctx, c, "t", logger)
+	if err != nil {
+		t.Fatalf("open as publisher: %v", err)
+	}
+	CloseBus(b, logger)
+
+	// The publisher's name with the operator's password: refused, and the
+	// error says as whom, without either password.
+	d = parse(t, "--config", f, "--nats-user", "publisher")
+	d.NATSOnly = true
+	c, logger, err = d.Load(func(k string) string {
+		if k == "SKOLEBUSS_NATS_PASSWORD_ENV" || k == "SKOLEBUSS_NATS_USER" {
+			return ""
+		}
+		return env[k]
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	octx, ocancel := context.WithTimeout(ctx, 5*time.Second)
+	defer ocancel()
+	_, err = d.Open(octx, c, "t", logger)
+	if err == nil {
+		t.Fatal("connected as publisher with the operator's password")
+	}
+	if !strings.Contains(err.Error(), `as user "publisher"`) || strings.Contains(err.Error(), "pw-") {
+		t.Errorf("refused connection: %v, want the user named and no password", err)
 	}
 }
