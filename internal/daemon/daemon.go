@@ -36,7 +36,7 @@ type Flags struct {
 	NATSOnly bool
 
 	configFile, natsURL, natsCreds, natsUser, logLevel, metricsAddr string
-	embedded, allowProduction                             bool
+	embedded, allowProduction                                       bool
 }
 
 // Register adds the shared flags to fs.
