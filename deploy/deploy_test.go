@@ -137,6 +137,9 @@ func TestComposeSecretsComeFromEnvFile(t *testing.T) {
 	}
 	for name, s := range c.Services {
 		for k, v := range s.Environment {
+			if strings.HasSuffix(k, "_ENV") {
+				continue // the name of a variable, not a secret (checked below)
+			}
 			if (strings.Contains(k, "PASSWORD") || strings.Contains(k, "SECRET")) && !ref.MatchString(v) {
 				t.Errorf("%s: %s is written inline, not taken from .env", name, k)
 			}
@@ -150,28 +153,72 @@ func TestComposeSecretsComeFromEnvFile(t *testing.T) {
 			}
 		}
 	}
-	for _, svc := range []string{"requester", "fetcher", "publisher"} {
-		cfgPath := mounts(t, c, svc)["/etc/skolebuss/skolebuss.yaml"]
-		if cfgPath == "" {
-			t.Errorf("%s mounts no /etc/skolebuss/skolebuss.yaml", svc)
-			continue
+	// Each stage connects as its own user, with the password from its own
+	// variable: serviceConfig resolves it from the service's environment
+	// alone, so a password the service is not given fails here.
+	for _, svc := range stages {
+		cfg, env := serviceConfig(t, c, svc, example)
+		if cfg.NATS.User != svc || cfg.NATS.PasswordEnv != strings.ToUpper(svc)+"_PASSWORD" {
+			t.Errorf("%s connects as NATS user %q with the password in %s", svc, cfg.NATS.User, cfg.NATS.PasswordEnv)
 		}
-		cfg, err := config.Load(cfgPath)
-		if err != nil {
-			t.Fatal(err)
+		if cfg.NATS.Password.Reveal() != example[cfg.NATS.PasswordEnv] {
+			t.Errorf("%s: its NATS password is not .env's %s", svc, cfg.NATS.PasswordEnv)
 		}
-		env := c.Services[svc].Environment
-		if _, ok := env[cfg.NATS.PasswordEnv]; !ok {
-			t.Errorf("%s: its config's nats.password_env %s is not in its environment", svc, cfg.NATS.PasswordEnv)
-		}
-		if cfg.NATS.User != svc {
-			t.Errorf("%s connects as NATS user %q", svc, cfg.NATS.User)
+		for k := range env {
+			if strings.HasSuffix(k, "_PASSWORD") && k != cfg.NATS.PasswordEnv {
+				t.Errorf("%s gets %s too: a stage gets its own NATS password only", svc, k)
+			}
 		}
 		_, hasSecret := env["SKOLEBUSS_DEMO_SECRET"]
 		if hasSecret != (svc == "fetcher") {
 			t.Errorf("%s: has the upstream client secret: %v (only the fetcher calls the upstream)", svc, hasSecret)
 		}
 	}
+}
+
+// stages are the compose services that run a skolebuss daemon, each named
+// like its NATS user.
+var stages = []string{"requester", "fetcher", "publisher"}
+
+// serviceConfig is the configuration the daemon of a compose service runs
+// with, and that process's environment: the file compose mounts at
+// /etc/skolebuss/skolebuss.yaml, the SKOLEBUSS_* variables of the service's
+// environment applied (each ${VAR:?...} taken from dotenv, as compose takes
+// it from .env), validated, and its secrets resolved from that environment
+// only (the NATS ones only, for the daemons that never call the upstream).
+func serviceConfig(t *testing.T, c composeFile, svc string, dotenv map[string]string) (*config.Config, map[string]string) {
+	t.Helper()
+	path := mounts(t, c, svc)["/etc/skolebuss/skolebuss.yaml"]
+	if path == "" {
+		t.Fatalf("%s mounts no /etc/skolebuss/skolebuss.yaml", svc)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("%s: %v", svc, err)
+	}
+	ref := regexp.MustCompile(`^\$\{([A-Z0-9_]+)(:\?[^}]*)?\}$`)
+	env := map[string]string{}
+	for k, v := range c.Services[svc].Environment {
+		if m := ref.FindStringSubmatch(v); m != nil {
+			v = dotenv[m[1]]
+		}
+		env[k] = v
+	}
+	getenv := func(k string) string { return env[k] }
+	if err := cfg.Apply(getenv); err != nil {
+		t.Fatalf("%s: %v", svc, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("%s: %v", svc, err)
+	}
+	resolve := cfg.ResolveNATSSecrets
+	if svc == "fetcher" {
+		resolve = cfg.ResolveSecrets
+	}
+	if err := resolve(getenv, os.ReadFile); err != nil {
+		t.Fatalf("%s: %v", svc, err)
+	}
+	return cfg, env
 }
 
 func readEnvExample(t *testing.T) map[string]string {
@@ -197,9 +244,9 @@ func readEnvExample(t *testing.T) map[string]string {
 	return out
 }
 
-// The compose config and each stage's variant load and validate, resolve
-// their secrets from the env.example values, point at the compose services,
-// and differ from one another in the NATS user only.
+// The compose config loads and validates, resolves its secrets from the
+// env.example values and points at the compose services; each daemon runs
+// with it, changed in the NATS user only.
 func TestSkolebussComposeConfigLoads(t *testing.T) {
 	example := readEnvExample(t)
 	base, err := config.Load("skolebuss.compose.yaml")
@@ -250,22 +297,29 @@ func TestSkolebussComposeConfigLoads(t *testing.T) {
 			t.Errorf("demo tenant %s (%s) missing", dt.ID, dt.Name)
 		}
 	}
-	for _, stage := range []string{"requester", "fetcher", "publisher"} {
-		cfg, err := config.Load(filepath.Join("stages", stage+".yaml"))
-		if err != nil {
-			t.Fatal(err)
+	// Every daemon runs with this file: compose changes its NATS user
+	// through the environment, and nothing else.
+	c := readCompose(t)
+	for _, svc := range stages {
+		cfg, _ := serviceConfig(t, c, svc, example)
+		if !sameExported(withoutIdentity(*cfg), withoutIdentity(*base)) {
+			t.Errorf("%s runs with a config that differs from skolebuss.compose.yaml in more than the NATS user", svc)
 		}
-		check(stage, cfg)
-		if cfg.NATS.User != stage || cfg.NATS.PasswordEnv != strings.ToUpper(stage)+"_PASSWORD" {
-			t.Errorf("stages/%s.yaml: NATS user %q with %q", stage, cfg.NATS.User, cfg.NATS.PasswordEnv)
-		}
-		a, b := *cfg, *base
-		a.NATS.User, a.NATS.PasswordEnv, a.NATS.Password = "", "", ""
-		b.NATS.User, b.NATS.PasswordEnv, b.NATS.Password = "", "", ""
-		if !sameExported(a, b) {
-			t.Errorf("stages/%s.yaml differs from skolebuss.compose.yaml in more than the NATS user", stage)
+		if !strings.HasSuffix(mounts(t, c, svc)["/etc/skolebuss/skolebuss.yaml"], filepath.Join("deploy", "skolebuss.compose.yaml")) {
+			t.Errorf("%s does not mount deploy/skolebuss.compose.yaml", svc)
 		}
 	}
+}
+
+// withoutIdentity is c without its NATS user and the secrets resolved
+// into it, which differ by process.
+func withoutIdentity(c config.Config) config.Config {
+	c.NATS.User, c.NATS.PasswordEnv, c.NATS.Password = "", "", ""
+	c.Applications = slices.Clone(c.Applications)
+	for i := range c.Applications {
+		c.Applications[i].ClientSecret = ""
+	}
+	return c
 }
 
 // sameExported compares the exported fields of two configs (not the file

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/skolebuss/skolebuss/internal/auth"
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/config"
 	"github.com/skolebuss/skolebuss/internal/diff"
 	"github.com/skolebuss/skolebuss/internal/fetcher"
 	"github.com/skolebuss/skolebuss/internal/flytapi"
@@ -214,10 +216,32 @@ func startNATS(t *testing.T) *server.Server {
 	return s
 }
 
+// openAs connects to url as compose runs user: a stage (requester, fetcher,
+// publisher) with the NATS user and password its compose service gets
+// through serviceConfig, the operator with deploy/skolebuss.compose.yaml as
+// written. Only the config's credentials are used: the test server is one
+// node, not the cluster the config names.
 func openAs(t *testing.T, ctx context.Context, url, user string) *bus.Bus {
 	t.Helper()
-	env := map[string]string{"requester": "REQUESTER_PASSWORD", "fetcher": "FETCHER_PASSWORD", "publisher": "PUBLISHER_PASSWORD", "operator": "OPERATOR_PASSWORD"}[user]
-	b, err := bus.Open(ctx, bus.Config{URL: url, User: user, Password: auth.Secret(natsEnv[env]), Name: user}, quiet())
+	var cfg *config.Config
+	if slices.Contains(stages, user) {
+		dotenv := maps.Clone(natsEnv)
+		dotenv["SKOLEBUSS_DEMO_SECRET"] = config.DemoSecret // the fetcher's
+		cfg, _ = serviceConfig(t, readCompose(t), user, dotenv)
+	} else {
+		var err error
+		if cfg, err = config.Load("skolebuss.compose.yaml"); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.ResolveNATSSecrets(func(k string) string { return natsEnv[k] }, os.ReadFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cfg.NATS.User != user {
+		t.Fatalf("compose runs %s as NATS user %q", user, cfg.NATS.User)
+	}
+	bc := cfg.Bus()
+	b, err := bus.Open(ctx, bus.Config{URL: url, User: bc.User, Password: bc.Password, Name: user}, quiet())
 	if err != nil {
 		t.Fatalf("bus.Open as %s: %v", user, err)
 	}
