@@ -75,13 +75,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *interval < 10*time.Second {
 		return fmt.Errorf("%w: --interval %s is shorter than the 10s a schedule allows", errUsage, *interval)
 	}
-	live := false
+	live, width := false, 0
 	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !*once {
 		live = true
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil {
+			width = w
+		}
 	}
 	opts := demo.Options{
 		DataDir: *dataDir, SandboxAddr: *sandboxAddr, NATSPort: *natsPort, Interval: *interval, Timeout: *timeout,
-		Out: stdout, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), Live: live,
+		Out: stdout, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), Live: live, Width: width,
 	}
 	if *once {
 		_, err := demo.Once(ctx, opts)

@@ -55,9 +55,10 @@ type Options struct {
 	// Out receives the progress and the summary; Log the components' logs.
 	Out io.Writer
 	Log *slog.Logger
-	// Live redraws a status table in place (a terminal); otherwise progress
-	// is printed as lines.
-	Live bool
+	// Live redraws a status table in place (a terminal) of Width columns;
+	// otherwise progress is printed as lines.
+	Live  bool
+	Width int
 }
 
 func (o *Options) setDefaults() {
@@ -183,7 +184,7 @@ func start(ctx context.Context, opts Options, schedule bool) (*pipeline, error) 
 	if p.req, err = requester.New(p.bus.JS, requester.FromConfig(cfg), opts.Log.With("component", "requester"), p.tel.TracerProvider()); err != nil {
 		return nil, err
 	}
-	p.progress = newProgress(opts.Out, opts.Live, p.names)
+	p.progress = newProgress(opts.Out, opts.Live, opts.Width, p.names)
 	if p.vendor, err = vendor.New(p.bus.JS, vendor.Config{OnProgress: p.progress.update, ProgressEvery: 500,
 		Logger: opts.Log.With("component", "vendor")}); err != nil {
 		return nil, err

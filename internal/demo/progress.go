@@ -20,13 +20,14 @@ type progress struct {
 	mu     sync.Mutex
 	out    io.Writer
 	live   bool
+	width  int // of the terminal: live lines are cut to it, so redrawing works
 	names  map[string]string
 	status map[string]vendor.Status
 	drawn  int // lines of the last table drawn
 }
 
-func newProgress(out io.Writer, live bool, names map[string]string) *progress {
-	return &progress{out: out, live: live, names: names, status: map[string]vendor.Status{}}
+func newProgress(out io.Writer, live bool, width int, names map[string]string) *progress {
+	return &progress{out: out, live: live, width: width, names: names, status: map[string]vendor.Status{}}
 }
 
 // update is the vendor's progress callback: it must return quickly.
@@ -72,20 +73,31 @@ func (p *progress) draw() {
 	if p.drawn > 0 {
 		fmt.Fprintf(&b, "\x1b[%dA", p.drawn)
 	}
-	lines := []string{fmt.Sprintf("%-20s %-34s %15s  %s", "tenant", "export", "applied", "vendor's copy")}
+	lines := []string{fmt.Sprintf("%-20s %-8s %15s %7s  %-24s  %s", "tenant", "exports", "applied", "records", "vendor's copy", "export")}
 	for _, id := range p.tenants() {
 		s, ok := p.status[id]
 		if !ok {
-			lines = append(lines, fmt.Sprintf("%-20s %-34s %15s  %s", p.name(id), "waiting for the first export", "", ""))
+			lines = append(lines, fmt.Sprintf("%-20s waiting for the first export", p.name(id)))
 			continue
 		}
 		export := s.Current
 		if export == "" {
 			export = s.LastExport
 		}
-		lines = append(lines, fmt.Sprintf("%-20s %-34s %7d/%-7d  %s  %s", p.name(id), export, s.InExport, s.Expected, counts(s.Counts), verdict(s)))
+		records := 0
+		for _, n := range s.Counts {
+			records += n
+		}
+		v := verdict(s)
+		if s.Matched && v != "applying" {
+			v = "matches"
+		}
+		lines = append(lines, fmt.Sprintf("%-20s %-8d %7d/%-7d %7d  %-24s  %s", p.name(id), s.Exports, s.InExport, s.Expected, records, v, export))
 	}
 	for _, l := range lines {
+		if r := []rune(l); p.width > 1 && len(r) >= p.width {
+			l = string(r[:p.width-1])
+		}
 		b.WriteString("\x1b[2K")
 		b.WriteString(l)
 		b.WriteByte('\n')

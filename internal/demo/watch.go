@@ -20,7 +20,7 @@ func Watch(ctx context.Context, js jetstream.JetStream, cfg *config.Config, cons
 	for _, t := range cfg.Tenants {
 		names[t.ID] = t.Name
 	}
-	pr := newProgress(out, false, names)
+	pr := newProgress(out, false, 0, names)
 	v, err := vendor.New(js, vendor.Config{Consumer: consumer, OnProgress: pr.update, ProgressEvery: 1 << 30, Logger: logger})
 	if err != nil {
 		return err
