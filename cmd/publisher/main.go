@@ -106,7 +106,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 	defer daemon.Flush(tel, logger)
 	pub, err := publisher.New(b.Conn, b.Stores.Exports, b.Stores.Snapshots, publisher.Config{
 		Diff:   diff.Config{SpoolDir: cfg.Publisher.SpoolDir, DeleteThreshold: cfg.Publisher.DeleteThreshold},
-		Window: *window, Logger: logger, TracerProvider: tel.TracerProvider(),
+		Window: *window, Logger: logger, TracerProvider: tel.TracerProvider(), Meter: tel.MeterProvider(),
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %v", daemon.ErrUsage, err)

@@ -191,7 +191,7 @@ func start(ctx context.Context, opts Options, schedule bool) (*pipeline, error) 
 	}
 	pub, err := publisher.New(p.bus.Conn, p.bus.Stores.Exports, p.bus.Stores.Snapshots, publisher.Config{
 		Diff:   diff.Config{SpoolDir: cfg.Publisher.SpoolDir, DeleteThreshold: cfg.Publisher.DeleteThreshold},
-		Logger: opts.Log.With("component", "publisher"), TracerProvider: p.tel.TracerProvider(),
+		Logger: opts.Log.With("component", "publisher"), TracerProvider: p.tel.TracerProvider(), Meter: p.tel.MeterProvider(),
 	})
 	if err != nil {
 		return nil, err

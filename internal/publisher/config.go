@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
@@ -37,6 +39,9 @@ type Config struct {
 	Logger *slog.Logger
 	// TracerProvider makes the publisher's spans. Default: no-op.
 	TracerProvider trace.TracerProvider
+	// Meter makes the publisher's metrics (metrics.go: events, exports by
+	// outcome, duration, last applied per tenant). Default: no-op.
+	Meter metric.MeterProvider
 }
 
 func (c Config) withDefaults() Config {
@@ -51,6 +56,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TracerProvider == nil {
 		c.TracerProvider = noop.NewTracerProvider()
+	}
+	if c.Meter == nil {
+		c.Meter = metricnoop.NewMeterProvider()
 	}
 	c.Diff.Logger = c.Logger
 	c.Diff.Force = false

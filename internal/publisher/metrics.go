@@ -1,0 +1,134 @@
+package publisher
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/skolebuss/skolebuss/internal/diff"
+	"github.com/skolebuss/skolebuss/internal/failure"
+	"github.com/skolebuss/skolebuss/internal/messages"
+	"github.com/skolebuss/skolebuss/internal/pifu"
+	"github.com/skolebuss/skolebuss/internal/telemetry"
+)
+
+// Metric names. Attributes: entity (org, group, person, membership), op
+// (created, updated, deleted), outcome (see the Outcome* constants), reason
+// (the failure reason of a held, invalid or failed export), skolebuss.tenant
+// (a tenant id: exports and last_applied only). Nothing personal.
+const (
+	MetricEvents      = "skolebuss.publish.events"       // counter: change events published, by entity and op
+	MetricExports     = "skolebuss.publish.exports"      // counter: exports processed, by tenant, outcome and reason
+	MetricDuration    = "skolebuss.publish.duration"     // histogram (s): one export's processing, by outcome
+	MetricLastApplied = "skolebuss.publish.last_applied" // gauge (s) per tenant: Unix time of its last applied export
+)
+
+// Outcomes of one export, the outcome attribute of MetricExports and
+// MetricDuration. A cancelled export (the publisher stopping) is not
+// counted: it is handed back and redone.
+const (
+	// OutcomeApplied: change events published and the new state stored.
+	OutcomeApplied = "applied"
+	// OutcomeUnchanged: the state stored with no change event, or the
+	// export found applied already (a redelivery).
+	OutcomeUnchanged = "unchanged"
+	// OutcomeHeld: the export would delete too much; it waits in the DLQ
+	// for an operator (diff.ReasonHeld).
+	OutcomeHeld = "held"
+	// OutcomeInvalid: any other permanent error (a document that does not
+	// parse, a wrong digest, a missing export object); dead-lettered.
+	OutcomeInvalid = "invalid"
+	// OutcomeFailed: a transient error (the bus away, an unacknowledged
+	// publish); the export is redone.
+	OutcomeFailed = "failed"
+)
+
+// metrics are the publisher's instruments. Safe for concurrent use.
+type metrics struct {
+	events      metric.Int64Counter
+	exports     metric.Int64Counter
+	duration    metric.Float64Histogram
+	lastApplied metric.Int64Gauge
+	opsOf       map[pifu.Entity][3]metric.AddOption // per entity, in the order created, updated, deleted
+}
+
+func newMetrics(m metric.Meter) (*metrics, error) {
+	ms := &metrics{opsOf: make(map[pifu.Entity][3]metric.AddOption, len(pifu.Entities))}
+	var err error
+	if ms.events, err = m.Int64Counter(MetricEvents, metric.WithDescription("change events published, by entity and op")); err != nil {
+		return nil, err
+	}
+	if ms.exports, err = m.Int64Counter(MetricExports, metric.WithDescription("exports processed, by tenant and outcome")); err != nil {
+		return nil, err
+	}
+	if ms.duration, err = m.Float64Histogram(MetricDuration, metric.WithUnit("s"), metric.WithDescription("time to process one export")); err != nil {
+		return nil, err
+	}
+	if ms.lastApplied, err = m.Int64Gauge(MetricLastApplied, metric.WithUnit("s"),
+		metric.WithDescription("Unix time of the tenant's last applied export (changed, unchanged or applied already)")); err != nil {
+		return nil, err
+	}
+	for _, e := range pifu.Entities {
+		var opts [3]metric.AddOption
+		for i, op := range []messages.Op{messages.OpCreated, messages.OpUpdated, messages.OpDeleted} {
+			opts[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("entity", string(e)), attribute.String("op", string(op))))
+		}
+		ms.opsOf[e] = opts
+	}
+	return ms, nil
+}
+
+// outcomeOf classifies one export's result; ok is false for a cancelled one.
+func outcomeOf(out Outcome, err error) (outcome string, ok bool) {
+	switch {
+	case err == nil && out.Events > 0:
+		return OutcomeApplied, true
+	case err == nil:
+		return OutcomeUnchanged, true
+	case failure.ReasonOf(err) == diff.ReasonHeld:
+		return OutcomeHeld, true
+	}
+	switch failure.ClassOf(err) {
+	case failure.Canceled:
+		return "", false
+	case failure.Permanent:
+		return OutcomeInvalid, true
+	}
+	return OutcomeFailed, true
+}
+
+// export records one processed export that started at start: its outcome,
+// its duration, the events it published (counted once all of them are
+// acknowledged, from the export's counts; a redo after a crash counts them
+// again) and, when its state is the tenant's now, the time of that.
+func (ms *metrics) export(ctx context.Context, tenant string, start time.Time, out Outcome, err error) {
+	outcome, ok := outcomeOf(out, err)
+	if !ok {
+		return
+	}
+	now := time.Now()
+	reason := ""
+	if err != nil {
+		reason = failure.ReasonOf(err)
+	}
+	ms.duration.Record(ctx, now.Sub(start).Seconds(), metric.WithAttributes(attribute.String("outcome", outcome)))
+	ms.exports.Add(ctx, 1, metric.WithAttributes(attribute.String(telemetry.KeyTenant, tenant),
+		attribute.String("outcome", outcome), attribute.String("reason", reason)))
+	if err != nil {
+		return
+	}
+	ms.lastApplied.Record(ctx, now.Unix(), metric.WithAttributes(attribute.String(telemetry.KeyTenant, tenant)))
+	for e, c := range out.Counts {
+		opts, known := ms.opsOf[e]
+		if !known {
+			continue
+		}
+		for i, n := range [3]int{c.Created, c.Updated, c.Deleted} {
+			if n > 0 {
+				ms.events.Add(ctx, int64(n), opts[i])
+			}
+		}
+	}
+}
