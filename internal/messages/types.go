@@ -163,6 +163,18 @@ func (e Event) Type() string { return EventType(e.Entity, e.Op) }
 
 // Validate reports the first missing or malformed field.
 func (e Event) Validate() error {
+	if err := e.validateFields(); err != nil {
+		return err
+	}
+	if err := ValidateTenant(e.Tenant); err != nil {
+		return fmt.Errorf("event %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// validateFields is Validate without the tenant, which an EventEncoder
+// validates once for all its events.
+func (e Event) validateFields() error {
 	switch {
 	case e.ID == "":
 		return errors.New("event: id is empty")
@@ -182,9 +194,6 @@ func (e Event) Validate() error {
 		return fmt.Errorf("event %s: an update needs previous as a JSON object", e.ID)
 	case e.Op != OpUpdated && len(e.Previous) != 0:
 		return fmt.Errorf("event %s: previous is only for updates", e.ID)
-	}
-	if err := ValidateTenant(e.Tenant); err != nil {
-		return fmt.Errorf("event %s: %w", e.ID, err)
 	}
 	return nil
 }

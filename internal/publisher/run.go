@@ -17,8 +17,9 @@ import (
 type run struct {
 	p       *Publisher
 	fe      messages.FetchedExport
-	header  nats.Header // trace context for every message
-	time    time.Time   // ce-time of every message: when the export was fetched
+	header  nats.Header            // trace context for every message
+	enc     *messages.EventEncoder // of the change events: header and time included
+	time    time.Time              // ce-time of every message: when the export was fetched
 	s       *sender
 	start   time.Time     // of the export's processing
 	planned time.Duration // from start to the plan
@@ -45,12 +46,9 @@ func (r *run) started(ctx context.Context, plan diff.Plan) error {
 func (r *run) emit(ctx context.Context, c diff.Change) error {
 	ev := messages.Event{ID: c.ID, Tenant: r.fe.Tenant, ExportID: r.fe.ExportID, Entity: c.Entity,
 		Op: messages.Op(c.Op), Key: c.Key, Time: r.time, Object: c.Object, Previous: c.Previous}
-	m, err := messages.Encode(ev)
+	m, err := r.enc.Encode(ev)
 	if err != nil {
 		return failure.New(failure.Permanent, "invalid_event", fmt.Errorf("change %d: %w", c.Seq, err))
-	}
-	for k, v := range r.header {
-		m.Header[k] = v
 	}
 	return r.s.send(ctx, m, what{seq: c.Seq, entity: string(c.Entity), op: string(c.Op)})
 }
@@ -74,4 +72,12 @@ func (r *run) boundary(ctx context.Context, phase messages.Phase, counts map[pif
 		return classifyPublish(fmt.Errorf("publish export.%s of export %s: %w", phase, r.fe.ExportID, err))
 	}
 	return nil
+}
+
+func newRun(p *Publisher, fe messages.FetchedExport, header nats.Header, start time.Time) (*run, error) {
+	enc, err := messages.NewEventEncoder(fe.Tenant, fe.ExportID, fe.FetchedAt, header)
+	if err != nil {
+		return nil, failure.New(failure.Permanent, "invalid_event", fmt.Errorf("export %s of tenant %s: %w", fe.ExportID, fe.Tenant, err))
+	}
+	return &run{p: p, fe: fe, header: header, enc: enc, time: fe.FetchedAt, start: start}, nil
 }
