@@ -55,6 +55,7 @@ type Publisher struct {
 	exports   Objects
 	snapshots Objects
 	tracer    trace.Tracer
+	metrics   *metrics
 }
 
 // New returns a Publisher that publishes on nc and reads the exports and
@@ -69,8 +70,12 @@ func New(nc *nats.Conn, exports, snapshots Objects, cfg Config) (*Publisher, err
 	if err != nil {
 		return nil, fmt.Errorf("publisher: jetstream: %w", err)
 	}
+	ms, err := newMetrics(cfg.Meter.Meter("github.com/skolebuss/skolebuss/internal/publisher"))
+	if err != nil {
+		return nil, fmt.Errorf("publisher: metrics: %w", err)
+	}
 	return &Publisher{cfg: cfg, js: js, exports: exports, snapshots: snapshots,
-		tracer: cfg.TracerProvider.Tracer("github.com/skolebuss/skolebuss/internal/publisher")}, nil
+		tracer: cfg.TracerProvider.Tracer("github.com/skolebuss/skolebuss/internal/publisher"), metrics: ms}, nil
 }
 
 // Outcome is what one export did.
@@ -119,6 +124,7 @@ func (p *Publisher) Process(ctx context.Context, fe messages.FetchedExport) (out
 	ctx, span := telemetry.Start(ctx, p.tracer, "publisher.export", trace.SpanKindInternal,
 		telemetry.Stage("publish"), telemetry.Tenant(fe.Tenant), telemetry.Export(fe.ExportID), telemetry.Job(fe.JobID))
 	defer func() {
+		p.metrics.export(ctx, fe.Tenant, start, out, err)
 		telemetry.RecordError(span, err)
 		span.End()
 	}()
