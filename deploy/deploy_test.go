@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.yaml.in/yaml/v3"
@@ -520,11 +521,13 @@ var (
 	promFuncs = map[string]bool{"sum": true, "max": true, "min": true, "avg": true, "count": true, "rate": true,
 		"increase": true, "irate": true, "histogram_quantile": true, "by": true, "without": true, "on": true,
 		"ignoring": true, "and": true, "or": true, "unless": true, "bool": true, "topk": true, "label_values": true,
-		"humanize": true, "humanizePercentage": true, "offset": true, "absent": true, "clamp_max": true}
+		"humanize": true, "humanizePercentage": true, "offset": true, "absent": true, "clamp_max": true,
+		"time": true, "max_over_time": true, "absent_over_time": true}
 	identRe   = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
 	groupRe   = regexp.MustCompile(`\b(?:by|without)\s*\(([^)]*)\)`)
 	matcherRe = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)\s*"`)
 	stringRe  = regexp.MustCompile(`"[^"]*"|\[[^\]]*\]|\$\w+`)
+	offsetRe  = regexp.MustCompile(`\boffset\s+-?[0-9][0-9a-z]*`)
 )
 
 // checkExpr reports the metric names and labels of a PromQL expression
@@ -546,6 +549,7 @@ func checkExpr(t *testing.T, where, expr string, names, labels map[string]bool) 
 	rest := groupRe.ReplaceAllString(expr, " ")
 	rest = regexp.MustCompile(`\{[^}]*\}`).ReplaceAllString(rest, " ")
 	rest = stringRe.ReplaceAllString(rest, " ")
+	rest = offsetRe.ReplaceAllString(rest, " offset ")
 	found := false
 	for _, id := range identRe.FindAllString(rest, -1) {
 		if promFuncs[id] {
@@ -590,9 +594,86 @@ func TestAlertsUseMetricsTheCodeProduces(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"SkolebussQuotaApproaching", "SkolebussQuotaNearlyExhausted", "SkolebussDeadLetters",
-		"SkolebussBreakerOpen", "SkolebussUpstreamThrottling", "SkolebussNoExportPublished"} {
+		"SkolebussBreakerOpen", "SkolebussUpstreamThrottling", "SkolebussNoExportApplied", "SkolebussTenantNeverApplied",
+		"SkolebussExportHeld"} {
 		if !seen[want] {
 			t.Errorf("no alert %s", want)
+		}
+	}
+}
+
+// The per-tenant staleness alerts cover every tenant of the compose config:
+// each in exactly one SkolebussNoExportApplied rule, whose threshold is
+// twice the tenant's schedule interval, and each named in
+// SkolebussTenantNeverApplied.
+func TestStalenessAlertsCoverEveryTenant(t *testing.T) {
+	cfg, err := config.Load("skolebuss.compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join("prometheus", "alerts.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert, Expr string
+				Labels      map[string]string
+			}
+		}
+	}
+	if err := yaml.Unmarshal(b, &rules); err != nil {
+		t.Fatal(err)
+	}
+	group := regexp.MustCompile(`skolebuss_publish_last_applied_seconds\{skolebuss_tenant=~"([^"]+)"\}`)
+	threshold := regexp.MustCompile(`>\s*(\d+)\s*$`)
+	named := regexp.MustCompile(`skolebuss_tenant="([^"]+)"`)
+	limit := map[string]time.Duration{} // tenant -> its rule's threshold
+	never := map[string]bool{}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			switch r.Alert {
+			case "SkolebussNoExportApplied":
+				gm, tm := group.FindStringSubmatch(r.Expr), threshold.FindStringSubmatch(strings.TrimSpace(r.Expr))
+				if gm == nil || tm == nil {
+					t.Errorf("SkolebussNoExportApplied: %q names no tenant group or no threshold in seconds", r.Expr)
+					continue
+				}
+				secs, _ := strconv.Atoi(tm[1])
+				for _, id := range strings.Split(gm[1], "|") {
+					if _, dup := limit[id]; dup {
+						t.Errorf("tenant %s is in two SkolebussNoExportApplied rules", id)
+					}
+					limit[id] = time.Duration(secs) * time.Second
+					if tn, ok := cfg.Tenant(id); ok {
+						if d, err := time.ParseDuration(r.Labels["schedule"]); err != nil || d != tn.Schedule.Interval {
+							t.Errorf("tenant %s (every %s) is in the rule labelled schedule %q", id, tn.Schedule.Interval, r.Labels["schedule"])
+						}
+					}
+				}
+			case "SkolebussTenantNeverApplied":
+				for _, m := range named.FindAllStringSubmatch(r.Expr, -1) {
+					never[m[1]] = true
+				}
+			}
+		}
+	}
+	for _, tn := range cfg.Tenants {
+		got, ok := limit[tn.ID]
+		switch {
+		case !ok:
+			t.Errorf("tenant %s (%s) is in no SkolebussNoExportApplied rule", tn.ID, tn.Name)
+		case got != 2*tn.Schedule.Interval:
+			t.Errorf("tenant %s (%s): alert after %s, want twice its interval %s", tn.ID, tn.Name, got, tn.Schedule.Interval)
+		}
+		if !never[tn.ID] {
+			t.Errorf("tenant %s (%s) is not in SkolebussTenantNeverApplied", tn.ID, tn.Name)
+		}
+	}
+	for id := range limit {
+		if _, ok := cfg.Tenant(id); !ok {
+			t.Errorf("SkolebussNoExportApplied names tenant %s, which the compose config does not have", id)
 		}
 	}
 }
@@ -647,7 +728,8 @@ func TestDashboardUsesMetricsTheCodeProduces(t *testing.T) {
 			t.Errorf("variable %s: %s or %s is not produced by the code", v.Name, m[1], m[2])
 		}
 	}
-	for _, want := range []string{"Quota approach per application", "Dead letters by stage", "Circuit breaker per tenant", "Fetched bytes"} {
+	for _, want := range []string{"Quota approach per application", "Dead letters by stage", "Circuit breaker per tenant", "Fetched bytes",
+		"Change events by entity and op", "Last applied export per tenant", "Exports by outcome"} {
 		if !slices.Contains(titles, want) {
 			t.Errorf("no panel %q", want)
 		}
