@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -63,16 +62,13 @@ func (c Checksum) String() string { return fmt.Sprintf("%016x", uint64(c)) }
 // Hasher computes key and content hashes with reused buffers. It is not safe
 // for concurrent use; give each goroutine its own.
 type Hasher struct {
-	buf bytes.Buffer
-	enc *json.Encoder
+	buf []byte
 	d   *xxhash.Digest
 }
 
 // NewHasher returns a Hasher.
 func NewHasher() *Hasher {
-	h := &Hasher{d: xxhash.New()}
-	h.enc = json.NewEncoder(&h.buf) // escapes HTML like json.Marshal does
-	return h
+	return &Hasher{d: xxhash.New()}
 }
 
 // Key is KeyHash without allocation.
@@ -81,14 +77,12 @@ func (h *Hasher) Key(e pifu.Entity, key string) uint64 {
 	return h.d.Sum64()
 }
 
-// Content returns the record's content hash and its canonical JSON. The
-// bytes are valid only until the next call of Content.
+// Content returns the record's content hash (ContentHash) and its
+// canonical JSON, the bytes json.Marshal produces for rec.Object(), written
+// without reflection. The bytes are valid only until the next call of
+// Content. The error is always nil (the record types always encode); it is
+// kept for callers that treat encoding as fallible.
 func (h *Hasher) Content(rec pifu.Record) (uint64, []byte, error) {
-	h.buf.Reset()
-	if err := h.enc.Encode(rec.Object()); err != nil {
-		return 0, nil, fmt.Errorf("snapshot: marshal %s %s: %w", rec.Entity(), rec.Key(), err)
-	}
-	b := h.buf.Bytes()
-	b = b[:len(b)-1] // Encode adds a newline that json.Marshal does not
-	return xxhash.Sum64(b), b, nil
+	h.buf = appendCanonical(h.buf[:0], rec)
+	return xxhash.Sum64(h.buf), h.buf, nil
 }
