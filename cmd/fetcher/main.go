@@ -10,9 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/skolebuss/skolebuss/internal/daemon"
@@ -48,21 +45,7 @@ fetcher), telemetry is flushed and the connection drained.
 Flags:
 `
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stderr, os.Getenv)
-	stop()
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
-	case errors.Is(err, daemon.ErrUsage):
-		fmt.Fprintln(os.Stderr, "fetcher:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "fetcher:", err)
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main("fetcher", run) }
 
 func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("fetcher", flag.ContinueOnError)

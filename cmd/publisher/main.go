@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/skolebuss/skolebuss/internal/daemon"
@@ -50,21 +48,7 @@ the connection drained.
 Flags:
 `
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stderr, os.Getenv)
-	stop()
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
-	case errors.Is(err, daemon.ErrUsage):
-		fmt.Fprintln(os.Stderr, "publisher:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "publisher:", err)
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main("publisher", run) }
 
 func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("publisher", flag.ContinueOnError)

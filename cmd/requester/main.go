@@ -9,9 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/skolebuss/skolebuss/internal/daemon"
 
@@ -44,21 +41,7 @@ connection drained.
 Flags:
 `
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stderr, os.Getenv)
-	stop()
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
-	case errors.Is(err, daemon.ErrUsage):
-		fmt.Fprintln(os.Stderr, "requester:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "requester:", err)
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main("requester", run) }
 
 func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("requester", flag.ContinueOnError)

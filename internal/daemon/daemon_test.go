@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -163,5 +164,27 @@ func TestNATSUserFlag(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), `as user "publisher"`) || strings.Contains(err.Error(), "pw-") {
 		t.Errorf("refused connection: %v, want the user named and no password", err)
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	var b strings.Builder
+	cases := []struct {
+		err  error
+		code int
+	}{
+		{nil, 0},
+		{flag.ErrHelp, 0},
+		{fmt.Errorf("%w: --log-level loud", ErrUsage), 2},
+		{errors.New("nats at nats://x: refused"), 1},
+	}
+	for _, c := range cases {
+		b.Reset()
+		if got := ExitCode("fetcher", c.err, &b); got != c.code {
+			t.Errorf("ExitCode(%v) = %d, want %d", c.err, got, c.code)
+		}
+		if c.code != 0 && !strings.HasPrefix(b.String(), "fetcher: ") {
+			t.Errorf("error not reported with the daemon's name: %q", b.String())
+		}
 	}
 }
