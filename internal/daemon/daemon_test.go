@@ -30,12 +30,12 @@ func parse(t *testing.T, args ...string) *Flags {
 func noEnv(string) string { return "" }
 
 func TestLoadAppliesFlagsOverTheDemoDefault(t *testing.T) {
-	d := parse(t, "--nats-url", "nats://10.0.0.1:4222", "--metrics-addr", "127.0.0.1:9464")
+	d := parse(t, "--nats-url", "nats://nats-a.example:4222", "--metrics-addr", "127.0.0.1:9464")
 	cfg, _, err := d.Load(noEnv, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.NATS.URL != "nats://10.0.0.1:4222" || cfg.Telemetry.MetricsAddr != "127.0.0.1:9464" {
+	if cfg.NATS.URL != "nats://nats-a.example:4222" || cfg.Telemetry.MetricsAddr != "127.0.0.1:9464" {
 		t.Fatalf("flags not applied: nats %q metrics %q", cfg.NATS.URL, cfg.Telemetry.MetricsAddr)
 	}
 }
