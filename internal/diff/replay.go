@@ -14,14 +14,14 @@ import (
 )
 
 // replay emits the spooled changes in order.
-func (r *run) replay(ctx context.Context, base snapshot.Checksum) error {
+func (r *run) replay(ctx context.Context) error {
 	send := func(e pifu.Entity, fr frame, previous json.RawMessage) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("diff: export %s: %w", r.in.ExportID, err)
 		}
 		r.emitted++
 		c := Change{
-			ID:          EventID(r.in.Tenant, e, fr.key, fr.op, fr.content, base),
+			ID:          hex.EncodeToString(fr.id[:]),
 			Seq:         r.emitted,
 			Entity:      e,
 			Op:          fr.op,
@@ -77,17 +77,26 @@ func (r *run) replay(ctx context.Context, base snapshot.Checksum) error {
 // followed by a zero byte, then the content hash and the base checksum as 8
 // little-endian bytes each.
 func EventID(tenant string, e pifu.Entity, key string, op Op, content uint64, base snapshot.Checksum) string {
-	h := sha256.New()
-	for _, s := range []string{tenant, string(e), key, string(op)} {
-		_, _ = h.Write([]byte(s))
-		_, _ = h.Write([]byte{0})
+	var ids idHasher
+	id := ids.id(tenant, e, key, op, content, base)
+	return hex.EncodeToString(id[:])
+}
+
+// idHasher computes event ids (EventID's raw bytes) with a reused buffer.
+type idHasher struct{ buf []byte }
+
+func (h *idHasher) id(tenant string, e pifu.Entity, key string, op Op, content uint64, base snapshot.Checksum) (id [16]byte) {
+	b := h.buf[:0]
+	for _, s := range [...]string{tenant, string(e), key, string(op)} {
+		b = append(b, s...)
+		b = append(b, 0)
 	}
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], content)
-	binary.LittleEndian.PutUint64(b[8:], uint64(base))
-	_, _ = h.Write(b[:])
-	sum := h.Sum(nil)
-	return hex.EncodeToString(sum[:16])
+	b = binary.LittleEndian.AppendUint64(b, content)
+	b = binary.LittleEndian.AppendUint64(b, uint64(base))
+	h.buf = b
+	sum := sha256.Sum256(b)
+	copy(id[:], sum[:16])
+	return id
 }
 
 var jsonNull = json.RawMessage("null")

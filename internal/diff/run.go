@@ -47,7 +47,7 @@ func Run(ctx context.Context, cfg Config, in Input, emit Emit) (Result, error) {
 		return Result{}, failure.Permanentf("snapshot_mismatch", "diff: snapshot of tenant %q given for tenant %q",
 			prev.Tenant(), in.Tenant)
 	}
-	r := &run{cfg: cfg, in: in, prev: prev, emit: emit, h: snapshot.NewHasher(),
+	r := &run{cfg: cfg, in: in, prev: prev, emit: emit, h: snapshot.NewHasher(), base: prev.Checksum(),
 		b: snapshot.NewBuilder(in.Tenant, in.ExportID), sp: spool{parent: cfg.SpoolDir}}
 	defer func() {
 		if err := r.sp.remove(); err != nil {
@@ -68,6 +68,8 @@ type run struct {
 	emit Emit
 	h    *snapshot.Hasher
 	b    *snapshot.Builder
+	ids  idHasher
+	base snapshot.Checksum // of prev: the state the changes apply to
 
 	seen, upd, fetched [snapshot.NumEntities]bitset // over the previous snapshot's entries
 	// updates are the new content hashes of updated records, in document
@@ -107,7 +109,7 @@ func (r *run) do(ctx context.Context) (Result, error) {
 	if err := checkHeld(r.cfg, r.in, r.counts, prevCounts, r.any); err != nil {
 		return Result{}, err
 	}
-	p := Plan{Counts: make(map[pifu.Entity]Counts, len(r.counts)), Base: r.prev.Checksum(), Duplicates: r.dups}
+	p := Plan{Counts: make(map[pifu.Entity]Counts, len(r.counts)), Base: r.base, Duplicates: r.dups}
 	for i, c := range r.counts {
 		p.Counts[pifu.Entities[i]] = c
 	}
@@ -132,7 +134,7 @@ func (r *run) do(ctx context.Context) (Result, error) {
 		}
 	}
 	if changes > 0 {
-		if err := r.replay(ctx, p.Base); err != nil {
+		if err := r.replay(ctx); err != nil {
 			return Result{}, err
 		}
 	}
@@ -233,6 +235,7 @@ func (r *run) fetchPrevious(ctx context.Context, need int) (err error) {
 		}
 		fr := frame{op: Deleted, keyHash: kh, content: ch, key: key, object: obj}
 		if deleted {
+			fr.id = r.ids.id(r.in.Tenant, e, key, Deleted, ch, r.base)
 			if r.deletes[i] == nil {
 				if r.deletes[i], err = r.sp.create(string(e) + ".deletes"); err != nil {
 					return spoolErr(err)

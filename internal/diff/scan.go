@@ -72,7 +72,9 @@ func (r *run) scan(ctx context.Context) error {
 				return spoolErr(err)
 			}
 		}
-		if _, err := r.upserts[i].write(frame{op: op, keyHash: kh, content: ch, key: key, object: obj}); err != nil {
+		fr := frame{op: op, keyHash: kh, content: ch, key: key, object: obj,
+			id: r.ids.id(r.in.Tenant, e, key, op, ch, r.base)}
+		if _, err := r.upserts[i].write(fr); err != nil {
 			return spoolErr(err)
 		}
 	}

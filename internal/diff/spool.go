@@ -14,10 +14,14 @@ import (
 // over the new export and the ordered replay, so memory stays bounded even
 // when every record is a creation. Every spool file is a sequence of frames:
 //
-//	uint32 n | op byte | key hash uint64 | content hash uint64 | uvarint len(key) | key | JSON | uint32 n
+//	uint32 n | op byte | key hash uint64 | content hash uint64 | event id [16]byte | uvarint len(key) | key | JSON | uint32 n
 //
 // where n is the length of everything between the two lengths. The trailing
 // length lets a file be read backwards (deletions are replayed in reverse).
+// The event id (the raw bytes of Change.ID) is computed in the pass over the
+// export, which waits on the parser anyway, rather than in the replay, which
+// competes with the server for the CPU; frames of previous versions (never
+// emitted) have a zero id.
 type spool struct {
 	parent string
 	dir    string // created on first use
@@ -36,11 +40,12 @@ type frame struct {
 	op      Op
 	keyHash uint64
 	content uint64
+	id      [16]byte
 	key     string
 	object  []byte
 }
 
-const frameFixed = 1 + 8 + 8
+const frameFixed = 1 + 8 + 8 + 16
 
 func opByte(op Op) byte {
 	switch op {
@@ -102,6 +107,7 @@ func (sf *spoolFile) write(fr frame) (int64, error) {
 	b = append(b, opByte(fr.op))
 	b = binary.LittleEndian.AppendUint64(b, fr.keyHash)
 	b = binary.LittleEndian.AppendUint64(b, fr.content)
+	b = append(b, fr.id[:]...)
 	b = binary.AppendUvarint(b, uint64(len(fr.key)))
 	_, _ = sf.w.Write(b)
 	_, _ = sf.w.WriteString(fr.key)
@@ -143,6 +149,7 @@ func parseFrame(body []byte) (frame, error) {
 		keyHash: binary.LittleEndian.Uint64(body[1:9]),
 		content: binary.LittleEndian.Uint64(body[9:17]),
 	}
+	copy(fr.id[:], body[17:33])
 	kl, n := binary.Uvarint(body[frameFixed:])
 	if n <= 0 || uint64(len(body)-frameFixed-n) < kl {
 		return frame{}, errors.New("bad key length")
