@@ -116,14 +116,32 @@ func NewEventEncoder(tenant, exportID string, t time.Time, extra nats.Header) (*
 // Encode is Encode(ev) with the encoder's extra headers added. The event's
 // tenant, export id and time must be the encoder's.
 func (x *EventEncoder) Encode(ev Event) (*nats.Msg, error) {
-	if err := ev.validateFields(); err != nil {
+	m := new(nats.Msg)
+	if err := x.EncodeTo(m, ev); err != nil {
 		return nil, err
 	}
+	return m, nil
+}
+
+// EncodeTo is Encode into m. A message that EncodeTo of this encoder
+// filled before is reused: its header map, its per-message header values
+// and its data buffer are overwritten in place, without allocation. The
+// caller must be done with it (for a publish, its acknowledgement received)
+// and must not have changed its headers since. Any other message (a new
+// one) gets a header map and data of its own. On error m is unchanged.
+func (x *EventEncoder) EncodeTo(m *nats.Msg, ev Event) error {
+	if err := ev.validateFields(); err != nil {
+		return err
+	}
 	if ev.Tenant != x.tenant || ev.ExportID != x.exportID || !ev.Time.Equal(x.time) {
-		return nil, fmt.Errorf("event %s: tenant, export_id or time is not the encoder's", ev.ID)
+		return fmt.Errorf("event %s: tenant, export_id or time is not the encoder's", ev.ID)
 	}
 	k := &x.kinds[entityIndex(ev.Entity)][opIndex(ev.Op)]
-	data := make([]byte, 0, len(x.bodyStart)+len(ev.Object)+len(`,"previous":`)+len(ev.Previous)+1)
+	reuse := x.filled(m)
+	data := m.Data[:0]
+	if !reuse {
+		data = make([]byte, 0, len(x.bodyStart)+len(ev.Object)+len(`,"previous":`)+len(ev.Previous)+1)
+	}
 	data = append(data, x.bodyStart...)
 	data = append(data, ev.Object...)
 	if len(ev.Previous) > 0 {
@@ -131,6 +149,14 @@ func (x *EventEncoder) Encode(ev Event) (*nats.Msg, error) {
 		data = append(data, ev.Previous...)
 	}
 	data = append(data, '}')
+	m.Subject, m.Data, m.Reply = k.subject, data, ""
+	if h := m.Header; reuse {
+		h[HeaderID][0] = ev.ID // the same slice as Nats-Msg-Id's
+		h[HeaderSubject][0] = ev.Key
+		h[HeaderType] = k.ceType
+		h[HeaderDataSchema] = k.schema
+		return nil
+	}
 	id := []string{ev.ID}
 	h := make(nats.Header, 9+len(x.extra))
 	h[HeaderSpecVersion] = x.spec
@@ -145,5 +171,15 @@ func (x *EventEncoder) Encode(ev Event) (*nats.Msg, error) {
 	for _, e := range x.extra {
 		h[e.key] = e.val
 	}
-	return &nats.Msg{Subject: k.subject, Header: h, Data: data}, nil
+	m.Header = h
+	return nil
+}
+
+// filled reports whether EncodeTo of x filled m: its header has x's own
+// ce-source value (the same slice, not just the same text) and as many
+// entries as x writes.
+func (x *EventEncoder) filled(m *nats.Msg) bool {
+	src := m.Header[HeaderSource]
+	return len(m.Header) == 9+len(x.extra) && len(src) == 1 && &src[0] == &x.source[0] &&
+		len(m.Header[HeaderID]) == 1 && len(m.Header[HeaderSubject]) == 1
 }

@@ -153,3 +153,66 @@ func BenchmarkEventEncoder(b *testing.B) {
 		}
 	}
 }
+
+// A message filled by EncodeTo and filled again holds exactly what a new
+// message would, whatever the entity, op and sizes before; a message from
+// elsewhere is not written into.
+func TestEventEncoderReusesItsMessages(t *testing.T) {
+	x, err := NewEventEncoder(tenant, "exp-42", at, traceHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := new(nats.Msg)
+	var evs []Event
+	for _, e := range pifu.Entities {
+		for _, op := range Ops {
+			evs = append(evs, sampleEvent(t, e, op))
+		}
+	}
+	for i := range 3 * len(evs) {
+		ev := evs[(i*7)%len(evs)]
+		if err := x.EncodeTo(m, ev); err != nil {
+			t.Fatal(err)
+		}
+		want := encodeWithExtra(t, ev, traceHeader)
+		if m.Subject != want.Subject || !reflect.DeepEqual(m.Header, want.Header) || !bytes.Equal(m.Data, want.Data) {
+			t.Fatalf("event %d (%s %s) reused: %s %v %s\nwant %s %v %s", i, ev.Entity, ev.Op,
+				m.Subject, m.Header, m.Data, want.Subject, want.Header, want.Data)
+		}
+	}
+	if testing.AllocsPerRun(100, func() { _ = x.EncodeTo(m, evs[0]) }) != 0 {
+		t.Error("EncodeTo into its own message allocates")
+	}
+	foreign := encodeWithExtra(t, evs[1], traceHeader)
+	keep := foreign.Header[HeaderID]
+	if err := x.EncodeTo(foreign, evs[2]); err != nil {
+		t.Fatal(err)
+	}
+	if keep[0] != evs[1].ID {
+		t.Errorf("EncodeTo wrote into the header values of a message it did not fill")
+	}
+	if foreign.Header.Get(HeaderID) != evs[2].ID {
+		t.Errorf("ce-id %s, want %s", foreign.Header.Get(HeaderID), evs[2].ID)
+	}
+	bad := evs[3]
+	bad.ID = ""
+	before := m.Header.Get(HeaderID)
+	if err := x.EncodeTo(m, bad); err == nil || m.Header.Get(HeaderID) != before {
+		t.Errorf("a refused event: err %v, ce-id %s (was %s)", err, m.Header.Get(HeaderID), before)
+	}
+}
+
+func BenchmarkEventEncoderReuse(b *testing.B) {
+	ev := sampleEvent(b, pifu.EntityPerson, OpUpdated)
+	x, err := NewEventEncoder(tenant, ev.ExportID, ev.Time, traceHeader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := new(nats.Msg)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := x.EncodeTo(m, ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

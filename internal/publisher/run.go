@@ -46,8 +46,8 @@ func (r *run) started(ctx context.Context, plan diff.Plan) error {
 func (r *run) emit(ctx context.Context, c diff.Change) error {
 	ev := messages.Event{ID: c.ID, Tenant: r.fe.Tenant, ExportID: r.fe.ExportID, Entity: c.Entity,
 		Op: messages.Op(c.Op), Key: c.Key, Time: r.time, Object: c.Object, Previous: c.Previous}
-	m, err := r.enc.Encode(ev)
-	if err != nil {
+	m := r.s.msg()
+	if err := r.enc.EncodeTo(m, ev); err != nil {
 		return failure.New(failure.Permanent, "invalid_event", fmt.Errorf("change %d: %w", c.Seq, err))
 	}
 	return r.s.send(ctx, m, what{seq: c.Seq, entity: string(c.Entity), op: string(c.Op)})

@@ -2,6 +2,8 @@ package publisher
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/failure"
+	"github.com/skolebuss/skolebuss/internal/messages"
+	"github.com/skolebuss/skolebuss/internal/pifu"
 )
 
 // A publish that no stream stores fails the export transiently, and the
@@ -45,5 +49,76 @@ func TestSenderFailsOnAFailedPublish(t *testing.T) {
 	s2.abandon(failure.Transientf("x", "gone"))
 	if err := s2.send(ctx, &nats.Msg{Subject: "lms.t1.person.created", Data: []byte("{}")}, what{}); err == nil {
 		t.Error("an abandoned sender took a message")
+	}
+}
+
+// Messages come back for reuse once acknowledged; with a small window and
+// many more messages than a batch, most are reused, and every stored message
+// is still exactly the event it was sent as.
+func TestSenderReusesAcknowledgedMessages(t *testing.T) {
+	ctx := context.Background()
+	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(ctx)
+	const window, n = 32, 3*ackBatch + 17
+	js, err := jetstream.New(b.Conn, jetstream.WithPublishAsyncMaxPending(window))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tenant = "t1"
+	at := time.Date(2026, 3, 2, 7, 30, 0, 0, time.UTC)
+	enc, err := messages.NewEventEncoder(tenant, "e1", at, nats.Header{messages.HeaderTraceparent: {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSender(js, window, 5*time.Second)
+	seen := map[*nats.Msg]bool{}
+	reused := 0
+	for i := range n {
+		m := s.msg()
+		if seen[m] {
+			reused++
+		}
+		seen[m] = true
+		e := pifu.Entities[i%len(pifu.Entities)]
+		obj := fmt.Sprintf(`{"n":%d,"pad":%q}`, i, strings.Repeat("x", i%97))
+		if err := enc.EncodeTo(m, messages.Event{ID: fmt.Sprintf("id-%d", i), Tenant: tenant, ExportID: "e1", Entity: e,
+			Op: messages.OpCreated, Key: fmt.Sprintf("k-%d", i), Time: at, Object: json.RawMessage(obj)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.send(ctx, m, what{seq: i + 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored, dups, err := s.wait(ctx)
+	if err != nil || stored != n || dups != 0 {
+		t.Fatalf("stored %d, %d duplicates, err %v; sent %d", stored, dups, err, n)
+	}
+	if reused == 0 {
+		t.Errorf("no message was reused in %d sends with a window of %d", n, window)
+	}
+	stream, err := js.Stream(ctx, bus.StreamLMS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		raw, err := stream.GetMsg(ctx, uint64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := messages.Decode[messages.Event](&nats.Msg{Subject: raw.Subject, Header: raw.Header, Data: raw.Data})
+		if err != nil {
+			t.Fatalf("message %d: %v", i+1, err)
+		}
+		var obj struct{ N int }
+		if err := json.Unmarshal(ev.Object, &obj); err != nil {
+			t.Fatal(err)
+		}
+		if ev.ID != fmt.Sprintf("id-%d", i) || ev.Key != fmt.Sprintf("k-%d", i) || obj.N != i ||
+			ev.Entity != pifu.Entities[i%len(pifu.Entities)] || raw.Header.Get(nats.MsgIdHdr) != ev.ID {
+			t.Fatalf("message %d: %s %s %s %s", i+1, ev.ID, ev.Entity, ev.Key, ev.Object)
+		}
 	}
 }
