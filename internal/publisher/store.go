@@ -100,14 +100,30 @@ func storeState(ctx context.Context, snaps Objects, s *snapshot.Snapshot, export
 	return nil
 }
 
-// export is an export object opened for parsing.
+// export is an export object opened for parsing, read ahead of the parser
+// (see readAhead).
 type export struct {
 	obj jetstream.ObjectResult
+	ra  *readAhead
 	dec *pifu.Decoder
 }
 
+func newExport(obj jetstream.ObjectResult) *export {
+	ra := newReadAhead(obj)
+	return &export{obj: obj, ra: ra, dec: pifu.NewDecoder(ra)}
+}
+
 func (e *export) Next() (pifu.Record, error) { return e.dec.Next() }
-func (e *export) Close() error               { return e.obj.Close() }
+
+// Close stops the reading ahead and closes the object. The object's Close
+// waits for a Read in progress, which returns with the next chunk (or at
+// the object's read deadline); the read-ahead goroutine then sees the quit.
+func (e *export) Close() error {
+	close(e.ra.quit)
+	err := e.obj.Close()
+	e.ra.wg.Wait()
+	return err
+}
 
 // openExport opens the export object name as a stream of records. A missing
 // object is permanent (reason missingReason): it will not come back. When
@@ -132,7 +148,7 @@ func openExport(ctx context.Context, exports Objects, name, sha256Hex, missingRe
 				"export object %q has SHA-256 %s, the fetched-export message says %s", name, got, sha256Hex)
 		}
 	}
-	return &export{obj: obj, dec: pifu.NewDecoder(obj)}, nil
+	return newExport(obj), nil
 }
 
 // digestHex turns the object store's "SHA-256=<base64url>" into hex.
