@@ -137,7 +137,7 @@ func (x *EventEncoder) EncodeTo(m *nats.Msg, ev Event) error {
 		return fmt.Errorf("event %s: tenant, export_id or time is not the encoder's", ev.ID)
 	}
 	k := &x.kinds[entityIndex(ev.Entity)][opIndex(ev.Op)]
-	reuse := x.filled(m)
+	ids, keys, reuse := x.filled(m)
 	data := m.Data[:0]
 	if !reuse {
 		data = make([]byte, 0, len(x.bodyStart)+len(ev.Object)+len(`,"previous":`)+len(ev.Previous)+1)
@@ -150,11 +150,11 @@ func (x *EventEncoder) EncodeTo(m *nats.Msg, ev Event) error {
 	}
 	data = append(data, '}')
 	m.Subject, m.Data, m.Reply = k.subject, data, ""
-	if h := m.Header; reuse {
-		h[HeaderID][0] = ev.ID // the same slice as Nats-Msg-Id's
-		h[HeaderSubject][0] = ev.Key
-		h[HeaderType] = k.ceType
-		h[HeaderDataSchema] = k.schema
+	if reuse {
+		ids[0] = ev.ID // the same slice as Nats-Msg-Id's
+		keys[0] = ev.Key
+		m.Header[HeaderType] = k.ceType
+		m.Header[HeaderDataSchema] = k.schema
 		return nil
 	}
 	id := []string{ev.ID}
@@ -175,11 +175,18 @@ func (x *EventEncoder) EncodeTo(m *nats.Msg, ev Event) error {
 	return nil
 }
 
-// filled reports whether EncodeTo of x filled m: its header has x's own
-// ce-source value (the same slice, not just the same text) and as many
-// entries as x writes.
-func (x *EventEncoder) filled(m *nats.Msg) bool {
-	src := m.Header[HeaderSource]
-	return len(m.Header) == 9+len(x.extra) && len(src) == 1 && &src[0] == &x.source[0] &&
-		len(m.Header[HeaderID]) == 1 && len(m.Header[HeaderSubject]) == 1
+// filled reports whether EncodeTo of x filled m, and returns its ce-id
+// and ce-subject values: its header has x's own ce-source value (the same
+// slice, not just the same text) and as many entries as x writes.
+func (x *EventEncoder) filled(m *nats.Msg) (ids, keys []string, ok bool) {
+	h := m.Header
+	if len(h) != 9+len(x.extra) {
+		return nil, nil, false
+	}
+	src := h[HeaderSource]
+	if len(src) != 1 || &src[0] != &x.source[0] {
+		return nil, nil, false
+	}
+	ids, keys = h[HeaderID], h[HeaderSubject]
+	return ids, keys, len(ids) == 1 && len(keys) == 1
 }

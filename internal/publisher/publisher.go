@@ -51,7 +51,8 @@ func FormatChecksum(c snapshot.Checksum) string { return ChecksumPrefix + c.Stri
 // one tenant's exports in order.
 type Publisher struct {
 	cfg       Config
-	js        jetstream.JetStream // with the publish window as its max pending
+	nc        *nats.Conn
+	js        jetstream.JetStream // for the boundary events (each export's change events have a context of their own)
 	exports   Objects
 	snapshots Objects
 	tracer    trace.Tracer
@@ -74,7 +75,7 @@ func New(nc *nats.Conn, exports, snapshots Objects, cfg Config) (*Publisher, err
 	if err != nil {
 		return nil, fmt.Errorf("publisher: metrics: %w", err)
 	}
-	return &Publisher{cfg: cfg, js: js, exports: exports, snapshots: snapshots,
+	return &Publisher{cfg: cfg, nc: nc, js: js, exports: exports, snapshots: snapshots,
 		tracer: cfg.TracerProvider.Tracer("github.com/skolebuss/skolebuss/internal/publisher"), metrics: ms}, nil
 }
 

@@ -37,7 +37,11 @@ func (r *run) started(ctx context.Context, plan diff.Plan) error {
 	if err := r.boundary(ctx, messages.PhaseStarted, counts, ""); err != nil {
 		return err
 	}
-	r.s = newSender(r.p.js, r.p.cfg.Window, r.p.cfg.AckTimeout)
+	s, err := newSender(r.p.nc, r.p.cfg.Window, r.p.cfg.AckTimeout)
+	if err != nil {
+		return err
+	}
+	r.s = s
 	return nil
 }
 

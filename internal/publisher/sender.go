@@ -14,43 +14,48 @@ import (
 	"github.com/skolebuss/skolebuss/internal/failure"
 )
 
-// sender publishes messages asynchronously with at most window waiting for
-// their acknowledgement, and checks every acknowledgement, in publish order,
-// in a goroutine of its own. It is used by one goroutine (msg, send, then
-// wait); wait ends the checking goroutine.
+// sender publishes one export's change events asynchronously, with at most
+// window waiting for their acknowledgement, on a JetStream context of its
+// own whose acknowledgement and error handlers count what the stream stored
+// and record the first failure. No future is looked at and no goroutine of
+// the sender's own runs: the handlers run on the context's reply
+// subscription, and wait waits for PublishAsyncComplete. (The raw publish
+// rate that the publisher is measured against pays for no more than that.)
 //
-// The futures go to the checker in batches of ackBatch, not one by one: by
-// the time a batch is checked most of its acknowledgements have arrived, so
-// checking one costs a look at its Ok channel, and the two goroutines meet
-// once a batch instead of once a message. A message whose acknowledgement
-// arrived is done with (nothing retries it any more) and goes back to the
-// sender for msg to hand out again, with its header map and data buffer
-// (see messages.EventEncoder.EncodeTo).
+// A message whose acknowledgement arrived is done with (JetStream retries
+// only unresolved publishes) and goes back to the sender for msg to hand
+// out again, with its header map and body buffer (see
+// messages.EventEncoder.EncodeTo).
+//
+// A sender is used by one goroutine (msg, send, then wait or abandon); its
+// handlers run concurrently with it. wait and abandon remove the reply
+// subscription.
 type sender struct {
 	js      jetstream.JetStream
-	batch   []pending      // filled by send, handed to the checker when full
-	pending chan []pending // batches for the checker
-	batches chan []pending // checked batches, for send to fill again
 	msgs    chan *nats.Msg // acknowledged messages, for msg to hand out
-	done    chan struct{}
 	timeout time.Duration
+	// recent are the last sends, by seq modulo its length (twice the
+	// window, so no message in flight is overwritten): where a failure
+	// finds which change failed, looked at only then. Used by the sending
+	// goroutine alone.
+	recent []sent
+	seq    int
 
-	mu     sync.Mutex
-	err    error // the first failed publish
-	stored int
-	dups   int
-	failed chan struct{} // closed on the first failure
-	closed bool          // pending is closed (by wait or abandon)
+	mu       sync.Mutex
+	err      error     // the first failure, formatted
+	failMsg  *nats.Msg // the first failed publish, until err is formatted
+	failErr  error
+	resolved int // acknowledged or failed
+	stored   int
+	dups     int
+	failed   chan struct{} // closed on the first failure
+	closed   bool
 }
 
-type pending struct {
-	f    jetstream.PubAckFuture
+type sent struct {
 	m    *nats.Msg
 	what what
 }
-
-// ackBatch is how many futures go to the checker at once.
-const ackBatch = 256
 
 // what names a message in errors, formatted only when one happens.
 type what struct {
@@ -60,13 +65,16 @@ type what struct {
 
 func (w what) String() string { return fmt.Sprintf("change %d (%s %s)", w.seq, w.entity, w.op) }
 
-func newSender(js jetstream.JetStream, window int, timeout time.Duration) *sender {
-	n := window/ackBatch + 2
-	s := &sender{js: js, pending: make(chan []pending, n), batches: make(chan []pending, n),
-		msgs: make(chan *nats.Msg, window+ackBatch), done: make(chan struct{}),
-		timeout: timeout, failed: make(chan struct{})}
-	go s.check()
-	return s
+func newSender(nc *nats.Conn, window int, timeout time.Duration) (*sender, error) {
+	s := &sender{msgs: make(chan *nats.Msg, window), timeout: timeout, recent: make([]sent, 2*window),
+		failed: make(chan struct{})}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(window),
+		jetstream.WithPublishAsyncAckHandler(s.acked), jetstream.WithPublishAsyncErrHandler(s.failedPublish))
+	if err != nil {
+		return nil, fmt.Errorf("publisher: jetstream: %w", err)
+	}
+	s.js = js
+	return s, nil
 }
 
 // msg returns a message to fill and send: one whose publish was
@@ -90,79 +98,18 @@ func (s *sender) send(ctx context.Context, m *nats.Msg, w what) error {
 		return s.firstErr()
 	default:
 	}
-	f, err := bus.PublishAsync(ctx, s.js, m)
-	if err != nil {
+	s.recent[s.seq%len(s.recent)] = sent{m, w}
+	s.seq++
+	if _, err := bus.PublishAsync(ctx, s.js, m); err != nil {
 		return classifyPublish(fmt.Errorf("publish %s: %w", w, err))
 	}
-	if s.batch == nil {
-		select {
-		case s.batch = <-s.batches:
-		default:
-			s.batch = make([]pending, 0, ackBatch)
-		}
-	}
-	s.batch = append(s.batch, pending{f: f, m: m, what: w})
-	if len(s.batch) < ackBatch {
-		return nil
-	}
-	return s.flush(ctx)
+	return nil
 }
 
-// flush hands the batch to the checker.
-func (s *sender) flush(ctx context.Context) error {
-	if len(s.batch) == 0 {
-		return nil
-	}
-	select {
-	case s.pending <- s.batch:
-		s.batch = nil
-		return nil
-	case <-s.failed:
-		return s.firstErr()
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// check waits for each acknowledgement in publish order.
-func (s *sender) check() {
-	defer close(s.done)
-	timer := time.NewTimer(s.timeout)
-	defer timer.Stop()
-	for batch := range s.pending {
-		for _, p := range batch {
-			select {
-			case <-s.failed:
-				continue // the export fails anyway: do not wait for the rest
-			default:
-			}
-			ok := p.f.Ok()
-			select {
-			case ack := <-ok:
-				s.acked(ack, p.m)
-				continue
-			default:
-			}
-			timer.Reset(s.timeout)
-			select {
-			case ack := <-ok:
-				s.acked(ack, p.m)
-			case err := <-p.f.Err():
-				s.fail(classifyPublish(fmt.Errorf("publish %s: %w", p.what, err)))
-			case <-timer.C:
-				s.fail(failure.Transientf("publish_ack_timeout", "publish %s: no acknowledgement within %s", p.what, s.timeout))
-			}
-		}
-		clear(batch)
-		select {
-		case s.batches <- batch[:0]:
-		default:
-		}
-	}
-}
-
-func (s *sender) acked(ack *jetstream.PubAck, m *nats.Msg) {
+// acked is the acknowledgement handler.
+func (s *sender) acked(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.PubAck) {
 	s.mu.Lock()
+	s.resolved++
 	s.stored++
 	if ack.Duplicate {
 		s.dups++
@@ -174,54 +121,94 @@ func (s *sender) acked(ack *jetstream.PubAck, m *nats.Msg) {
 	}
 }
 
+// failedPublish is the error handler.
+func (s *sender) failedPublish(_ jetstream.JetStream, m *nats.Msg, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resolved++
+	if s.err == nil && s.failMsg == nil {
+		s.failMsg, s.failErr = m, err
+		close(s.failed)
+	}
+}
+
 func (s *sender) fail(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.err == nil {
+	if s.err == nil && s.failMsg == nil {
 		s.err = err
 		close(s.failed)
 	}
 }
 
+// firstErr is the first failure; a failed publish is named by its change.
+// It is called by the sending goroutine only.
 func (s *sender) firstErr() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.err == nil && s.failMsg != nil {
+		w := what{seq: -1, entity: "?", op: "?"}
+		for _, r := range s.recent {
+			if r.m == s.failMsg {
+				w = r.what
+				break
+			}
+		}
+		s.err = classifyPublish(fmt.Errorf("publish %s: %w", w, s.failErr))
+	}
 	return s.err
 }
 
-// wait closes the sender and waits until every publish is acknowledged (or
-// ctx ends). It returns the first failure, and how many messages the stream
-// stored and how many of those it had already (duplicates).
+// wait waits until every publish is resolved (acknowledged or failed; or
+// until none has been for the ack timeout, or ctx ends), and closes the
+// sender. It returns how many messages the stream stored and how many of
+// those it had already (duplicates), and the first failure.
 func (s *sender) wait(ctx context.Context) (stored, dups int, err error) {
-	if err := s.flush(ctx); err != nil {
-		if ctx.Err() != nil {
-			s.abandon(err)
+	defer s.close()
+	timer := time.NewTimer(s.timeout)
+	defer timer.Stop()
+	last := -1
+	done := s.js.PublishAsyncComplete()
+wait:
+	for {
+		select {
+		case <-done:
+			break wait
+		case <-ctx.Done():
+			s.fail(ctx.Err())
 			return 0, 0, ctx.Err()
+		case <-timer.C:
+			s.mu.Lock()
+			n := s.resolved
+			s.mu.Unlock()
+			if n == last {
+				s.fail(failure.Transientf("publish_ack_timeout", "%d publishes without an acknowledgement for %s",
+					s.seq-n, s.timeout))
+				break wait
+			}
+			last = n
+			timer.Reset(s.timeout)
 		}
-		s.batch = nil // an earlier publish failed: that is the export's error
 	}
-	s.closed = true
-	close(s.pending)
-	select {
-	case <-s.done:
-	case <-ctx.Done():
-		s.fail(ctx.Err()) // the checker stops waiting for the rest
-		return 0, 0, ctx.Err()
-	}
+	err = s.firstErr()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.stored, s.dups, s.err
+	return s.stored, s.dups, err
 }
 
-// abandon closes the sender without waiting (the caller is failing anyway);
-// the checking goroutine ends once the pending futures resolve or time out.
+// abandon closes the sender without waiting (the caller is failing anyway).
 func (s *sender) abandon(cause error) {
+	s.fail(cause)
+	s.close()
+}
+
+// close removes the reply subscription; publishes not resolved yet fail.
+func (s *sender) close() {
 	if s.closed {
 		return
 	}
 	s.closed = true
-	s.fail(cause)
-	close(s.pending)
+	s.js.CleanupPublisher()
 }
 
 // classifyPublish keeps a classified error and makes every other publish

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/failure"
@@ -27,11 +26,7 @@ func TestSenderFailsOnAFailedPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close(ctx)
-	js, err := jetstream.New(b.Conn, jetstream.WithPublishAsyncMaxPending(16))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newSender(js, 16, 5*time.Second)
+	s := mustSender(t, b.Conn, 16, 5*time.Second)
 	if err := s.send(ctx, &nats.Msg{Subject: "lms.t1.person.created", Data: []byte("{}")}, what{seq: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +40,7 @@ func TestSenderFailsOnAFailedPublish(t *testing.T) {
 	if want := "change 2 (person created)"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not name %q", err, want)
 	}
-	s2 := newSender(js, 16, 5*time.Second)
+	s2 := mustSender(t, b.Conn, 16, 5*time.Second)
 	s2.abandon(failure.Transientf("x", "gone"))
 	if err := s2.send(ctx, &nats.Msg{Subject: "lms.t1.person.created", Data: []byte("{}")}, what{}); err == nil {
 		t.Error("an abandoned sender took a message")
@@ -62,18 +57,14 @@ func TestSenderReusesAcknowledgedMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close(ctx)
-	const window, n = 32, 3*ackBatch + 17
-	js, err := jetstream.New(b.Conn, jetstream.WithPublishAsyncMaxPending(window))
-	if err != nil {
-		t.Fatal(err)
-	}
+	const window, n = 32, 785
 	const tenant = "t1"
 	at := time.Date(2026, 3, 2, 7, 30, 0, 0, time.UTC)
 	enc, err := messages.NewEventEncoder(tenant, "e1", at, nats.Header{messages.HeaderTraceparent: {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSender(js, window, 5*time.Second)
+	s := mustSender(t, b.Conn, window, 5*time.Second)
 	seen := map[*nats.Msg]bool{}
 	reused := 0
 	for i := range n {
@@ -99,7 +90,7 @@ func TestSenderReusesAcknowledgedMessages(t *testing.T) {
 	if reused == 0 {
 		t.Errorf("no message was reused in %d sends with a window of %d", n, window)
 	}
-	stream, err := js.Stream(ctx, bus.StreamLMS)
+	stream, err := b.JS.Stream(ctx, bus.StreamLMS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,5 +111,50 @@ func TestSenderReusesAcknowledgedMessages(t *testing.T) {
 			ev.Entity != pifu.Entities[i%len(pifu.Entities)] || raw.Header.Get(nats.MsgIdHdr) != ev.ID {
 			t.Fatalf("message %d: %s %s %s %s", i+1, ev.ID, ev.Entity, ev.Key, ev.Object)
 		}
+	}
+}
+
+func mustSender(t *testing.T, nc *nats.Conn, window int, timeout time.Duration) *sender {
+	t.Helper()
+	s, err := newSender(nc, window, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A publish that nothing acknowledges (a plain subscriber takes it and
+// never replies) fails the export once no acknowledgement has come for the
+// ack timeout, and the sender's reply subscription is gone afterwards.
+func TestSenderTimesOutWithoutAcknowledgement(t *testing.T) {
+	ctx := context.Background()
+	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(ctx)
+	sub, err := b.Conn.SubscribeSync("silent.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	subs := b.Conn.NumSubscriptions()
+	s := mustSender(t, b.Conn, 16, 300*time.Millisecond)
+	if err := s.send(ctx, &nats.Msg{Subject: "lms.t1.person.created", Data: []byte("{}")}, what{seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.send(ctx, &nats.Msg{Subject: "silent.x", Data: []byte("{}")}, what{seq: 2}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	stored, _, err := s.wait(ctx)
+	if failure.ReasonOf(err) != "publish_ack_timeout" || failure.ClassOf(err) != failure.Transient || stored != 1 {
+		t.Fatalf("stored %d, err %v", stored, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the timeout took %s", d)
+	}
+	if n := b.Conn.NumSubscriptions(); n != subs {
+		t.Errorf("%d subscriptions after wait, %d before the sender", n, subs)
 	}
 }
