@@ -114,11 +114,17 @@ func BenchmarkDiffUnchanged(b *testing.B) {
 // BenchmarkDiffFirstExport is the other extreme: every record is a
 // creation, spooled and replayed.
 func BenchmarkDiffFirstExport(b *testing.B) {
+	b.Run("own", func(b *testing.B) { benchDiffFirstExport(b, false) })
+	b.Run("borrow", func(b *testing.B) { benchDiffFirstExport(b, true) })
+}
+
+func benchDiffFirstExport(b *testing.B, borrow bool) {
 	doc, n := benchDoc(b)
 	cfg := diff.Config{SpoolDir: b.TempDir()}
 	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
 	for b.Loop() {
-		res, err := diff.Run(context.Background(), cfg, diff.Input{Tenant: tenant, ExportID: "e1",
+		res, err := diff.Run(context.Background(), cfg, diff.Input{Tenant: tenant, ExportID: "e1", Borrow: borrow,
 			Next: pifu.NewDecoder(bytes.NewReader(doc))}, func(context.Context, diff.Change) error { return nil })
 		if err != nil || res.Emitted != n {
 			b.Fatalf("%v, %d emitted", err, res.Emitted)

@@ -222,6 +222,10 @@ type Input struct {
 	// before it returns. It may stop reading before io.EOF. Required when
 	// Prev has records.
 	OpenPrev func(ctx context.Context) (RecordReader, io.Closer, error)
+	// Borrow says that emit does not keep a Change's Object or Previous
+	// after it returns (it copies what it needs), so Run may reuse their
+	// memory for the next change instead of allocating each one.
+	Borrow bool
 	// OnPlan, if set, is called once after the pass over the new export and
 	// the threshold check, before the first change (also when there is none).
 	// An error stops Run with that error.
@@ -229,5 +233,6 @@ type Input struct {
 }
 
 // Emit receives the changes in order, one at a time. It may keep the
-// Change. An error stops Run, which returns it.
+// Change, unless Input.Borrow says otherwise. An error stops Run, which
+// returns it.
 type Emit func(ctx context.Context, c Change) error

@@ -40,7 +40,7 @@ func (r *run) replay(ctx context.Context) error {
 		if sf == nil {
 			continue
 		}
-		err := sf.forward(func(fr frame) error {
+		err := sf.forward(r.in.Borrow, func(fr frame) error {
 			if fr.op != Updated {
 				return send(e, fr, nil)
 			}

@@ -178,18 +178,24 @@ func (sf *spoolFile) readAt(off int64) (frame, error) {
 }
 
 // forward calls fn for every frame in the order written. Each frame's
-// object is freshly allocated.
-func (sf *spoolFile) forward(fn func(frame) error) error {
+// object is freshly allocated, unless reuse is set: then it is valid only
+// until fn returns.
+func (sf *spoolFile) forward(reuse bool, fn func(frame) error) error {
 	if _, err := sf.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("spool %s: %w", sf.name, err)
 	}
 	r := bufio.NewReaderSize(sf.f, 256<<10)
 	var l [4]byte
+	var buf []byte
 	for i := range sf.n {
 		if _, err := io.ReadFull(r, l[:]); err != nil {
 			return fmt.Errorf("spool %s frame %d: %w", sf.name, i, err)
 		}
-		body := make([]byte, binary.LittleEndian.Uint32(l[:])+4)
+		n := int(binary.LittleEndian.Uint32(l[:])) + 4
+		if !reuse || cap(buf) < n {
+			buf = make([]byte, n)
+		}
+		body := buf[:n]
 		if _, err := io.ReadFull(r, body); err != nil {
 			return fmt.Errorf("spool %s frame %d: %w", sf.name, i, err)
 		}

@@ -150,7 +150,9 @@ func (p *Publisher) Process(ctx context.Context, fe messages.FetchedExport) (out
 	if err != nil {
 		return out, err
 	}
-	in := diff.Input{Tenant: fe.Tenant, ExportID: fe.ExportID, Prev: st.Snapshot, Next: exp, OnPlan: r.started}
+	// emit encodes each change into its message before it returns: it
+	// borrows the change's object.
+	in := diff.Input{Tenant: fe.Tenant, ExportID: fe.ExportID, Prev: st.Snapshot, Next: exp, OnPlan: r.started, Borrow: true}
 	if st.Snapshot != nil {
 		in.OpenPrev = opener(p.exports, st)
 	}
