@@ -9,7 +9,6 @@
 package snapshot
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -165,9 +164,10 @@ var ErrDuplicateKey = errors.New("snapshot: duplicate key hash")
 // used afterwards.
 func (b *Builder) Build() (*Snapshot, error) {
 	s := &Snapshot{tenant: b.tenant, exportID: b.exportID}
+	var tmp []Entry
 	for i := range b.ents {
 		es := slices.Clip(b.ents[i])
-		slices.SortFunc(es, func(x, y Entry) int { return cmp.Compare(x.Key, y.Key) })
+		tmp = sortEntries(es, tmp)
 		for j, e := range es {
 			if j > 0 && es[j-1].Key == e.Key {
 				return nil, fmt.Errorf("%w %016x in %s", ErrDuplicateKey, e.Key, pifu.Entities[i])
