@@ -5,13 +5,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v xmllint >/dev/null 2>&1; then
-	echo "test.sh: xmllint is missing; installing libxml2-utils" >&2
+# xmllint (libxml2-utils) validates exports against the PIFU schema; curl runs
+# the README's sandbox lines.
+missing=()
+command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "test.sh: installing ${missing[*]}" >&2
 	if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
 	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libxml2-utils >/dev/null
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-command -v xmllint >/dev/null || { echo "test.sh: xmllint still missing after install" >&2; exit 1; }
+for tool in xmllint curl; do
+	command -v $tool >/dev/null || { echo "test.sh: $tool still missing after install" >&2; exit 1; }
+done
 
 go mod download
 go vet ./...

@@ -60,7 +60,9 @@ func classify(key Key, app Application, err error, closed bool) error {
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		return failure.New(failure.Transient, ReasonTimeout, fmt.Errorf("token for %s: %w", key, err))
 	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
-		errors.Is(err, syscall.EPIPE):
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed):
+		// net.ErrClosed: the transport closed the connection on a reset
+		// it read while the request body was still being written.
 		return failure.New(failure.Transient, ReasonConnectionReset, fmt.Errorf("token for %s: %w", key, err))
 	case errors.Is(err, syscall.ECONNREFUSED) || isDNS(err):
 		return failure.New(failure.Transient, ReasonUnreachable, fmt.Errorf("token for %s: %w", key, err))

@@ -111,7 +111,10 @@ func classifyTransport(ctx context.Context, err error) error {
 
 func isReset(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		// The transport closed the connection on a reset it read while
+		// the request was still being written.
+		errors.Is(err, net.ErrClosed)
 }
 
 func isTimeout(err error) bool {
