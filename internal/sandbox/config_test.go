@@ -3,6 +3,7 @@ package sandbox
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +104,25 @@ func TestDemoConfigIsValid(t *testing.T) {
 		if want[tn.ID] != tn.Size {
 			t.Errorf("tenant %s %s: size %q, want %q", tn.ID, tn.Name, tn.Size, want[tn.ID])
 		}
+	}
+	// The documented demo: skolebuss-demo with its secret and the export
+	// scope, linked to the three tenants, and a second application without
+	// the scope.
+	if len(cfg.Tenants) != 3 || len(cfg.Applications) != 2 {
+		t.Fatalf("demo has %d tenants and %d applications, want 3 and 2", len(cfg.Tenants), len(cfg.Applications))
+	}
+	demo, noScope := cfg.Applications[0], cfg.Applications[1]
+	if demo.ClientID != "skolebuss-demo" || demo.ClientSecret != "skolebuss-demo-secret" ||
+		!slices.Equal(demo.Scopes, []string{"vfsapi:lmsexport"}) || len(demo.Tenants) != 3 {
+		t.Errorf("demo application %+v", demo)
+	}
+	for _, id := range demo.Tenants {
+		if _, ok := want[id]; !ok {
+			t.Errorf("demo application linked to %s, not a demo tenant", id)
+		}
+	}
+	if slices.Contains(noScope.Scopes, ScopeLMSExport) || noScope.ClientID == "" || noScope.ClientSecret == "" {
+		t.Errorf("second application %+v should lack %s", noScope, ScopeLMSExport)
 	}
 }
 

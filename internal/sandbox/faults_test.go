@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -180,5 +181,68 @@ func TestFaultTokensExpireEarly(t *testing.T) {
 	clk.Add(3 * time.Second)
 	if st, _ := exportStatus(t, base, r.AccessToken); st != http.StatusUnauthorized {
 		t.Errorf("3s later: %d, want 401 (the token expired early)", st)
+	}
+}
+
+// TestFaultsSetThroughAdminAct sets faults at run time with the admin calls
+// over HTTP and checks that the export answers change at once: a tenant's
+// 503 with Retry-After, a global wrong content type on every tenant, and
+// both gone after DELETE.
+func TestFaultsSetThroughAdminAct(t *testing.T) {
+	_, base := start(t, DemoConfig())
+	admin := func(method, path, body string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s %s: %d", method, path, resp.StatusCode)
+		}
+	}
+	fjordvik := token(t, base, demoForm(DemoTenantFjordvik))
+	maaneby := token(t, base, demoForm(DemoTenantMaaneby))
+	answer := func(tok string) (int, string, string) {
+		resp := getExport(t, base, tok)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("Content-Type")
+	}
+
+	admin("PUT", "/_sandbox/faults/"+DemoTenantFjordvik, `{"error_rate":1,"error_statuses":[503],"retry_after":"7s"}`)
+	if st, ra, _ := answer(fjordvik); st != 503 || ra != "7" {
+		t.Errorf("Fjordvik after PUT: %d Retry-After %q, want 503 and 7", st, ra)
+	}
+	if st, _, _ := answer(maaneby); st != 200 {
+		t.Errorf("Måneby, without faults: %d", st)
+	}
+	admin("PUT", "/_sandbox/faults", `{"content_type":"text/plain"}`)
+	if st, _, ct := answer(maaneby); st != 200 || ct != "text/plain" {
+		t.Errorf("Måneby under a global fault: %d Content-Type %q", st, ct)
+	}
+	admin("DELETE", "/_sandbox/faults/"+DemoTenantFjordvik, "")
+	if st, _, ct := answer(fjordvik); st != 200 || ct != "text/plain" {
+		t.Errorf("Fjordvik after DELETE of its faults, under the global one: %d %q", st, ct)
+	}
+	admin("DELETE", "/_sandbox/faults", "")
+	if st, _, ct := answer(fjordvik); st != 200 || ct != ExportContentType {
+		t.Errorf("Fjordvik without faults: %d %q", st, ct)
+	}
+}
+
+// TestGlobalFaultsFromConfig checks that the config's global faults act on
+// every tenant and that a tenant's own fault wins over a global one.
+func TestGlobalFaultsFromConfig(t *testing.T) {
+	cfg := DemoConfig()
+	cfg.Faults = Faults{ErrorRate: 1, ErrorStatuses: []int{500}}
+	cfg.Tenants[2].Faults = Faults{ErrorStatuses: []int{502}}
+	_, base := start(t, cfg)
+	for tenant, want := range map[string]int{DemoTenantFjordvik: 500, DemoTenantMaaneby: 500, DemoTenantNordstrand: 502} {
+		if st, _ := exportStatus(t, base, token(t, base, demoForm(tenant))); st != want {
+			t.Errorf("tenant %s: %d, want %d", tenant, st, want)
+		}
 	}
 }

@@ -183,3 +183,39 @@ func TestAdminCalls(t *testing.T) {
 		t.Errorf("unknown admin call: %d", st)
 	}
 }
+
+// TestRateLimitIsPerApplication checks that each application has a bucket
+// of its own: one application's burst used up does not throttle another
+// linked to the same tenant, and the stats count each apart.
+func TestRateLimitIsPerApplication(t *testing.T) {
+	clk := newClock()
+	cfg := oneTenant()
+	cfg.Now = clk.Now
+	cfg.Applications[0].RateLimit = &RateLimit{Rate: 1, Burst: 2}
+	cfg.Applications = append(cfg.Applications, Application{ClientID: "other", ClientSecret: "other-secret",
+		Scopes: []string{ScopeLMSExport}, Tenants: []string{DemoTenantFjordvik}, RateLimit: &RateLimit{Rate: 1, Burst: 2}})
+	_, base := start(t, cfg)
+	first := token(t, base, demoForm(DemoTenantFjordvik))
+	form := demoForm(DemoTenantFjordvik)
+	form.Set("client_id", "other")
+	form.Set("client_secret", "other-secret")
+	second := token(t, base, form)
+
+	for i, want := range []int{200, 200, 429} {
+		if st, _ := exportStatus(t, base, first); st != want {
+			t.Fatalf("%s request %d: %d, want %d", DemoClientID, i+1, st, want)
+		}
+	}
+	for i, want := range []int{200, 200, 429} {
+		if st, _ := exportStatus(t, base, second); st != want {
+			t.Fatalf("other request %d: %d, want %d", i+1, st, want)
+		}
+	}
+	var stats Stats
+	adminGet(t, base+"/_sandbox/stats", &stats)
+	for _, id := range []string{DemoClientID, "other"} {
+		if a := stats.Applications[id]; a.Requests != 3 || a.Served != 2 || a.RateLimited != 1 {
+			t.Errorf("%s: %+v, want 3 requests, 2 served, 1 rate limited", id, a)
+		}
+	}
+}
