@@ -174,8 +174,8 @@ func TestDocumentContent(t *testing.T) {
 			if len(p.Contacts) == 2 {
 				twoGuardians++
 			}
-			if len(p.Contacts) == 0 {
-				t.Errorf("%s: a pupil without guardians", key)
+			if len(p.Contacts) == 0 || len(p.Contacts) > 2 {
+				t.Errorf("%s: a pupil with %d guardians, want 1 or 2", key, len(p.Contacts))
 			}
 			for _, c := range p.Contacts {
 				if g := d.persons[c.SID.ID]; c.Type != "guardian" || g == nil || g.kind() != "guardian" {
@@ -196,7 +196,9 @@ func TestDocumentContent(t *testing.T) {
 		t.Errorf("NINs with a leading zero: %d, pupils without NIN: %d, persons with Old/New: %d, pupils with two guardians: %d",
 			leadingZero, noNIN, oldNew, twoGuardians)
 	}
+	types := map[string]int{}
 	for key, g := range d.groups {
+		types[g.typeValue()]++
 		parent := g.Rels[0].SID.ID
 		switch v := g.typeValue(); {
 		case v == "skoleeier":
@@ -221,6 +223,14 @@ func TestDocumentContent(t *testing.T) {
 				t.Errorf("teaching group %s: grep ids %+v", key, g.IDs)
 			}
 		}
+	}
+	for _, typ := range []string{"skoleeier", "skole", "trinn", "basisgruppe", "kontaktlærergruppe", "undervisningsgruppe"} {
+		if types[typ] == 0 {
+			t.Errorf("no group of type %s (have %v)", typ, types)
+		}
+	}
+	if d.untimed != 0 {
+		t.Errorf("%d of %d membership roles lack a timeframe with begin and end", d.untimed, d.records)
 	}
 	roles := map[string]int{}
 	for r := range d.roles {

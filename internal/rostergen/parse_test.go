@@ -108,6 +108,7 @@ type doc struct {
 	groups                    map[string]*xGroup
 	roles                     map[role]string // → begin date
 	records                   int             // membership records (role elements)
+	untimed                   int             // membership records without a timeframe begin and end
 	subroles                  map[string]int
 	order                     []string // top-level element names in order
 }
@@ -164,6 +165,9 @@ func parseDoc(t testing.TB, data []byte) *doc {
 						t.Fatalf("membership %v twice", k)
 					}
 					d.roles[k] = r.Begin
+					if r.Begin == "" || r.End == "" {
+						d.untimed++
+					}
 					d.subroles[r.Subrole]++
 					d.records++
 				}
