@@ -74,13 +74,22 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer) error {
+// options are the command's flags.
+type options struct {
+	addr, cfgPath, logLevel string
+	shutdown                time.Duration
+}
+
+// newFlags defines every flag of the command; --help prints them with
+// usageText.
+func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
+	var o options
 	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", sandbox.DefaultAddr, "listen address `host:port`")
-	cfgPath := fs.String("config", "", "sandbox config `file` (YAML; see deploy/sandbox.example.yaml); empty serves the demo")
-	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
-	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long exports in flight may finish after SIGINT/SIGTERM")
+	fs.StringVar(&o.addr, "addr", sandbox.DefaultAddr, "listen address `host:port`")
+	fs.StringVar(&o.cfgPath, "config", "", "sandbox config `file` (YAML; see deploy/sandbox.example.yaml); empty serves the demo")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.DurationVar(&o.shutdown, "shutdown-timeout", 10*time.Second, "how long exports in flight may finish after SIGINT/SIGTERM")
 	fs.Usage = func() {
 		var b strings.Builder
 		fs.SetOutput(&b)
@@ -88,6 +97,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		fs.SetOutput(stderr)
 		fmt.Fprintf(stderr, usageText, b.String())
 	}
+	return fs, &o
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	fs, o := newFlags(stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,15 +110,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	cfg := sandbox.DemoConfig()
-	if *cfgPath != "" {
+	if o.cfgPath != "" {
 		var err error
-		if cfg, err = sandbox.LoadConfig(*cfgPath); err != nil {
+		if cfg, err = sandbox.LoadConfig(o.cfgPath); err != nil {
 			return err
 		}
 	}
@@ -114,7 +128,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer srv.Close()
 
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
 	}
@@ -123,7 +137,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	logger.Info("sandbox listening", "addr", ln.Addr().String(), "config", *cfgPath, "tenants", len(cfg.Tenants), "applications", len(cfg.Applications))
+	logger.Info("sandbox listening", "addr", ln.Addr().String(), "config", o.cfgPath, "tenants", len(cfg.Tenants), "applications", len(cfg.Applications))
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -132,8 +146,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down", "timeout", *shutdown)
-	sctx, cancel := context.WithTimeout(context.Background(), *shutdown)
+	logger.Info("shutting down", "timeout", o.shutdown)
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdown)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		logger.Warn("exports still running at the deadline; closing them", "err", err)

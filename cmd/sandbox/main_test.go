@@ -51,6 +51,19 @@ func TestHelpDocumentsFlagsAndAdminCalls(t *testing.T) {
 			t.Errorf("--help lacks %q", w)
 		}
 	}
+	// Every flag the command defines is in the help with its usage.
+	fs, _ := newFlags(io.Discard)
+	n := 0
+	fs.VisitAll(func(f *flag.Flag) {
+		n++
+		_, usage := flag.UnquoteUsage(f)
+		if !strings.Contains(out.String(), "-"+f.Name) || !strings.Contains(out.String(), usage) {
+			t.Errorf("--help lacks the flag -%s (%s)", f.Name, usage)
+		}
+	})
+	if n < 4 {
+		t.Errorf("only %d flags defined", n)
+	}
 }
 
 func TestBadConfigIsRefused(t *testing.T) {
