@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -297,5 +298,32 @@ func TestServedExportIsTheGenerators(t *testing.T) {
 	spec.Churn = 0
 	if bytes.Equal(served, gen(spec, 1)) {
 		t.Fatal("generation 1 at churn 0.2 equals generation 1 at the default churn: the configured churn is not in force")
+	}
+}
+
+// TestExportIsStreamed reads the first MiB of a large municipality's export
+// (about 270 MB) over HTTP and checks that the answer began before the
+// document was built: the process allocated far less than the document's
+// size by then. An export built whole in memory fails it.
+func TestExportIsStreamed(t *testing.T) {
+	cfg := oneTenant()
+	cfg.Tenants[0].Size = "large"
+	_, base := start(t, cfg)
+	tok := token(t, base, demoForm(DemoTenantFjordvik))
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	resp := getExport(t, base, tok)
+	if resp.StatusCode != 200 || resp.ContentLength != -1 {
+		t.Fatalf("status %d, Content-Length %d; want 200 without a length", resp.StatusCode, resp.ContentLength)
+	}
+	n, err := io.CopyN(io.Discard, resp.Body, 1<<20)
+	runtime.ReadMemStats(&after)
+	resp.Body.Close()
+	if err != nil || n != 1<<20 {
+		t.Fatalf("read %d bytes: %v", n, err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Errorf("%d MiB allocated before the first MiB of the export arrived; want a streamed export", alloc>>20)
 	}
 }
