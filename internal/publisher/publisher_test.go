@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/diff"
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/messages"
@@ -297,4 +298,89 @@ func TestExportWithWrongDigestIsRefused(t *testing.T) {
 	if _, err := e.pub.Process(e.ctx, fe); failure.ReasonOf(err) != "export_missing" {
 		t.Fatalf("err = %v, want export_missing", err)
 	}
+}
+
+// A publish that fails midway leaves the tenant's snapshot where it was: it
+// becomes the new export's only after every event is stored. The redo
+// publishes the rest, each event once, and the vendor's copy is the export.
+func TestSnapshotIsTheTenantsOnlyAfterEveryEventIsStored(t *testing.T) {
+	e := newEnv(t, "small")
+	fe0, doc0 := e.export(0)
+	e.process(fe0)
+	fe1, doc1 := e.export(1)
+	old, cur := truth(t, doc0), truth(t, doc1)
+	changed := 0
+	for _, en := range pifu.Entities {
+		for k, now := range cur[en] {
+			if was, had := old[en][k]; !had || !bytes.Equal(was, now) {
+				changed++
+			}
+		}
+		for k := range old[en] {
+			if _, has := cur[en][k]; !has {
+				changed++
+			}
+		}
+	}
+	if changed < 20 {
+		t.Fatalf("generation 1 changes %d records: too few to fail midway", changed)
+	}
+
+	// The LMS stream takes export.started and half of the changes, then
+	// refuses the rest.
+	s, err := e.bus.JS.Stream(e.ctx, bus.StreamLMS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := s.CachedInfo().Config
+	from := lastSeq(t, e.bus.JS) + 1
+	limited := orig
+	limited.MaxMsgs, limited.Discard = int64(from)+int64(changed/2), jetstream.DiscardNew
+	if _, err := e.bus.JS.UpdateStream(e.ctx, limited); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.pub.Process(e.ctx, fe1)
+	if err == nil || failure.IsPermanent(err) {
+		t.Fatalf("a publish refused midway: %v, want a transient error", err)
+	}
+	stored := lastSeq(t, e.bus.JS) - from + 1
+	if stored < 2 || stored >= uint64(changed)+2 {
+		t.Fatalf("%d messages stored before the failure: not midway", stored)
+	}
+	st, err := publisher.LoadState(e.ctx, e.bus.Stores.Snapshots, tenant)
+	if err != nil || st.Snapshot == nil || st.Snapshot.ExportID() != fe0.ExportID || st.ExportObject != fe0.Object {
+		t.Fatalf("after a failed publish the tenant's state is %+v (%v), want export %s's", st, err, fe0.ExportID)
+	}
+	for _, m := range readLMS(t, e.bus.JS, from) {
+		if m.subject.IsBoundary() {
+			if b, _ := messages.Decode[messages.Boundary](m.msg); b.Phase == messages.PhaseCompleted {
+				t.Fatal("export.completed stored for an export not wholly published")
+			}
+		}
+	}
+
+	// The redo after the stream takes messages again.
+	if _, err := e.bus.JS.UpdateStream(e.ctx, orig); err != nil {
+		t.Fatal(err)
+	}
+	out := e.process(fe1)
+	if out.Events != changed || out.Duplicates != int(stored)-1 {
+		t.Errorf("redo: %d events, %d duplicates; want %d events, %d of them stored before", out.Events, out.Duplicates, changed, stored-1)
+	}
+	st, err = publisher.LoadState(e.ctx, e.bus.Stores.Snapshots, tenant)
+	if err != nil || st.Snapshot.ExportID() != fe1.ExportID {
+		t.Fatalf("after the redo the tenant's state is %+v (%v)", st, err)
+	}
+	_, _, events := changes(t, readLMS(t, e.bus.JS, from), fe1.ExportID)
+	ids := map[string]bool{}
+	for _, ev := range events {
+		if ids[ev.ID] {
+			t.Errorf("event %s stored twice", ev.ID)
+		}
+		ids[ev.ID] = true
+	}
+	if len(events) != changed {
+		t.Errorf("%d change events stored, the exports differ by %d", len(events), changed)
+	}
+	sameCopy(t, e.vendor.Copy(tenant), cur)
 }
