@@ -3,10 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/skolebuss/skolebuss/internal/daemon"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,10 +24,15 @@ import (
 
 	"github.com/skolebuss/skolebuss/internal/auth"
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/daemon"
+	"github.com/skolebuss/skolebuss/internal/diff"
 	"github.com/skolebuss/skolebuss/internal/flytapi"
 	"github.com/skolebuss/skolebuss/internal/messages"
+	"github.com/skolebuss/skolebuss/internal/pifu"
+	"github.com/skolebuss/skolebuss/internal/publisher"
 	"github.com/skolebuss/skolebuss/internal/requester"
 	"github.com/skolebuss/skolebuss/internal/sandbox"
+	"github.com/skolebuss/skolebuss/internal/vendor"
 )
 
 func noenv(string) string { return "" }
@@ -75,7 +81,9 @@ func TestBadInput(t *testing.T) {
 
 // A fetcher killed in the middle of a download (not shut down) gives its
 // job up after the ack wait; another fetcher completes it, and exactly one
-// FetchedExport exists. Builds the command, so it is skipped with -short.
+// FetchedExport exists; the publisher then leaves the vendor's copy equal to
+// the sandbox's export, each event stored once. Builds the command, so it is
+// skipped with -short.
 func TestKilledFetcherHandsOver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs cmd/fetcher (about 10-20s)")
@@ -178,6 +186,10 @@ tenants:
 	if st := sb.StatsSnapshot().Applications[sandbox.DemoClientID]; st.Served != 3 { // direct + killed + second
 		t.Errorf("sandbox served %d exports, want 3", st.Served)
 	}
+
+	// The publisher takes the one fetched export to the vendor: its copy is
+	// the sandbox's export, and every event is stored once.
+	vendorCopyIsTheExport(t, b, fes[0], want)
 	if t.Failed() {
 		t.Logf("first fetcher:\n%s\nsecond fetcher:\n%s", logs1, logs2)
 	}
@@ -244,5 +256,102 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out after %s waiting for %s", d, what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// vendorCopyIsTheExport runs the publisher stage and a vendor on b until the
+// vendor has applied fe, and checks that the vendor's copy is doc, record
+// for record, and that the LMS stream holds each of the export's events once.
+func vendorCopyIsTheExport(t *testing.T, b *bus.Bus, fe messages.FetchedExport, doc []byte) {
+	t.Helper()
+	quiet := slog.New(slog.DiscardHandler)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	pub, err := publisher.New(b.Conn, b.Stores.Exports, b.Stores.Snapshots,
+		publisher.Config{Diff: diff.Config{SpoolDir: t.TempDir()}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vendor.New(b.JS, vendor.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := pub.Run(ctx, b.JS, publisher.WorkerConfig(), quiet, nil); err != nil {
+			t.Errorf("publisher: %v", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := v.Run(ctx); err != nil {
+			t.Errorf("vendor: %v", err)
+		}
+	}()
+	st, err := v.WaitFor(ctx, fe.Tenant, fe.ExportID)
+	if err != nil || !st.Matched {
+		t.Fatalf("vendor: %+v, %v", st, err)
+	}
+
+	want := map[pifu.Entity]map[string][]byte{}
+	records := 0
+	d := pifu.NewDecoder(bytes.NewReader(doc))
+	for {
+		rec, err := d.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want[rec.Entity()] == nil {
+			want[rec.Entity()] = map[string][]byte{}
+		}
+		if _, dup := want[rec.Entity()][rec.Key()]; dup {
+			continue
+		}
+		obj, err := json.Marshal(rec.Object())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[rec.Entity()][rec.Key()] = obj
+		records++
+	}
+	got := v.Copy(fe.Tenant)
+	for _, e := range pifu.Entities {
+		if len(got[e]) != len(want[e]) {
+			t.Errorf("%s: %d records in the vendor's copy, %d in the export", e, len(got[e]), len(want[e]))
+		}
+		for k, obj := range want[e] {
+			if !bytes.Equal(got[e][k], obj) {
+				t.Fatalf("%s %s differs in the vendor's copy", e, k)
+			}
+		}
+	}
+
+	s, err := b.JS.Stream(ctx, bus.StreamLMS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := m.Header.Get(messages.HeaderID)
+		if ids[id] {
+			t.Errorf("event %s stored twice", id)
+		}
+		ids[id] = true
+	}
+	if len(ids) != records+2 {
+		t.Errorf("the LMS stream has %d events; the export has %d records (+2 boundaries)", len(ids), records)
 	}
 }
