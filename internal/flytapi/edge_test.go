@@ -16,6 +16,7 @@ import (
 
 	"github.com/skolebuss/skolebuss/internal/auth"
 	"github.com/skolebuss/skolebuss/internal/failure"
+	"github.com/skolebuss/skolebuss/internal/pifu"
 )
 
 // These tests use a local upstream for answers the sandbox does not give
@@ -333,5 +334,75 @@ func TestCloseFromAnotherGoroutineAbortsARead(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not abort the Read")
+	}
+}
+
+// A body that carries the whole document but ends without the terminating
+// chunk is cut short all the same: a parser reading it gets the transient
+// error, never a clean end, so the export is not taken as whole.
+func TestWholeDocumentWithoutItsLastChunkIsNotWhole(t *testing.T) {
+	doc := "<?xml version=\"1.0\"?>\n<enterprise><properties><datasource>s</datasource><type>full</type></properties>" +
+		"<person><sourcedid><source>s</source><id>P1</id></sourcedid><name><fn>A</fn></name></person></enterprise>\n"
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ int64) {
+		conn := rawConn(t, w, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(doc), doc))
+		conn.Close() // FIN where "0\r\n\r\n" should have come
+	})
+	c, _ := newClient(t, up.URL, "id", testSecret, nil, nil, nil)
+	exp, err := c.FetchExport(context.Background(), "app", "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exp.Body.Close()
+	d := pifu.NewDecoder(exp.Body)
+	records := 0
+	for {
+		_, err = d.Next()
+		if err != nil {
+			break
+		}
+		records++
+	}
+	if errors.Is(err, io.EOF) || failure.ClassOf(err) != failure.Transient || failure.ReasonOf(err) != ReasonTruncatedBody {
+		t.Fatalf("after %d records the parser got %v (%s/%s), want the transient %s", records, err, failure.ClassOf(err), failure.ReasonOf(err), ReasonTruncatedBody)
+	}
+}
+
+// The caller's deadline bounds the whole fetch: waiting for the answer and
+// reading the body. Running out is a transient timeout, not a cancellation.
+func TestCallerDeadlineIsATransientTimeout(t *testing.T) {
+	for _, where := range []string{"before the answer", "in the body"} {
+		t.Run(where, func(t *testing.T) {
+			release := make(chan struct{})
+			defer close(release)
+			up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ int64) {
+				if where == "in the body" {
+					w.Header().Set("Content-Type", "application/xml")
+					fmt.Fprint(w, "<enterprise>")
+					w.(http.Flusher).Flush()
+				}
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+			})
+			c, _ := newClient(t, up.URL, "id", testSecret, nil, nil, nil)
+			if _, err := c.tokens.Token(context.Background(), auth.Key{App: "app", Tenant: "t1"}); err != nil {
+				t.Fatal(err) // the token first, so that the deadline falls on the export
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			exp, err := c.FetchExport(ctx, "app", "t1")
+			if err == nil {
+				defer exp.Body.Close()
+				_, err = readAll(exp.Body)
+			}
+			if failure.ClassOf(err) != failure.Transient || failure.ReasonOf(err) != ReasonTimeout || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("err = %v (%s/%s), want a transient %s", err, failure.ClassOf(err), failure.ReasonOf(err), ReasonTimeout)
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("the deadline took %s to act", d)
+			}
+		})
 	}
 }

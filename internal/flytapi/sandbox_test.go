@@ -152,6 +152,9 @@ func TestSandboxErrorClasses(t *testing.T) {
 				return demoClient(t, base, nil, func(c *Config) { c.ResponseHeaderTimeout = 100 * time.Millisecond })
 			},
 			class: failure.Transient, reason: ReasonTimeout},
+		{name: "no such path (404)", client: func(t *testing.T, base string) *Client {
+			return demoClient(t, base, nil, func(c *Config) { c.ExportPath = "/api/external/lms/pifu-v9" })
+		}, class: failure.Permanent, reason: ReasonNotFound, text: "404 Not Found"},
 		{name: "scope missing from the token (403)", client: func(t *testing.T, base string) *Client {
 			c, _ := newClient(t, base, sandbox.DemoNoScopeClientID, sandbox.DemoNoScopeClientSecret, nil, nil, nil)
 			return c
