@@ -181,6 +181,28 @@ func TestUnknownGroupTypeKept(t *testing.T) {
 	if fmt.Sprint(g.Extensions) != fmt.Sprint(want) {
 		t.Errorf("extensions = %+v", g.Extensions)
 	}
+
+	// Check names the unknown type once, as a finding, and reads on: a
+	// second group of that type and the person after it are counted.
+	second := strings.Replace(doc[len(head):], "<id>G</id>", "<id>G2</id>", 1)
+	second = strings.TrimSuffix(second, "</enterprise>") +
+		`<person><sourcedid><source>s</source><id>P</id></sourcedid><name><fn>A</fn><n><family>F</family><given>G</given></n></name></person></enterprise>`
+	rep, err := Check(NewDecoder(strings.NewReader(doc[:len(doc)-len("</enterprise>")] + second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unknown []Finding
+	for _, f := range rep.Findings {
+		if f.Kind == FindingUnknownType {
+			unknown = append(unknown, f)
+		}
+	}
+	if len(unknown) != 1 || unknown[0].Key != "s/G" || unknown[0].Line != 4 || !strings.Contains(unknown[0].Detail, "pifu-ims-go-grp/leirskole") {
+		t.Errorf("unknown-type findings = %+v", unknown)
+	}
+	if rep.GroupTypes["leirskole"] != 2 || rep.Entities[EntityGroup] != 2 || rep.Entities[EntityPerson] != 1 {
+		t.Errorf("counts: group types %v, entities %v", rep.GroupTypes, rep.Entities)
+	}
 }
 
 func TestConfigValidate(t *testing.T) {
