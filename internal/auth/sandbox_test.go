@@ -240,3 +240,48 @@ func TestSandboxNothingPrintedShowsACredential(t *testing.T) {
 		t.Errorf("Source prints as %v", s)
 	}
 }
+
+// A renewal that fails while the current token is still valid does not fail
+// the caller: the current token serves until shortly before it expires (a
+// token endpoint that is down for a moment costs no export). Once it is
+// about to expire, or once the API rejected it, the renewal's error comes
+// through.
+func TestSandboxFailedRenewalKeepsTheCurrentTokenUntilExpiry(t *testing.T) {
+	sb, base := startSandbox(t, func(c *sandbox.Config) { c.TokenLifetime = sandbox.Duration(4 * time.Second) })
+	rt := newCounting()
+	s := demoSource(t, base, rt, nil, nil) // renewal due after 2s, fallback until 1s before expiry
+	keep, drop := Key{"demo", tenantTiny}, Key{"demo", tenantSmall}
+	first, err := s.Token(context.Background(), keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejected, err := s.Token(context.Background(), drop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []Key{keep, drop} {
+		if err := sb.SetFaults(k.Tenant, sandbox.Faults{TokenEndpointDown: true, RetryAfter: sandbox.Duration(time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	renewAt := s.cache[keep].renewAt
+	s.mu.Unlock()
+	time.Sleep(time.Until(renewAt) + 50*time.Millisecond)
+	tok, err := s.Token(context.Background(), keep)
+	if err != nil || tok.Access != first.Access {
+		t.Fatalf("during a failed renewal: err %v, same token %v; want the current token", err, tok.Access == first.Access)
+	}
+	if n := rt.n.Load(); n != 3 {
+		t.Errorf("token requests = %d, want 3 (the renewal was tried)", n)
+	}
+	s.Invalidate(drop, rejected)
+	if _, err := s.Token(context.Background(), drop); failure.ClassOf(err) != failure.Throttled {
+		t.Errorf("a rejected token was handed out while renewal failed: err %v", err)
+	}
+	time.Sleep(time.Until(first.Expiry) - 900*time.Millisecond)
+	_, err = s.Token(context.Background(), keep)
+	if failure.ClassOf(err) != failure.Throttled || failure.ReasonOf(err) != "token_http_503" {
+		t.Fatalf("close to expiry: err %v (%s/%s), want the renewal's throttled error", err, failure.ClassOf(err), failure.ReasonOf(err))
+	}
+}

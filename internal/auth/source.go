@@ -64,6 +64,9 @@ func (t Token) SetAuthHeader(r *http.Request) {
 type entry struct {
 	tok     Token
 	renewAt time.Time // zero: keep until invalidated
+	// usableUntil ends the grace after renewAt in which the token is still
+	// handed out when its renewal fails: a little before it expires.
+	usableUntil time.Time
 }
 
 // Source hands out tokens per Key. It is safe for concurrent use. Concurrent
@@ -135,9 +138,12 @@ func New(cfg Config, logger *slog.Logger, tp trace.TracerProvider) (*Source, err
 func (s *Source) Close() { s.stop() }
 
 // Token returns a valid token for key: the cached one, or a new one if none
-// is cached or the cached one is due for renewal. ctx bounds only the wait:
-// if it ends first, Token returns ctx's error (class Canceled or Transient)
-// and the token request goes on for the other callers and the cache.
+// is cached or the cached one is due for renewal. A renewal that fails
+// (other than permanently) while the cached token has some life left
+// returns the cached token; the next call tries the renewal again. ctx
+// bounds only the wait: if it ends first, Token returns ctx's error (class
+// Canceled or Transient) and the token request goes on for the other
+// callers and the cache.
 func (s *Source) Token(ctx context.Context, key Key) (Token, error) {
 	if t, ok := s.cached(key); ok {
 		return t, nil
@@ -157,6 +163,12 @@ func (s *Source) Token(ctx context.Context, key Key) (Token, error) {
 	select {
 	case r := <-ch:
 		if r.Err != nil {
+			if t, ok := s.stillUsable(key); ok && !failure.IsPermanent(r.Err) {
+				s.logger.Warn("token renewal failed; the current token serves until it expires",
+					"app", key.App, "tenant", key.Tenant, "expires_at", t.Expiry,
+					"class", failure.ClassOf(r.Err).String(), "reason", failure.ReasonOf(r.Err))
+				return t, nil
+			}
 			return Token{}, r.Err
 		}
 		return r.Val.(Token), nil
@@ -186,6 +198,19 @@ func (s *Source) cached(key Key) (Token, bool) {
 		return Token{}, false
 	}
 	if !e.renewAt.IsZero() && !time.Now().Before(e.renewAt) {
+		return Token{}, false
+	}
+	return e.tok, true
+}
+
+// stillUsable returns the cached token for key if it has not reached its
+// usableUntil (it is due for renewal, but not about to expire). A token the
+// API rejected is not cached any more, so it is never returned here.
+func (s *Source) stillUsable(key Key) (Token, bool) {
+	s.mu.Lock()
+	e, ok := s.cache[key]
+	s.mu.Unlock()
+	if !ok || e.usableUntil.IsZero() || !time.Now().Before(e.usableUntil) {
 		return Token{}, false
 	}
 	return e.tok, true
@@ -229,17 +254,28 @@ func (s *Source) fetch(parent trace.SpanContext, key Key) (Token, error) {
 		return Token{}, cerr
 	}
 	tok := Token{Access: Secret(ot.AccessToken), Type: ot.TokenType, Expiry: ot.Expiry}
-	var renewAt time.Time
+	var renewAt, usableUntil time.Time
 	if !ot.Expiry.IsZero() {
 		life := ot.Expiry.Sub(start)
 		renewAt = ot.Expiry.Add(-min(s.cfg.RenewBefore, life/2))
+		// Stop handing out a token whose renewal fails a little before
+		// it expires (clock skew, the request still to be sent), but not
+		// before renewAt.
+		usableUntil = ot.Expiry.Add(-min(expiryMargin, life/4))
+		if usableUntil.Before(renewAt) {
+			usableUntil = renewAt
+		}
 	}
 	s.mu.Lock()
-	s.cache[key] = entry{tok: tok, renewAt: renewAt}
+	s.cache[key] = entry{tok: tok, renewAt: renewAt, usableUntil: usableUntil}
 	s.mu.Unlock()
 	s.logger.Debug("token fetched", "app", key.App, "tenant", key.Tenant, "expires_at", ot.Expiry)
 	return tok, nil
 }
+
+// expiryMargin is how long before its expiry a token whose renewal failed
+// stops being handed out (for a short-lived token, a quarter of its life).
+const expiryMargin = 10 * time.Second
 
 // errClosed is the cause when the Source was closed during a request.
 var errClosed = errors.New("token source closed")
