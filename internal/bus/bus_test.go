@@ -72,14 +72,9 @@ func TestProvisionIdempotentAndAsConfigured(t *testing.T) {
 			t.Errorf("object store %s: %v", name, err)
 		}
 	}
-	for _, name := range []string{KVQuota, KVRateLimit, KVAttempts} {
+	for _, name := range []string{KVQuota, KVRateLimit} {
 		if _, err := b.JS.KeyValue(ctx, name); err != nil {
 			t.Errorf("key-value bucket %s: %v", name, err)
-		}
-	}
-	if kv, err := b.JS.KeyValue(ctx, KVAttempts); err == nil {
-		if st, err := kv.Status(ctx); err != nil || st.TTL() != AttemptsTTL {
-			t.Errorf("attempts bucket: %v, %v", st, err)
 		}
 	}
 	// A changed setting is applied in place.
@@ -89,19 +84,6 @@ func TestProvisionIdempotentAndAsConfigured(t *testing.T) {
 	s, _ := b.JS.Stream(ctx, StreamLMS)
 	if d := s.CachedInfo().Config.Duplicates; d != 2*time.Hour {
 		t.Errorf("LMS duplicate window after update: %s", d)
-	}
-}
-
-// Replicas reach every stream's configuration (a cluster's 3); one
-// embedded server cannot hold them, so the configurations are checked.
-func TestReplicasConfigured(t *testing.T) {
-	for _, n := range []int{0, 1, 3} {
-		want := max(n, 1)
-		for _, sc := range (ProvisionConfig{Replicas: n}).StreamConfigs() {
-			if sc.Replicas != want {
-				t.Errorf("replicas %d: stream %s has %d", n, sc.Name, sc.Replicas)
-			}
-		}
 	}
 }
 

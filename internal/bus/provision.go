@@ -24,12 +24,7 @@ const (
 
 	KVQuota     = "quota"     // daily and monthly quota counters per application
 	KVRateLimit = "ratelimit" // token buckets per application
-	KVAttempts  = "attempts"  // real attempts per stage message (internal/worker's AttemptsBucket)
 )
-
-// AttemptsTTL is how long the attempts bucket keeps a message's count (as
-// internal/worker creates it where nothing provisioned it).
-const AttemptsTTL = 7 * 24 * time.Hour
 
 // ProvisionConfig sizes what Provision creates.
 type ProvisionConfig struct {
@@ -157,7 +152,6 @@ type Stores struct {
 	Snapshots jetstream.ObjectStore
 	Quota     jetstream.KeyValue
 	RateLimit jetstream.KeyValue
-	Attempts  jetstream.KeyValue
 }
 
 // Provision creates the streams, object stores and key-value buckets, or
@@ -203,12 +197,6 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg ProvisionConfig)
 		Storage: jetstream.FileStorage, Replicas: cfg.Replicas, History: 1,
 	}); err != nil {
 		return nil, fmt.Errorf("provision key-value bucket %s: %w", KVRateLimit, err)
-	}
-	if s.Attempts, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: KVAttempts, Description: "real (transient) attempts per stage message",
-		Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: AttemptsTTL,
-	}); err != nil {
-		return nil, fmt.Errorf("provision key-value bucket %s: %w", KVAttempts, err)
 	}
 	return &s, nil
 }

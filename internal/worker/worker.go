@@ -147,7 +147,11 @@ func Run(ctx context.Context, js jetstream.JetStream, cfg Config, h Handler, log
 	if err != nil {
 		return fmt.Errorf("worker %s: consumer %s on %s: %w", cfg.Stage, cfg.Consumer, cfg.Stream, err)
 	}
-	attempts, err := attemptsBucket(ctx, js)
+	attempts, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      AttemptsBucket,
+		Description: "real (transient) attempts per stage message",
+		TTL:         7 * 24 * time.Hour,
+	})
 	if err != nil {
 		return fmt.Errorf("worker %s: attempts bucket: %w", cfg.Stage, err)
 	}
@@ -156,27 +160,7 @@ func Run(ctx context.Context, js jetstream.JetStream, cfg Config, h Handler, log
 }
 
 // AttemptsBucket is the key-value bucket counting real attempts.
-// internal/bus provisions it (as bus.KVAttempts) with the configured
-// replicas; Run creates it only where it does not exist.
 const AttemptsBucket = "attempts"
-
-// AttemptsTTL is how long an attempt count is kept.
-const AttemptsTTL = 7 * 24 * time.Hour
-
-// attemptsBucket opens the attempts bucket as provisioned, and creates it
-// (one replica) only if it is missing: updating it here would undo the
-// replicas a cluster's provisioning gave it.
-func attemptsBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
-	kv, err := js.KeyValue(ctx, AttemptsBucket)
-	if !errors.Is(err, jetstream.ErrBucketNotFound) {
-		return kv, err
-	}
-	return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      AttemptsBucket,
-		Description: "real (transient) attempts per stage message",
-		TTL:         AttemptsTTL,
-	})
-}
 
 type ctxKey int
 

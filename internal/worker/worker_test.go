@@ -304,32 +304,3 @@ func TestHostileSubjectStillDeadLetters(t *testing.T) {
 		t.Fatalf("undecodable message: %s", b)
 	}
 }
-
-// Run uses the attempts bucket as provisioned (bus.Provision gives it the
-// configured replicas) and does not rewrite its configuration.
-func TestRunKeepsTheProvisionedAttemptsBucket(t *testing.T) {
-	js := setup(t)
-	ctx := context.Background()
-	kv, err := js.KeyValue(ctx, AttemptsBucket)
-	if err != nil {
-		t.Fatalf("bus.Provision did not create the attempts bucket: %v", err)
-	}
-	if _, err := js.UpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: AttemptsBucket, Description: "as an operator set it",
-		TTL: time.Hour, Storage: jetstream.FileStorage}); err != nil {
-		t.Fatal(err)
-	}
-	var handled atomic.Int32
-	start(t, js, testConfig(), func(ctx context.Context, m *message.Message) error {
-		handled.Add(1)
-		return nil
-	})
-	publish(t, js, "t1", "x")
-	waitFor(t, "the job", 10*time.Second, func() bool { return handled.Load() == 1 })
-	st, err := kv.Status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.TTL() != time.Hour {
-		t.Errorf("the attempts bucket's TTL is %s after Run, was set to 1h", st.TTL())
-	}
-}
