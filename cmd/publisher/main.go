@@ -96,7 +96,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 		return fmt.Errorf("%w: %v", daemon.ErrUsage, err)
 	}
 	wcfg := publisher.WorkerConfig()
-	wcfg.AckWait, wcfg.DrainTimeout, wcfg.Meter = *ackWait, *drain, tel.MeterProvider()
+	wcfg.AckWait, wcfg.DrainTimeout, wcfg.Meter, wcfg.Replicas = *ackWait, *drain, tel.MeterProvider(), cfg.NATS.Replicas
 
 	logger.Info("publisher started", "spool_dir", cfg.Publisher.SpoolDir, "delete_threshold", cfg.Publisher.DeleteThreshold)
 	err = pub.Run(ctx, b.JS, wcfg, logger, tel.TracerProvider())

@@ -85,6 +85,9 @@ type Config struct {
 	// DrainTimeout is how long in-flight downloads may finish at shutdown
 	// before they are cut and their jobs handed back. Default 30s.
 	DrainTimeout time.Duration
+	// Replicas of the stage's attempts bucket (worker.Config.Replicas): the
+	// streams' replicas. Default 1.
+	Replicas int
 }
 
 func (c *Config) setDefaults() {
@@ -133,7 +136,7 @@ func (c Config) Validate() error {
 // FromConfig takes the upstream and every application's limits from the
 // pipeline's configuration; the rest keeps its defaults.
 func FromConfig(c *config.Config) Config {
-	fc := Config{API: c.FlytAPI(), Applications: map[string]quota.Limits{}}
+	fc := Config{API: c.FlytAPI(), Applications: map[string]quota.Limits{}, Replicas: c.NATS.Replicas}
 	for _, a := range c.Applications {
 		fc.Applications[a.Name] = a.Limits()
 	}
@@ -210,7 +213,7 @@ func (f *Fetcher) WorkerConfig() worker.Config {
 		Stage: Stage, Stream: bus.StreamJobs, Consumer: Consumer, FilterSubject: messages.JobsSubjects,
 		AckWait: f.cfg.AckWait, MaxAckPending: f.cfg.MaxInFlight, Concurrency: f.cfg.Concurrency,
 		MaxAttempts: f.cfg.MaxAttempts, Backoff: f.cfg.Backoff, TenantOf: messages.ParseJobSubject,
-		DrainTimeout: f.cfg.DrainTimeout,
+		DrainTimeout: f.cfg.DrainTimeout, Replicas: f.cfg.Replicas,
 	}
 }
 

@@ -79,6 +79,10 @@ type Config struct {
 	DrainTimeout time.Duration
 	// Meter, if set, receives the stage's counters.
 	Meter metric.MeterProvider
+	// Replicas of the attempts bucket, which Run creates or updates: the
+	// streams' replicas (bus.ProvisionConfig.Replicas), 3 in a cluster.
+	// Default 1.
+	Replicas int
 }
 
 func (c *Config) setDefaults() {
@@ -100,6 +104,9 @@ func (c *Config) setDefaults() {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 30 * time.Second
 	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
 }
 
 // Validate reports the first thing wrong with c (after defaults).
@@ -117,6 +124,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("worker: ack wait %s is too short", c.AckWait)
 	case c.MaxAckPending < 1 || c.Concurrency < 1 || c.MaxAttempts < 1:
 		return errors.New("worker: max ack pending, concurrency and max attempts must be at least 1")
+	case c.Replicas < 1 || c.Replicas > 5:
+		return fmt.Errorf("worker: replicas %d out of range 1..5", c.Replicas)
 	}
 	return nil
 }
@@ -151,6 +160,8 @@ func Run(ctx context.Context, js jetstream.JetStream, cfg Config, h Handler, log
 		Bucket:      AttemptsBucket,
 		Description: "real (transient) attempts per stage message",
 		TTL:         7 * 24 * time.Hour,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("worker %s: attempts bucket: %w", cfg.Stage, err)

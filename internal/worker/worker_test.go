@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -302,5 +303,36 @@ func TestHostileSubjectStillDeadLetters(t *testing.T) {
 	b, _ := json.Marshal(dl)
 	if dl.Class != "permanent" {
 		t.Fatalf("undecodable message: %s", b)
+	}
+}
+
+// The attempts bucket gets the configured replicas: three on a single
+// server cannot be placed, and Run says so about the bucket.
+func TestAttemptsBucketReplicas(t *testing.T) {
+	js := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cfg := testConfig()
+	cfg.Replicas = 7
+	if err := Run(ctx, js, cfg, func(context.Context, *message.Message) error { return nil }, nil, nil); err == nil || !strings.Contains(err.Error(), "replicas 7") {
+		t.Errorf("replicas 7: %v", err)
+	}
+	cfg.Replicas = 3
+	if err := Run(ctx, js, cfg, func(context.Context, *message.Message) error { return nil }, nil, nil); err == nil || !strings.Contains(err.Error(), "attempts bucket") {
+		t.Errorf("three replicas on one server: %v, want the attempts bucket refused", err)
+	}
+	kv, err := js.KeyValue(ctx, AttemptsBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Replicas; r != 1 {
+		t.Errorf("attempts bucket has %d replicas", r)
 	}
 }
