@@ -87,6 +87,19 @@ func TestProvisionIdempotentAndAsConfigured(t *testing.T) {
 	}
 }
 
+// Replicas reach every stream's configuration (a cluster's 3); one
+// embedded server cannot hold them, so the configurations are checked.
+func TestReplicasConfigured(t *testing.T) {
+	for _, n := range []int{0, 1, 3} {
+		want := max(n, 1)
+		for _, sc := range (ProvisionConfig{Replicas: n}).StreamConfigs() {
+			if sc.Replicas != want {
+				t.Errorf("replicas %d: stream %s has %d", n, sc.Name, sc.Replicas)
+			}
+		}
+	}
+}
+
 func TestDuplicatesCollapse(t *testing.T) {
 	b := openTest(t, t.TempDir(), false)
 	ctx := context.Background()
