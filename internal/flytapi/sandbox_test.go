@@ -137,10 +137,19 @@ func TestSandboxErrorClasses(t *testing.T) {
 		class  failure.Class
 		reason string
 		wait   time.Duration
-		text   string
+		// dated: Retry-After came as an HTTP date, whole seconds from the
+		// sandbox's clock, so the wait is about wait (within a second).
+		dated bool
+		text  string
 	}{
 		{name: "503 with Retry-After", faults: sandbox.Faults{ErrorRate: 1, ErrorStatuses: []int{503}, RetryAfter: sandbox.Duration(2 * time.Second)},
 			class: failure.Throttled, reason: "http_503", wait: 2 * time.Second},
+		{name: "503 with Retry-After as an HTTP date", faults: sandbox.Faults{ErrorRate: 1, ErrorStatuses: []int{503},
+			RetryAfter: sandbox.Duration(5 * time.Second), RetryAfterDate: true},
+			class: failure.Throttled, reason: "http_503", wait: 5 * time.Second, dated: true},
+		{name: "token endpoint down, Retry-After as an HTTP date", faults: sandbox.Faults{TokenEndpointDown: true,
+			RetryAfter: sandbox.Duration(5 * time.Second), RetryAfterDate: true},
+			class: failure.Throttled, reason: "token_http_503", wait: 5 * time.Second, dated: true},
 		{name: "500", faults: sandbox.Faults{ErrorRate: 1, ErrorStatuses: []int{500}}, class: failure.Transient, reason: "http_500", text: "injected fault"},
 		{name: "502", faults: sandbox.Faults{ErrorRate: 1, ErrorStatuses: []int{502}}, class: failure.Transient, reason: "http_502"},
 		{name: "wrong content type", faults: sandbox.Faults{ContentType: "text/html; charset=utf-8"},
@@ -186,7 +195,8 @@ func TestSandboxErrorClasses(t *testing.T) {
 			if failure.ClassOf(err) != tc.class || failure.ReasonOf(err) != tc.reason {
 				t.Errorf("got %s/%s, want %s/%s: %v", failure.ClassOf(err), failure.ReasonOf(err), tc.class, tc.reason, err)
 			}
-			if wait, _ := failure.RetryAfter(err); wait != tc.wait {
+			wait, _ := failure.RetryAfter(err)
+			if tc.dated && (wait < tc.wait-time.Second || wait > tc.wait+time.Second) || !tc.dated && wait != tc.wait {
 				t.Errorf("wait %s, want %s", wait, tc.wait)
 			}
 			if !strings.Contains(err.Error(), tc.text) {

@@ -52,6 +52,7 @@
 //
 //	error_rate, error_statuses  a share of export answers with 500/502/503 (503 with Retry-After)
 //	retry_after                 Retry-After of 503 answers (default 1s)
+//	retry_after_date            Retry-After as an HTTP date instead of seconds
 //	latency                     added before the export answer
 //	slow_body                   export body at this many bytes per second
 //	cut_off_after               close the connection after N body bytes, without the final chunk

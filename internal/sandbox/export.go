@@ -81,7 +81,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		}
 		st := statuses[n%len(statuses)]
 		if st == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(f.RetryAfter.D()), 10))
+			f.setRetryAfter(w, s.now(), f.RetryAfter.D())
 		}
 		app.lim.count(func(a *AppStats) { a.Faulted++ })
 		writeJSON(w, st, map[string]string{"error": "server_error", "error_description": "injected fault: " + http.StatusText(st)})

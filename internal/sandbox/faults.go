@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -17,6 +18,9 @@ type Faults struct {
 	ErrorStatuses []int   `yaml:"error_statuses" json:"error_statuses,omitempty"`
 	// RetryAfter is sent with 503 answers (default 1s).
 	RetryAfter Duration `yaml:"retry_after" json:"retry_after,omitempty"`
+	// RetryAfterDate sends Retry-After of fault answers as an HTTP date
+	// (RFC 9110 allows both forms) instead of seconds.
+	RetryAfterDate bool `yaml:"retry_after_date" json:"retry_after_date,omitempty"`
 	// Latency is added before the export answer starts.
 	Latency Duration `yaml:"latency" json:"latency,omitempty"`
 	// SlowBody limits the export body to this many bytes per second.
@@ -37,7 +41,7 @@ type Faults struct {
 
 // IsZero reports whether f injects nothing.
 func (f Faults) IsZero() bool {
-	return f.ErrorRate == 0 && len(f.ErrorStatuses) == 0 && f.RetryAfter == 0 && f.Latency == 0 &&
+	return f.ErrorRate == 0 && len(f.ErrorStatuses) == 0 && f.RetryAfter == 0 && !f.RetryAfterDate && f.Latency == 0 &&
 		f.SlowBody == 0 && f.CutOffAfter == 0 && f.MalformedAfter == 0 && f.ContentType == "" &&
 		!f.TokenEndpointDown && f.TokenLifetime == 0
 }
@@ -53,6 +57,7 @@ func (f Faults) over(base Faults) Faults {
 	if f.RetryAfter == 0 {
 		f.RetryAfter = base.RetryAfter
 	}
+	f.RetryAfterDate = f.RetryAfterDate || base.RetryAfterDate
 	if f.Latency == 0 {
 		f.Latency = base.Latency
 	}
@@ -218,4 +223,17 @@ func (s *slowWriter) Write(p []byte) (int, error) {
 		}
 	}
 	return written, nil
+}
+
+// setRetryAfter sets the Retry-After of a fault answer: d in whole seconds,
+// or, with RetryAfterDate, the moment now+d as an HTTP date.
+func (f Faults) setRetryAfter(w http.ResponseWriter, now time.Time, d time.Duration) {
+	secs := retryAfterSeconds(d)
+	if f.RetryAfterDate {
+		// An HTTP date has whole seconds: a second more, so the wait it
+		// announces is never shorter than d.
+		w.Header().Set("Retry-After", now.Add(time.Duration(secs+1)*time.Second).UTC().Format(http.TimeFormat))
+		return
+	}
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 }

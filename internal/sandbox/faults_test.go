@@ -246,3 +246,36 @@ func TestGlobalFaultsFromConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultRetryAfterAsDate: with retry_after_date the 503 answers of the
+// export and the token endpoint give Retry-After as an HTTP date, the
+// announced wait from now (rounded up to whole seconds).
+func TestFaultRetryAfterAsDate(t *testing.T) {
+	cfg := withFaults(Faults{ErrorRate: 1, ErrorStatuses: []int{503}, RetryAfter: Duration(7 * time.Second), RetryAfterDate: true})
+	_, base := start(t, cfg)
+	checkDate := func(what, h string) {
+		t.Helper()
+		at, err := http.ParseTime(h)
+		if err != nil {
+			t.Fatalf("%s: Retry-After %q is not an HTTP date: %v", what, h, err)
+		}
+		if wait := time.Until(at); wait < 6*time.Second || wait > 9*time.Second {
+			t.Errorf("%s: Retry-After %q is %s from now, want about 7s", what, h, wait)
+		}
+	}
+	resp := getExport(t, base, token(t, base, demoForm(DemoTenantFjordvik)))
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Fatalf("export: %d, want the injected 503", resp.StatusCode)
+	}
+	checkDate("export", resp.Header.Get("Retry-After"))
+
+	cfg = DemoConfig()
+	cfg.Tenants[0].Faults = Faults{TokenEndpointDown: true, RetryAfter: Duration(7 * time.Second), RetryAfterDate: true}
+	_, base = start(t, cfg)
+	r := postToken(t, base, demoForm(DemoTenantFjordvik), nil)
+	if r.Status != 503 {
+		t.Fatalf("token endpoint: %d, want 503", r.Status)
+	}
+	checkDate("token endpoint", r.Header.Get("Retry-After"))
+}

@@ -55,7 +55,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	tenantID := form.get("tenant_ID")
 	if f := s.faultsFor(tenantID); f.TokenEndpointDown {
-		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(f.RetryAfter.D()), 10))
+		f.setRetryAfter(w, s.now(), f.RetryAfter.D())
 		oauthError{http.StatusServiceUnavailable, "temporarily_unavailable", "the token endpoint is down (sandbox fault)"}.write(w)
 		return
 	}
