@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/skolebuss/skolebuss/internal/failure"
+	"github.com/skolebuss/skolebuss/internal/jsonenc"
 	"github.com/skolebuss/skolebuss/internal/pifu"
 )
 
@@ -82,9 +83,9 @@ func (e Event) envelope() (envelope, error) {
 func (e Event) appendBody(b []byte) []byte {
 	b = make([]byte, 0, 48+len(e.Tenant)+len(e.ExportID)+len(e.Object)+len(e.Previous))
 	b = append(b, `{"tenant":`...)
-	b = appendJSONString(b, e.Tenant)
+	b = jsonenc.AppendString(b, e.Tenant)
 	b = append(b, `,"export_id":`...)
-	b = appendJSONString(b, e.ExportID)
+	b = jsonenc.AppendString(b, e.ExportID)
 	b = append(b, `,"object":`...)
 	b = append(b, e.Object...)
 	if len(e.Previous) > 0 {

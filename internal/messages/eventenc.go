@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/skolebuss/skolebuss/internal/jsonenc"
 	"github.com/skolebuss/skolebuss/internal/pifu"
 )
 
@@ -93,9 +94,9 @@ func NewEventEncoder(tenant, exportID string, t time.Time, extra nats.Header) (*
 		spec: []string{SpecVersion}, source: []string{tenantSource(tenant)},
 		ceTime: []string{t.UTC().Format(time.RFC3339Nano)}, ctype: []string{ContentJSON}}
 	b := append([]byte(nil), `{"tenant":`...)
-	b = appendJSONString(b, tenant)
+	b = jsonenc.AppendString(b, tenant)
 	b = append(b, `,"export_id":`...)
-	b = appendJSONString(b, exportID)
+	b = jsonenc.AppendString(b, exportID)
 	x.bodyStart = append(b, `,"object":`...)
 	for _, e := range pifu.Entities {
 		for _, op := range Ops {

@@ -1,8 +1,7 @@
 package snapshot
 
 import (
-	"unicode/utf8"
-
+	"github.com/skolebuss/skolebuss/internal/jsonenc"
 	"github.com/skolebuss/skolebuss/internal/pifu"
 )
 
@@ -32,11 +31,11 @@ func appendPerson(b []byte, p *pifu.Person) []byte {
 	b = appendSourcedIDs(b, `,"other_sourcedids":`, p.OtherIDs)
 	b = appendTypeds(b, `,"userids":`, p.UserIDs)
 	b = append(b, `,"name":{"fn":`...)
-	b = appendString(b, p.Name.Formatted)
+	b = jsonenc.AppendString(b, p.Name.Formatted)
 	b = append(b, `,"family":`...)
-	b = appendString(b, p.Name.Family)
+	b = jsonenc.AppendString(b, p.Name.Family)
 	b = append(b, `,"given":`...)
-	b = appendString(b, p.Name.Given)
+	b = jsonenc.AppendString(b, p.Name.Given)
 	b = append(b, '}')
 	b = appendOmit(b, `,"gender":`, p.Gender)
 	b = appendOmit(b, `,"bday":`, p.Birthday)
@@ -58,7 +57,7 @@ func appendPerson(b []byte, p *pifu.Person) []byte {
 				b = append(b, ',')
 			}
 			b = append(b, `{"type":`...)
-			b = appendString(b, c.Type)
+			b = jsonenc.AppendString(b, c.Type)
 			b = append(b, `,"person":`...)
 			b = appendSourcedID(b, &c.Person)
 			b = append(b, '}')
@@ -85,16 +84,16 @@ func appendGroup(b []byte, g *pifu.Group) []byte {
 				b = append(b, ',')
 			}
 			b = append(b, `{"scheme":`...)
-			b = appendString(b, t.Scheme)
+			b = jsonenc.AppendString(b, t.Scheme)
 			b = append(b, `,"value":`...)
-			b = appendString(b, t.Value)
+			b = jsonenc.AppendString(b, t.Value)
 			b = appendOmit(b, `,"level":`, t.Level)
 			b = append(b, '}')
 		}
 		b = append(b, ']')
 	}
 	b = append(b, `,"short":`...)
-	b = appendString(b, g.Short)
+	b = jsonenc.AppendString(b, g.Short)
 	b = appendOmit(b, `,"long":`, g.Long)
 	b = appendOmit(b, `,"full":`, g.Full)
 	b = appendTimeframe(b, g.Timeframe)
@@ -108,7 +107,7 @@ func appendGroup(b []byte, g *pifu.Group) []byte {
 				b = append(b, ',')
 			}
 			b = append(b, `{"relation":`...)
-			b = appendString(b, r.Relation)
+			b = jsonenc.AppendString(b, r.Relation)
 			b = append(b, `,"target":`...)
 			b = appendSourcedID(b, &r.Target)
 			b = appendOmit(b, `,"label":`, r.Label)
@@ -124,9 +123,9 @@ func appendGroup(b []byte, g *pifu.Group) []byte {
 				b = append(b, ',')
 			}
 			b = append(b, `{"type":`...)
-			b = appendString(b, x.Type)
+			b = jsonenc.AppendString(b, x.Type)
 			b = append(b, `,"value":`...)
-			b = appendString(b, x.Value)
+			b = jsonenc.AppendString(b, x.Value)
 			b = appendOmit(b, `,"scope":`, x.Scope)
 			b = appendOmit(b, `,"unique":`, x.Unique)
 			b = append(b, '}')
@@ -154,10 +153,10 @@ func appendMembership(b []byte, m *pifu.Membership) []byte {
 	b = appendSourcedID(b, &m.Member)
 	b = appendOmit(b, `,"idtype":`, m.IDType)
 	b = append(b, `,"roletype":`...)
-	b = appendString(b, m.RoleType)
+	b = jsonenc.AppendString(b, m.RoleType)
 	b = appendOmit(b, `,"subrole":`, m.Subrole)
 	b = append(b, `,"status":`...)
-	b = appendString(b, m.Status)
+	b = jsonenc.AppendString(b, m.Status)
 	b = appendTimeframe(b, m.Timeframe)
 	b = appendOmit(b, `,"primary":`, m.Primary)
 	b = appendOmit(b, `,"datetime":`, m.DateTime)
@@ -168,9 +167,9 @@ func appendMembership(b []byte, m *pifu.Membership) []byte {
 
 func appendSourcedID(b []byte, s *pifu.SourcedID) []byte {
 	b = append(b, `{"source":`...)
-	b = appendString(b, s.Source)
+	b = jsonenc.AppendString(b, s.Source)
 	b = append(b, `,"id":`...)
-	b = appendString(b, s.ID)
+	b = jsonenc.AppendString(b, s.ID)
 	b = appendOmit(b, `,"type":`, s.Type)
 	return append(b, '}')
 }
@@ -207,11 +206,11 @@ func appendTypeds(b []byte, name string, ts []pifu.Typed) []byte {
 		b = append(b, '{')
 		if t.Type != "" {
 			b = append(b, `"type":`...)
-			b = appendString(b, t.Type)
+			b = jsonenc.AppendString(b, t.Type)
 			b = append(b, ',')
 		}
 		b = append(b, `"value":`...)
-		b = appendString(b, t.Value)
+		b = jsonenc.AppendString(b, t.Value)
 		b = appendOmit(b, `,"priority":`, t.Priority)
 		b = appendOmit(b, `,"lang":`, t.Lang)
 		b = append(b, '}')
@@ -240,15 +239,15 @@ func appendAddresses(b []byte, as []pifu.Address) []byte {
 		}
 		if a.Type != "" {
 			field(`"type":`)
-			b = appendString(b, a.Type)
+			b = jsonenc.AppendString(b, a.Type)
 		}
 		if a.POBox != "" {
 			field(`"pobox":`)
-			b = appendString(b, a.POBox)
+			b = jsonenc.AppendString(b, a.POBox)
 		}
 		if a.ExtAdd != "" {
 			field(`"extadd":`)
-			b = appendString(b, a.ExtAdd)
+			b = jsonenc.AppendString(b, a.ExtAdd)
 		}
 		if len(a.Street) > 0 {
 			field(`"street":`)
@@ -256,19 +255,19 @@ func appendAddresses(b []byte, as []pifu.Address) []byte {
 		}
 		if a.Locality != "" {
 			field(`"locality":`)
-			b = appendString(b, a.Locality)
+			b = jsonenc.AppendString(b, a.Locality)
 		}
 		if a.Region != "" {
 			field(`"region":`)
-			b = appendString(b, a.Region)
+			b = jsonenc.AppendString(b, a.Region)
 		}
 		if a.PCode != "" {
 			field(`"pcode":`)
-			b = appendString(b, a.PCode)
+			b = jsonenc.AppendString(b, a.PCode)
 		}
 		if a.Country != "" {
 			field(`"country":`)
-			b = appendString(b, a.Country)
+			b = jsonenc.AppendString(b, a.Country)
 		}
 		if a.Timeframe != nil {
 			field(`"timeframe":`)
@@ -300,7 +299,7 @@ func appendTimeframeObject(b []byte, t *pifu.Timeframe) []byte {
 		}
 		sep = true
 		b = append(b, f.name...)
-		b = appendString(b, f.v)
+		b = jsonenc.AppendString(b, f.v)
 	}
 	return append(b, '}')
 }
@@ -316,7 +315,7 @@ func appendExtensions(b []byte, es []pifu.Extension) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"name":`...)
-		b = appendString(b, e.Name)
+		b = jsonenc.AppendString(b, e.Name)
 		b = appendOmit(b, `,"type":`, e.Type)
 		b = appendOmit(b, `,"value":`, e.Value)
 		b = append(b, '}')
@@ -330,7 +329,7 @@ func appendStrings(b []byte, ss []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, s)
+		b = jsonenc.AppendString(b, s)
 	}
 	return append(b, ']')
 }
@@ -341,70 +340,5 @@ func appendOmit(b []byte, name, s string) []byte {
 		return b
 	}
 	b = append(b, name...)
-	return appendString(b, s)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// plain marks the ASCII bytes json.Marshal writes as they are: printable,
-// not a quote, a backslash or one of the HTML characters <, > and &.
-var plain = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-	}
-	return t
-}()
-
-// appendString appends s as json.Marshal does (encoding/json's appendString
-// with escapeHTML).
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if plain[c] {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return jsonenc.AppendString(b, s)
 }

@@ -115,19 +115,6 @@ func TestCanonicalMatchesMarshal(t *testing.T) {
 	checkCanonical(t, pifu.Record{Group: &pifu.Group{Types: []pifu.GroupType{}}})
 }
 
-// Every string escape and the invalid UTF-8 replacement, on their own.
-func FuzzCanonicalString(f *testing.F) {
-	for _, s := range tricky {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, _ := json.Marshal(s)
-		if got := appendString(nil, s); !bytes.Equal(got, want) {
-			t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
-		}
-	})
-}
-
 func BenchmarkContent(b *testing.B) {
 	r := rand.New(rand.NewPCG(3, 4))
 	p := &pifu.Person{}
