@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -57,14 +56,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 	inFlight := fs.Int("max-in-flight", 16, "jobs in flight across all fetchers (the consumer's max ack pending)")
 	drain := fs.Duration("drain", 30*time.Second, "how long downloads in flight may finish at shutdown")
 	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", daemon.ErrUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", daemon.ErrUsage, fs.Arg(0))
+	if err := daemon.ParseFlags(fs, args); err != nil {
+		return err
 	}
 	cfg, logger, err := d.Load(getenv, stderr)
 	if err != nil {

@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -59,14 +58,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 	drain := fs.Duration("drain", 30*time.Second, "how long the export in hand may finish at shutdown")
 	window := fs.Int("window", publisher.DefaultWindow, "change events that may wait for their acknowledgement at once")
 	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", daemon.ErrUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", daemon.ErrUsage, fs.Arg(0))
+	if err := daemon.ParseFlags(fs, args); err != nil {
+		return err
 	}
 	cfg, logger, err := d.Load(getenv, stderr)
 	if err != nil {

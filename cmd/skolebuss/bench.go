@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/skolebuss/skolebuss/internal/bench"
+	"github.com/skolebuss/skolebuss/internal/daemon"
 	"github.com/skolebuss/skolebuss/internal/rostergen"
 )
 
@@ -97,15 +98,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	timeout := fs.Duration("timeout", 20*time.Minute, "the longest one export may take through the publisher")
 	quiet := fs.Bool("quiet", false, "no progress on standard error")
 	fs.Usage = func() { fmt.Fprint(stderr, benchHelp); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := daemon.ParseFlags(fs, args); err != nil {
+		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	case !slices.Contains(rostergen.Presets, *size):
 		return fmt.Errorf("%w: --size %q: one of %s", errUsage, *size, strings.Join(rostergen.Presets, ", "))
 	case *repeat < 1 || *repeat > 100:

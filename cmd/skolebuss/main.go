@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/skolebuss/skolebuss/internal/daemon"
 )
 
 // command is one subcommand: its name as typed ("pifu inspect"), a one-line
@@ -31,7 +33,7 @@ var commands = map[string]command{}
 func register(c command) { commands[c.name] = c }
 
 // errUsage marks an error in the command line: the exit code is 2.
-var errUsage = errors.New("usage")
+var errUsage = daemon.ErrUsage
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

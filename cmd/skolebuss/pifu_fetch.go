@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/skolebuss/skolebuss/internal/auth"
+	"github.com/skolebuss/skolebuss/internal/daemon"
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/flytapi"
 	"github.com/skolebuss/skolebuss/internal/sandbox"
@@ -79,15 +79,10 @@ func pifuFetch(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		fmt.Fprint(stderr, pifuFetchHelp)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := daemon.ParseFlags(fs, args); err != nil {
+		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	case f.tenant == "":
 		return fmt.Errorf("%w: --tenant is required", errUsage)
 	case f.out == "":

@@ -188,3 +188,25 @@ func TestExitCode(t *testing.T) {
 		}
 	}
 }
+
+func TestParseFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want error
+		says string
+	}{
+		{[]string{"--n", "3"}, nil, ""},
+		{[]string{"-h"}, flag.ErrHelp, ""},
+		{[]string{"--nope"}, ErrUsage, "nope"},
+		{[]string{"--n", "x"}, ErrUsage, `"x"`},
+		{[]string{"--n", "3", "extra"}, ErrUsage, `unexpected argument "extra"`},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.Int("n", 0, "a number")
+		err := ParseFlags(fs, tc.args)
+		if !errors.Is(err, tc.want) || tc.want == nil && err != nil || !strings.Contains(fmt.Sprint(err), tc.says) {
+			t.Errorf("ParseFlags(%q) = %v, want %v saying %q", tc.args, err, tc.want, tc.says)
+		}
+	}
+}

@@ -40,3 +40,19 @@ func ExitCode(name string, err error, w io.Writer) int {
 		return 1
 	}
 }
+
+// ParseFlags parses args with fs and allows no positional argument: it
+// returns flag.ErrHelp for -h or --help (fs has printed its usage), and an
+// ErrUsage naming what is wrong for a bad flag or an argument.
+func ParseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	return nil
+}
