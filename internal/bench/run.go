@@ -216,6 +216,10 @@ func rawRate(ctx context.Context, b *bus.Bus, lms jetstream.StreamConfig, size, 
 
 // parse reads the stored export with pifu.Decoder and counts its records.
 func parse(ctx context.Context, store jetstream.ObjectStore, name string) (int, time.Duration, error) {
+	// Without a deadline of its own, an object's read ends at the
+	// JetStream context's default timeout (see publisher.ObjectReadTimeout).
+	ctx, cancel := context.WithTimeout(ctx, publisher.ObjectReadTimeout)
+	defer cancel()
 	start := time.Now()
 	obj, err := store.Get(ctx, name)
 	if err != nil {

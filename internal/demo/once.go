@@ -179,6 +179,10 @@ func (p *pipeline) completedCounts(ctx context.Context, tenant string) map[pifu.
 // verify compares the vendor's copy of r's tenant with the latest applied
 // export, parsed afresh.
 func (p *pipeline) verify(ctx context.Context, r *TenantResult) {
+	// Without a deadline of its own, an object's read ends at the
+	// JetStream context's default timeout (see publisher.ObjectReadTimeout).
+	ctx, cancel := context.WithTimeout(ctx, publisher.ObjectReadTimeout)
+	defer cancel()
 	st, err := publisher.LoadState(ctx, p.bus.Stores.Snapshots, r.ID)
 	if err != nil || st.ExportObject == "" {
 		r.Problem = fmt.Sprintf("no applied export found: %v", err)

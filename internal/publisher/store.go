@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -52,6 +53,8 @@ func SnapshotName(tenant string) string { return tenant }
 // without one (never exported) has a zero State and no error. A snapshot that
 // does not decode is a permanent error: an operator must look.
 func LoadState(ctx context.Context, snaps Objects, tenant string) (State, error) {
+	ctx, cancel := context.WithTimeout(ctx, ObjectReadTimeout)
+	defer cancel()
 	obj, err := snaps.Get(ctx, SnapshotName(tenant))
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return State{}, nil
@@ -103,15 +106,26 @@ func storeState(ctx context.Context, snaps Objects, s *snapshot.Snapshot, export
 // export is an export object opened for parsing, read ahead of the parser
 // (see readAhead).
 type export struct {
-	obj jetstream.ObjectResult
-	ra  *readAhead
-	dec *pifu.Decoder
+	obj    jetstream.ObjectResult
+	cancel context.CancelFunc // of the read's deadline
+	ra     *readAhead
+	dec    *pifu.Decoder
 }
 
-func newExport(obj jetstream.ObjectResult) *export {
+func newExport(obj jetstream.ObjectResult, cancel context.CancelFunc) *export {
 	ra := newReadAhead(obj)
-	return &export{obj: obj, ra: ra, dec: pifu.NewDecoder(ra)}
+	return &export{obj: obj, cancel: cancel, ra: ra, dec: pifu.NewDecoder(ra)}
 }
+
+// ObjectReadTimeout bounds the whole read of one object (an export or a
+// snapshot). The jetstream package's ObjectStore.Get ends the read at the
+// context's deadline and gives a context without one the JetStream
+// context's default timeout, 5 s: too short for a large municipality's
+// export, which is read as fast as the publisher parses it, and a read
+// that runs out fails the export, again at every redelivery. A stalled
+// read is not what this catches (the ordered consumer behind the read
+// recovers by itself); it only keeps a read from going on forever.
+const ObjectReadTimeout = time.Hour
 
 func (e *export) Next() (pifu.Record, error) { return e.dec.Next() }
 
@@ -122,13 +136,20 @@ func (e *export) Close() error {
 	close(e.ra.quit)
 	err := e.obj.Close()
 	e.ra.wg.Wait()
+	e.cancel()
 	return err
 }
 
 // openExport opens the export object name as a stream of records. A missing
 // object is permanent (reason missingReason): it will not come back. When
 // sha256Hex is set, the object's digest must match it.
-func openExport(ctx context.Context, exports Objects, name, sha256Hex, missingReason string) (*export, error) {
+func openExport(ctx context.Context, exports Objects, name, sha256Hex, missingReason string) (_ *export, err error) {
+	ctx, cancel := context.WithTimeout(ctx, ObjectReadTimeout)
+	defer func() {
+		if err != nil {
+			cancel()
+		}
+	}()
 	obj, err := exports.Get(ctx, name)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil, failure.Permanentf(missingReason, "export object %q is not in the exports store (deleted or expired)", name)
@@ -148,7 +169,7 @@ func openExport(ctx context.Context, exports Objects, name, sha256Hex, missingRe
 				"export object %q has SHA-256 %s, the fetched-export message says %s", name, got, sha256Hex)
 		}
 	}
-	return newExport(obj), nil
+	return newExport(obj, cancel), nil
 }
 
 // digestHex turns the object store's "SHA-256=<base64url>" into hex.
