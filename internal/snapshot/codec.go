@@ -73,10 +73,11 @@ func (s *Snapshot) Encode(w io.Writer) error {
 
 // decoder reads the binary form, hashing and counting what it reads.
 type decoder struct {
-	r   *bufio.Reader
-	d   *xxhash.Digest
-	off int64
-	buf [16]byte
+	r     *bufio.Reader
+	d     *xxhash.Digest
+	off   int64
+	buf   [16]byte
+	chunk []byte // of entries
 }
 
 func (dc *decoder) fail(what string, err error) error {
@@ -198,8 +199,10 @@ func Decode(r io.Reader) (*Snapshot, error) {
 	return s, nil
 }
 
-// entries reads one entity's records. The count is not trusted for the
-// allocation: the slice grows as records actually arrive.
+// entries reads one entity's records, a chunk of them at a time. The count
+// is trusted for the allocation only up to entriesPrealloc records: a
+// corrupt count cannot make it allocate more before the records run out,
+// and a larger entity grows as its records arrive.
 func (dc *decoder) entries(name string) ([]Entry, error) {
 	what := name + " record count"
 	n, err := dc.uvarint(what)
@@ -209,16 +212,32 @@ func (dc *decoder) entries(name string) ([]Entry, error) {
 	if n > 1<<32 {
 		return nil, dc.fail(what, fmt.Errorf("%d records is not plausible", n))
 	}
-	es := make([]Entry, 0, min(n, 1<<16))
-	for j := range n {
-		if err := dc.full(dc.buf[:16], fmt.Sprintf("%s record %d of %d", name, j+1, n)); err != nil {
-			return nil, err
+	es := make([]Entry, 0, min(n, entriesPrealloc))
+	if dc.chunk == nil && n > 0 {
+		dc.chunk = make([]byte, 16*entriesChunk)
+	}
+	for done := uint64(0); done < n; {
+		b := dc.chunk[:16*min(n-done, entriesChunk)]
+		m, err := io.ReadFull(dc.r, b)
+		dc.off += int64(m)
+		if err != nil {
+			return nil, dc.fail(fmt.Sprintf("%s record %d of %d", name, done+uint64(m)/16+1, n), err)
 		}
-		e := Entry{Key: binary.LittleEndian.Uint64(dc.buf[:8]), Content: binary.LittleEndian.Uint64(dc.buf[8:16])}
-		if len(es) > 0 && es[len(es)-1].Key >= e.Key {
-			return nil, dc.fail(fmt.Sprintf("%s record %d of %d", name, j+1, n), errors.New("keys out of order"))
+		_, _ = dc.d.Write(b)
+		for i := 0; i < len(b); i += 16 {
+			e := Entry{Key: binary.LittleEndian.Uint64(b[i:]), Content: binary.LittleEndian.Uint64(b[i+8:])}
+			if len(es) > 0 && es[len(es)-1].Key >= e.Key {
+				dc.off -= int64(len(b) - i - 16) // at the end of the record out of order
+				return nil, dc.fail(fmt.Sprintf("%s record %d of %d", name, len(es)+1, n), errors.New("keys out of order"))
+			}
+			es = append(es, e)
 		}
-		es = append(es, e)
+		done += uint64(len(b) / 16)
 	}
 	return es, nil
 }
+
+const (
+	entriesPrealloc = 1 << 21 // 32 MiB of entries
+	entriesChunk    = 4096    // records read and hashed at once
+)

@@ -158,6 +158,11 @@ func TestDecodeRefusesBadInput(t *testing.T) {
 		b[at] ^= 0x40
 		return b
 	}
+	// The last two records (before the 16-byte trailer) swapped.
+	swapped := bytes.Clone(good)
+	last, prev := swapped[len(good)-32:len(good)-16], bytes.Clone(swapped[len(good)-48:len(good)-32])
+	copy(swapped[len(good)-48:], last)
+	copy(swapped[len(good)-32:], prev)
 	versioned := bytes.Clone(good)
 	versioned[8] = 9
 	cases := []struct {
@@ -171,6 +176,7 @@ func TestDecodeRefusesBadInput(t *testing.T) {
 		{"truncated trailer", good[:len(good)-3], []string{"file hash", "unexpected EOF"}},
 		{"flipped record byte", flip(len(good) - 40), []string{"checksum"}},
 		{"flipped export id", flip(14), []string{"file hash"}},
+		{"records out of order", swapped, []string{"record", "keys out of order", fmt.Sprintf("at byte %d", len(good)-16)}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -262,5 +268,23 @@ func BenchmarkLookup800k(b *testing.B) {
 			b.Fatal("missing")
 		}
 		i += 7919
+	}
+}
+
+func BenchmarkDecode800k(b *testing.B) {
+	bl := snapshot.NewBuilder("t", "e")
+	for i := range 800_000 {
+		bl.Add(3, snapshot.KeyHash(pifu.EntityMembership, fmt.Sprint(i)), uint64(i))
+	}
+	s, _ := bl.Build()
+	var buf bytes.Buffer
+	if err := s.Encode(&buf); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(buf.Len()))
+	for b.Loop() {
+		if _, err := snapshot.Decode(bytes.NewReader(buf.Bytes())); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
