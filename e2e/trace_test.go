@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/skolebuss/skolebuss/internal/auth"
+	"github.com/skolebuss/skolebuss/internal/auth/authtest"
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/diff"
 	"github.com/skolebuss/skolebuss/internal/fetcher"
@@ -73,14 +74,14 @@ func TestOneJobIsOneTrace(t *testing.T) {
 	defer tel.Shutdown(context.Background())
 	tp := tel.TracerProvider()
 
-	tokens := &seenTokens{}
-	tokens.src, err = auth.New(auth.Config{TokenURL: srv.URL + sandbox.PathToken, Applications: []auth.Application{{
+	tokens := &authtest.Recorder{}
+	tokens.Source, err = auth.New(auth.Config{TokenURL: srv.URL + sandbox.PathToken, Applications: []auth.Application{{
 		Name: app, ClientID: sandbox.DemoClientID, ClientSecret: sandbox.DemoClientSecret, Scopes: []string{sandbox.ScopeLMSExport}}}},
 		quiet, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tokens.src.Close()
+	defer tokens.Source.Close()
 
 	// The fetcher and publisher stages, and a vendor applying the events.
 	sctx, stop := context.WithCancel(ctx)
@@ -206,8 +207,8 @@ func TestOneJobIsOneTrace(t *testing.T) {
 
 	// No personal data, secret or token anywhere in any span.
 	secret := append(personalData(t, ctx, b, fe), sandbox.DemoClientSecret)
-	secret = append(secret, tokens.issued()...)
-	if len(tokens.issued()) == 0 {
+	secret = append(secret, tokens.Issued()...)
+	if len(tokens.Issued()) == 0 {
 		t.Fatal("no token was issued")
 	}
 	t.Logf("%d personal strings and secrets checked against %d spans", len(secret), len(spans))
@@ -334,30 +335,4 @@ func spanNames(spans []sdktrace.ReadOnlySpan) string {
 		names = append(names, s.Name())
 	}
 	return strings.Join(names, ", ")
-}
-
-// seenTokens is the fetcher's token source, remembering the access tokens it
-// handed out.
-type seenTokens struct {
-	src  *auth.Source
-	mu   sync.Mutex
-	seen []string
-}
-
-func (s *seenTokens) Token(ctx context.Context, key auth.Key) (auth.Token, error) {
-	tok, err := s.src.Token(ctx, key)
-	if err == nil {
-		s.mu.Lock()
-		s.seen = append(s.seen, tok.Access.Reveal())
-		s.mu.Unlock()
-	}
-	return tok, err
-}
-
-func (s *seenTokens) Invalidate(key auth.Key, rejected auth.Token) { s.src.Invalidate(key, rejected) }
-
-func (s *seenTokens) issued() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.seen...)
 }

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/skolebuss/skolebuss/internal/auth"
+	"github.com/skolebuss/skolebuss/internal/auth/authtest"
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/flytapi"
 	"github.com/skolebuss/skolebuss/internal/messages"
@@ -44,7 +45,7 @@ type env struct {
 	bus    *bus.Bus
 	sb     *sandbox.Server
 	srv    *httptest.Server
-	tokens *recTokens
+	tokens *authtest.Recorder
 	tel    *telemetry.Telemetry
 	spans  *tracetest.SpanRecorder
 }
@@ -95,7 +96,7 @@ func newEnv(t testing.TB, sc sandbox.Config) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(src.Close)
-	e.tokens = &recTokens{src: src}
+	e.tokens = &authtest.Recorder{Source: src}
 	return e
 }
 
@@ -249,7 +250,7 @@ func (e *env) setFaults(t *testing.T, tenant string, f sandbox.Faults) {
 // direct fetches tenant's export straight from the sandbox, as the truth.
 func (e *env) direct(t *testing.T, tenant string) []byte {
 	t.Helper()
-	tok, err := e.tokens.src.Token(context.Background(), auth.Key{App: demoApp, Tenant: tenant})
+	tok, err := e.tokens.Source.Token(context.Background(), auth.Key{App: demoApp, Tenant: tenant})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,32 +278,6 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-}
-
-// recTokens is the auth.Source, remembering every access token it gave out
-// (to check none reaches the dead-letter stream).
-type recTokens struct {
-	src  *auth.Source
-	mu   sync.Mutex
-	seen []string
-}
-
-func (r *recTokens) Token(ctx context.Context, key auth.Key) (auth.Token, error) {
-	tok, err := r.src.Token(ctx, key)
-	if err == nil {
-		r.mu.Lock()
-		r.seen = append(r.seen, tok.Access.Reveal())
-		r.mu.Unlock()
-	}
-	return tok, err
-}
-
-func (r *recTokens) Invalidate(key auth.Key, rejected auth.Token) { r.src.Invalidate(key, rejected) }
-
-func (r *recTokens) issued() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.seen...)
 }
 
 func natsMsg(subject string, h map[string][]string, data []byte) *nats.Msg {

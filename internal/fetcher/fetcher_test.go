@@ -160,14 +160,14 @@ func TestPermanentErrorDeadLettered(t *testing.T) {
 				blob = append(blob, v...)
 			}
 		}
-		secrets := append([]string{sandbox.DemoNoScopeClientSecret, sandbox.DemoClientSecret}, e.tokens.issued()...)
+		secrets := append([]string{sandbox.DemoNoScopeClientSecret, sandbox.DemoClientSecret}, e.tokens.Issued()...)
 		for _, s := range secrets {
 			if bytes.Contains(blob, []byte(s)) {
 				t.Errorf("dead letter of %s contains a secret or token", job.JobID)
 			}
 		}
 	}
-	if len(e.tokens.issued()) == 0 {
+	if len(e.tokens.Issued()) == 0 {
 		t.Error("no token was issued: the 403 case did not reach the API")
 	}
 	if n := len(e.fetchedExports(t)); n != 0 {
