@@ -24,22 +24,22 @@ func openPTY(t *testing.T) (term, user *os.File) {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminal here: %v", err)
+		t.Fatalf("no pseudo-terminal (/dev/ptmx), which this test needs: %v", err)
 	}
 	var unlock int32
 	var n uint32
 	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
 		m.Close()
-		t.Skipf("unlockpt: %v", e)
+		t.Fatalf("unlockpt: %v", e)
 	}
 	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n))); e != 0 {
 		m.Close()
-		t.Skipf("ptsname: %v", e)
+		t.Fatalf("ptsname: %v", e)
 	}
 	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
 		m.Close()
-		t.Skipf("open the terminal side: %v", err)
+		t.Fatalf("open the terminal side: %v", err)
 	}
 	return s, m
 }
