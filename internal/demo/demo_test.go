@@ -3,6 +3,8 @@ package demo
 import (
 	"bytes"
 	"context"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +64,22 @@ func TestBusySandboxAddressIsAClearError(t *testing.T) {
 	_, err = Once(ctx, Options{SandboxAddr: p.opts.SandboxAddr, NATSPort: -1})
 	if err == nil || !strings.Contains(err.Error(), "another demo or sandbox") {
 		t.Fatalf("busy address: %v", err)
+	}
+}
+
+func TestBusyNATSPortIsAClearError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	start := time.Now()
+	_, err = Once(context.Background(), Options{SandboxAddr: "127.0.0.1:0", NATSHost: "127.0.0.1", NATSPort: port})
+	if err == nil || !strings.Contains(err.Error(), "use --nats-port") || !strings.Contains(err.Error(), strconv.Itoa(port)) {
+		t.Fatalf("busy NATS port %d: %v", port, err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the error took %s; a busy port should be said at once", d)
 	}
 }
