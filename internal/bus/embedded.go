@@ -87,6 +87,16 @@ func StartEmbedded(cfg EmbeddedConfig, logger *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	// A port in use is said at once: the server would only log it and
+	// never become ready.
+	if cfg.Port > 0 {
+		addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats: %w (is another NATS server running there? choose another port)", err)
+		}
+		ln.Close()
+	}
 	opts := &server.Options{
 		ServerName:             cfg.ServerName,
 		Host:                   cfg.Host,

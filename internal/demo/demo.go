@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -172,19 +171,9 @@ func start(ctx context.Context, opts Options, schedule bool) (*pipeline, error) 
 	p.http = &http.Server{Handler: sb.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.http.Serve(ln) }()
 
-	// NATS JetStream, embedded, with every stream and store provisioned. A
-	// port in use is said at once: the server would only log it and never
-	// become ready.
-	if opts.NATSPort > 0 {
-		addr := net.JoinHostPort(opts.NATSHost, strconv.Itoa(opts.NATSPort))
-		nl, err := net.Listen("tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("NATS address %s: %w (is another demo or NATS server running? use --nats-port)", addr, err)
-		}
-		nl.Close()
-	}
+	// NATS JetStream, embedded, with every stream and store provisioned.
 	if p.bus, err = bus.Open(ctx, cfg.Bus(), opts.Log.With("component", "nats")); err != nil {
-		return nil, fmt.Errorf("embedded NATS on %s:%d: %w", opts.NATSHost, opts.NATSPort, err)
+		return nil, fmt.Errorf("embedded NATS on %s:%d: %w (use --nats-port)", opts.NATSHost, opts.NATSPort, err)
 	}
 	if p.tel, err = telemetry.New(ctx, cfg.TelemetryConfig(), opts.Log); err != nil {
 		return nil, err
