@@ -38,7 +38,7 @@ func TestJobStoredAndAnnounced(t *testing.T) {
 	if fe.Object != ObjectName(job.Job) || fe.APIVersion == "" {
 		t.Errorf("object %q api version %q", fe.Object, fe.APIVersion)
 	}
-	if got := m.Header.Get(messages.HeaderMsgID); got != "fetched."+job.Job.JobID {
+	if got := m.Header.Get(messages.HeaderMsgID); got != "fetched."+job.Job.Tenant+"."+job.Job.JobID {
 		t.Errorf("Nats-Msg-Id %q", got)
 	}
 	stored, err := e.bus.Stores.Exports.GetBytes(context.Background(), fe.Object)

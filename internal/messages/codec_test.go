@@ -191,8 +191,23 @@ func TestDedupKeys(t *testing.T) {
 		t.Error("two slots share a key")
 	}
 	d := ExportJob{JobID: "j-3", Tenant: tenant, Application: "app", Reason: ReasonDemand, RequestedAt: at}
-	if d.DedupKey() != "job.j-3" {
+	if d.DedupKey() != "job."+tenant+".j-3" {
 		t.Errorf("demand key %q", d.DedupKey())
+	}
+	// The same job id for two tenants: two jobs, two fetched exports.
+	other := d
+	other.Tenant = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+	if d.DedupKey() == other.DedupKey() {
+		t.Errorf("two tenants' jobs j-3 share the key %q", d.DedupKey())
+	}
+	fa := FetchedExport{JobID: "j-3", Tenant: d.Tenant}
+	fb := FetchedExport{JobID: "j-3", Tenant: other.Tenant}
+	if fa.DedupKey() == fb.DedupKey() {
+		t.Errorf("two tenants' fetched exports of job j-3 share the key %q", fa.DedupKey())
+	}
+	fa.Force = true
+	if fa.DedupKey() == (FetchedExport{JobID: "j-3", Tenant: d.Tenant}).DedupKey() {
+		t.Error("a forced fetched export has the key of the one it repeats")
 	}
 }
 

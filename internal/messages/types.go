@@ -41,12 +41,13 @@ type ExportJob struct {
 
 // DedupKey is the job's Nats-Msg-Id: tenant and slot for a scheduled job, so
 // that duplicate requests for one slot collapse within the JOBS stream's
-// duplicate window; the job id otherwise.
+// duplicate window; tenant and job id otherwise (an operator may give two
+// tenants' jobs the same id).
 func (j ExportJob) DedupKey() string {
 	if j.Reason == ReasonSchedule {
 		return "job." + j.Tenant + "." + j.Slot.UTC().Format(time.RFC3339)
 	}
-	return "job." + j.JobID
+	return "job." + j.Tenant + "." + j.JobID
 }
 
 // Validate reports the first missing or malformed field.
@@ -94,15 +95,16 @@ type FetchedExport struct {
 	Force bool `json:"force,omitempty"`
 }
 
-// DedupKey is the Nats-Msg-Id: one fetched export per job, so a fetcher that
+// DedupKey is the Nats-Msg-Id: one fetched export per tenant and job, so a fetcher that
 // crashes after publishing and fetches the job again publishes nothing new.
 // A forced replay has a key of its own, so it is not taken for a duplicate
 // of the held message it repeats.
 func (f FetchedExport) DedupKey() string {
+	key := "fetched." + f.Tenant + "." + f.JobID
 	if f.Force {
-		return "fetched." + f.JobID + ".force"
+		return key + ".force"
 	}
-	return "fetched." + f.JobID
+	return key
 }
 
 // Validate reports the first missing or malformed field.

@@ -274,12 +274,32 @@ func TestRequestNow(t *testing.T) {
 	if got, want := telemetry.TraceID(ctxIn), spans[0].SpanContext().TraceID().String(); got != want {
 		t.Errorf("job's trace id %q, want the request span's %q", got, want)
 	}
-	if m.Header.Get(messages.HeaderMsgID) != "job."+first.Job.JobID {
+	if m.Header.Get(messages.HeaderMsgID) != "job."+first.Job.Tenant+"."+first.Job.JobID {
 		t.Errorf("Nats-Msg-Id %q", m.Header.Get(messages.HeaderMsgID))
 	}
 	for _, kv := range spans[0].Attributes() {
 		if !strings.HasPrefix(string(kv.Key), "skolebuss.") {
 			t.Errorf("span attribute %s is not one of ours", kv.Key)
 		}
+	}
+}
+
+// TestSameJobIDForTwoTenants: an operator's job id is the tenant's own; the
+// same id for another tenant is another job, not a duplicate.
+func TestSameJobIDForTwoTenants(t *testing.T) {
+	b := openBus(t)
+	r := newRequester(t, b.JS, Config{Tenants: []Tenant{{ID: tenantA, Application: app}, {ID: tenantB, Application: app}}})
+	ctx := context.Background()
+	for _, tenant := range []string{tenantA, tenantB} {
+		got, err := r.RequestNow(ctx, tenant, "nightly")
+		if err != nil || got.Duplicate {
+			t.Fatalf("tenant %s, job id nightly: %+v, %v", tenant, got, err)
+		}
+	}
+	if again, err := r.RequestNow(ctx, tenantB, "nightly"); err != nil || !again.Duplicate {
+		t.Errorf("the same tenant and id again: %+v, %v; want a duplicate", again, err)
+	}
+	if n := len(streamMsgs(t, b.JS, bus.StreamJobs)); n != 2 {
+		t.Errorf("%d jobs stored, want 2", n)
 	}
 }
