@@ -26,7 +26,7 @@ func init() {
 const replayHelp = `Usage: skolebuss replay --seq N [--force] [flags]
 
 Reads message N of the DLQ stream (the sequence an operator sees in the
-dead-letter listing or an alert) and sends its message through the pipeline
+listing of skolebuss dlq or an alert) and sends its message through the pipeline
 again under the id replay-N:
   a failed export job (stage fetch)       as a new job on jobs.export.<tenant>
   a failed fetched export (stage publish) again on exports.fetched.<tenant>,
