@@ -78,11 +78,7 @@ func dlqCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if *last < 0 {
 		return fmt.Errorf("%w: --last %d: want 0 or more", errUsage, *last)
 	}
-	cfg, err := o.load(getenv)
-	if err != nil {
-		return err
-	}
-	nc, js, err := o.connect(ctx, cfg)
+	_, nc, js, err := o.open(ctx, getenv)
 	if err != nil {
 		return err
 	}

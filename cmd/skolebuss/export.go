@@ -161,6 +161,19 @@ func (o *opsFlags) load(getenv func(string) string) (*config.Config, error) {
 	return cfg, nil
 }
 
+// open is load, then connect.
+func (o *opsFlags) open(ctx context.Context, getenv func(string) string) (*config.Config, *nats.Conn, jetstream.JetStream, error) {
+	cfg, err := o.load(getenv)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	nc, js, err := o.connect(ctx, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, nc, js, nil
+}
+
 // connect dials the pipeline's NATS server. It does not provision: an
 // operator command changes no stream.
 func (o *opsFlags) connect(ctx context.Context, cfg *config.Config) (*nats.Conn, jetstream.JetStream, error) {

@@ -61,11 +61,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err != nil || seq == 0 {
 		return fmt.Errorf("%w: --seq %q: want a sequence number from 1", errUsage, *seqText)
 	}
-	cfg, err := o.load(getenv)
-	if err != nil {
-		return err
-	}
-	nc, js, err := o.connect(ctx, cfg)
+	cfg, nc, js, err := o.open(ctx, getenv)
 	if err != nil {
 		return err
 	}

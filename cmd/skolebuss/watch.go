@@ -46,11 +46,7 @@ func watchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err := parseOps(fs, args); err != nil {
 		return err
 	}
-	cfg, err := o.load(getenv)
-	if err != nil {
-		return err
-	}
-	nc, js, err := o.connect(ctx, cfg)
+	cfg, nc, js, err := o.open(ctx, getenv)
 	if err != nil {
 		return err
 	}
