@@ -40,10 +40,9 @@ const (
 	soakGenerations = 4
 	soakAckWait     = "5s" // of the fetchers' and publishers' consumers: how soon a killed one's message comes back
 	// soakWaitExports is how long a generation's exports may take to match at
-	// the vendor: four transient failures of one job in a row (about one
-	// run in fifty at a 20% transient share) wait 1s+5s+30s+2m between
-	// attempts (worker.Config.Backoff).
-	soakWaitExports = 3 * time.Minute
+	// the vendor: far more than nine transient failures of one job in a row
+	// would wait with the test's retry backoff (0.5s+1s+2s+5s×6).
+	soakWaitExports = 2 * time.Minute
 )
 
 // TestSoak runs the whole pipeline as separate processes against a faulty
@@ -315,6 +314,11 @@ tenants:
   embedded: {data_dir: %[3]s/nats, host: 127.0.0.1, port: %[4]d}
 publisher:
   spool_dir: %[3]s/spool
+# At a 30%% fault rate five failures in a row (the default's dead letter)
+# come about once in 400 runs; ten in a row, once in 170,000.
+retry:
+  max_attempts: 10
+  backoff: [500ms, 1s, 2s, 5s]
 `, sandboxAddr, ids.String(), dir, natsPort)
 	sandboxCfg, cfgFile = filepath.Join(dir, "sandbox.yaml"), filepath.Join(dir, "skolebuss.yaml")
 	for f, body := range map[string]string{sandboxCfg: sb, cfgFile: cfg} {

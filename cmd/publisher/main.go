@@ -90,6 +90,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 	}
 	wcfg := publisher.WorkerConfig()
 	wcfg.AckWait, wcfg.DrainTimeout, wcfg.Meter, wcfg.Replicas = *ackWait, *drain, tel.MeterProvider(), cfg.NATS.Replicas
+	wcfg.MaxAttempts, wcfg.Backoff = cfg.Retry.MaxAttempts, cfg.Retry.Backoff
 
 	logger.Info("publisher started", "spool_dir", cfg.Publisher.SpoolDir, "delete_threshold", cfg.Publisher.DeleteThreshold)
 	err = pub.Run(ctx, b.JS, wcfg, logger, tel.TracerProvider())

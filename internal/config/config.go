@@ -51,6 +51,7 @@ type Config struct {
 	Tenants         []Tenant      `yaml:"tenants"`
 	NATS            NATS          `yaml:"nats"`
 	Publisher       Publisher     `yaml:"publisher"`
+	Retry           Retry         `yaml:"retry"`
 	Telemetry       Telemetry     `yaml:"telemetry"`
 
 	file  string         // the file it was loaded from, for messages
@@ -160,6 +161,19 @@ type Publisher struct {
 	SpoolDir string `yaml:"spool_dir"`
 }
 
+// Retry is what the fetch and publish stages do with a message that failed
+// for a passing reason (an upstream 5xx, a reset, a timeout): try again after
+// Backoff, and after MaxAttempts such failures dead-letter it. Throttling
+// (429, 503 with Retry-After, an open breaker) waits as the upstream says and
+// is not counted.
+type Retry struct {
+	// MaxAttempts before the dead-letter stream. Default 5.
+	MaxAttempts int `yaml:"max_attempts"`
+	// Backoff is the wait before the n-th retry; the last one repeats.
+	// Default [1s, 5s, 30s, 2m].
+	Backoff []time.Duration `yaml:"backoff"`
+}
+
 // Telemetry configures traces and metrics.
 type Telemetry struct {
 	// OTLPEndpoint is an OTLP/HTTP collector (http://host:4318); empty keeps
@@ -184,6 +198,7 @@ func base() Config {
 		NATS: NATS{Embedded: Embedded{DataDir: "data/nats", Host: "127.0.0.1", Port: 4222},
 			Replicas: 1, DuplicateWindow: time.Hour},
 		Publisher: Publisher{DeleteThreshold: 0.2, SpoolDir: "data/spool"},
+		Retry:     Retry{MaxAttempts: 5, Backoff: []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute}},
 		Telemetry: Telemetry{ServiceName: "skolebuss", SampleRatio: 1},
 	}
 }

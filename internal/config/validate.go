@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/skolebuss/skolebuss/internal/messages"
 )
@@ -85,6 +86,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Publisher.SpoolDir == "" {
 		v.add("publisher.spool_dir", "is empty")
+	}
+	if n := c.Retry.MaxAttempts; n < 1 || n > 100 {
+		v.add("retry.max_attempts", "%d is not from 1 to 100", n)
+	}
+	if len(c.Retry.Backoff) == 0 {
+		v.add("retry.backoff", "is empty: give at least one wait, like [1s, 30s]")
+	}
+	for i, d := range c.Retry.Backoff {
+		if d <= 0 || d > 24*time.Hour {
+			v.add(fmt.Sprintf("retry.backoff[%d]", i), "%s is not a wait from 1ns to 24h", d)
+		}
 	}
 	if err := c.TelemetryConfig().Validate(); err != nil {
 		v.add("telemetry", "%s", strings.TrimPrefix(err.Error(), "telemetry: "))

@@ -210,6 +210,7 @@ func start(ctx context.Context, opts Options, schedule bool) (*pipeline, error) 
 	})
 	wcfg := publisher.WorkerConfig()
 	wcfg.DrainTimeout, wcfg.Meter = 10*time.Second, p.tel.MeterProvider()
+	wcfg.MaxAttempts, wcfg.Backoff = cfg.Retry.MaxAttempts, cfg.Retry.Backoff
 	g.Go(func() error {
 		return pub.Run(gctx, p.bus.JS, wcfg, opts.Log.With("component", "publisher"), p.tel.TracerProvider())
 	})

@@ -136,7 +136,8 @@ func (c Config) Validate() error {
 // FromConfig takes the upstream and every application's limits from the
 // pipeline's configuration; the rest keeps its defaults.
 func FromConfig(c *config.Config) Config {
-	fc := Config{API: c.FlytAPI(), Applications: map[string]quota.Limits{}, Replicas: c.NATS.Replicas}
+	fc := Config{API: c.FlytAPI(), Applications: map[string]quota.Limits{}, Replicas: c.NATS.Replicas,
+		MaxAttempts: c.Retry.MaxAttempts, Backoff: c.Retry.Backoff}
 	for _, a := range c.Applications {
 		fc.Applications[a.Name] = a.Limits()
 	}
