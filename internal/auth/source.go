@@ -26,14 +26,13 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/skolebuss/skolebuss/internal/failure"
+	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
 
 // Key names one cached token: an application (Application.Name) and a tenant.
@@ -226,9 +225,7 @@ func (s *Source) fetch(parent trace.SpanContext, key Key) (Token, error) {
 	defer cancel()
 	ctx = trace.ContextWithSpanContext(ctx, parent)
 	ctx, span := s.tracer.Start(ctx, "auth.token", trace.WithAttributes(
-		attribute.String("skolebuss.app", key.App),
-		attribute.String("skolebuss.tenant_id", key.Tenant),
-	))
+		telemetry.KeyValues(telemetry.Application(key.App), telemetry.Tenant(key.Tenant))...))
 	defer span.End()
 
 	style := oauth2.AuthStyleInParams
@@ -247,8 +244,7 @@ func (s *Source) fetch(parent trace.SpanContext, key Key) (Token, error) {
 	ot, err := cc.Token(ctx)
 	if err != nil {
 		cerr := classify(key, app, err, s.bg.Err() != nil)
-		span.SetStatus(codes.Error, failure.ReasonOf(cerr))
-		span.SetAttributes(attribute.String("skolebuss.failure", failure.ReasonOf(cerr)))
+		telemetry.RecordError(span, cerr)
 		s.logger.Warn("token request failed", "app", key.App, "tenant", key.Tenant,
 			"class", failure.ClassOf(cerr).String(), "reason", failure.ReasonOf(cerr))
 		return Token{}, cerr

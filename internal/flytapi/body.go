@@ -8,11 +8,11 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/skolebuss/skolebuss/internal/failure"
+	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
 
 // body is Export.Body: it counts bytes, turns a short or broken body into a
@@ -99,13 +99,12 @@ func (b *body) Close() error {
 		b.cancel(nil)
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		b.span.SetAttributes(attribute.Int64("skolebuss.body_bytes", b.n))
+		telemetry.Set(b.span, telemetry.Count("body_bytes", b.n))
 		switch {
 		case b.err == io.EOF:
 			b.span.SetStatus(codes.Ok, "")
 		case b.err != nil:
-			b.span.SetAttributes(attribute.String("skolebuss.failure", failure.ReasonOf(b.err)))
-			b.span.SetStatus(codes.Error, failure.ReasonOf(b.err))
+			telemetry.RecordError(b.span, b.err)
 		}
 		b.span.End()
 	})

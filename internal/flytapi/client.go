@@ -17,12 +17,11 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/skolebuss/skolebuss/internal/auth"
 	"github.com/skolebuss/skolebuss/internal/failure"
+	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
 
 // TokenSource gives the access token for an (application, tenant) and drops
@@ -109,12 +108,12 @@ func (c *Client) FetchExport(ctx context.Context, app, tenant string) (*Export, 
 	if c.cfgErr != nil {
 		return nil, failure.New(failure.Permanent, "bad_config", fmt.Errorf("fetch export %s: %w", tenant, c.cfgErr))
 	}
-	ctx, span := c.tracer.Start(ctx, "flytapi.FetchExport", trace.WithAttributes(attribute.String("skolebuss.tenant_id", tenant)))
+	ctx, span := c.tracer.Start(ctx, "flytapi.FetchExport", trace.WithAttributes(
+		telemetry.KeyValues(telemetry.Application(app), telemetry.Tenant(tenant))...))
 	exp, err := c.fetch(ctx, span, auth.Key{App: app, Tenant: tenant})
 	if err != nil {
 		err = fmt.Errorf("fetch export %s: %w", tenant, err)
-		span.SetAttributes(attribute.String("skolebuss.failure", failure.ReasonOf(err)))
-		span.SetStatus(codes.Error, failure.ReasonOf(err))
+		telemetry.RecordError(span, err)
 		span.End()
 		return nil, err
 	}

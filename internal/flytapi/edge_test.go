@@ -285,7 +285,7 @@ func TestSpansCarryTheTenantAndNoToken(t *testing.T) {
 			}
 		}
 		if s.Name() == "flytapi.FetchExport" {
-			if !hasAttr(s.Attributes(), "skolebuss.tenant_id", "t-42") || !hasAttr(s.Attributes(), "skolebuss.body_bytes", "13") {
+			if !hasAttr(s.Attributes(), "skolebuss.tenant", "t-42") || !hasAttr(s.Attributes(), "skolebuss.count.body_bytes", "13") {
 				t.Errorf("fetch span attributes: %v", s.Attributes())
 			}
 		}
