@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -68,6 +69,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				return 1
 			}
 		}
+	}
+	// A group of commands named without one of them ("skolebuss pifu"):
+	// list the group.
+	var group []string
+	for n := range commands {
+		if strings.HasPrefix(n, args[0]+" ") {
+			group = append(group, n)
+		}
+	}
+	if len(group) > 0 {
+		slices.Sort(group)
+		help := len(args) > 1 && (args[1] == "-h" || args[1] == "--help" || args[1] == "help")
+		switch {
+		case help:
+		case len(args) > 1:
+			fmt.Fprintf(stderr, "skolebuss: unknown command %q\n\n", strings.Join(args, " "))
+		default:
+			fmt.Fprintf(stderr, "skolebuss: %q needs one of its commands\n\n", args[0])
+		}
+		fmt.Fprintf(stderr, "Usage: skolebuss %s <command> [flags]\n\nCommands:\n", args[0])
+		for _, n := range group {
+			fmt.Fprintf(stderr, "  %-16s %s\n", n, commands[n].summary)
+		}
+		if help {
+			return 0
+		}
+		return 2
 	}
 	fmt.Fprintf(stderr, "skolebuss: unknown command %q\n\n", strings.Join(args, " "))
 	usage(stderr)

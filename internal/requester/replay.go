@@ -118,7 +118,7 @@ func (r *Requester) replayFetched(ctx context.Context, out Replayed, fe messages
 	}
 	if _, err := store.GetInfo(ctx, fe.Object); err != nil {
 		if errors.Is(err, jetstream.ErrObjectNotFound) {
-			return Replayed{}, fmt.Errorf("%w: the stored export %s of job %s is gone (exports expire); request a new export of tenant %s instead",
+			return Replayed{}, fmt.Errorf("%w: the stored export %s of job %s is gone (a newer applied export replaced it, or it was deleted); request a new export of tenant %s instead",
 				ErrNotReplayable, fe.Object, fe.JobID, fe.Tenant)
 		}
 		return Replayed{}, fmt.Errorf("replay %s: look up export %s: %w", out.ID, fe.Object, err)
