@@ -14,13 +14,10 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/failure"
-	"github.com/skolebuss/skolebuss/internal/messages"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -34,80 +31,6 @@ func newTel(t *testing.T, cfg Config) (*Telemetry, *tracetest.SpanRecorder) {
 	}
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	return tel, rec
-}
-
-// One job is one trace: the requester's span travels in the NATS headers of
-// a job published through a real JetStream server, the fetcher continues
-// it, and its fetched-export message carries it on to the publisher.
-func TestTraceTravelsThroughJetStream(t *testing.T) {
-	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close(ctx)
-	tel, rec := newTel(t, Config{})
-	tracer := tel.Tracer("test")
-	tenant := "aa750693-e3ea-441b-93fe-6a71a8371afa"
-
-	// Requester side.
-	rctx, rspan := Start(ctx, tracer, "request export", trace.SpanKindProducer, Tenant(tenant), Job("j-1"))
-	m, err := messages.Encode(messages.ExportJob{JobID: "j-1", Tenant: tenant, Application: "skolebuss-demo",
-		Reason: messages.ReasonDemand, RequestedAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	InjectNATS(rctx, m)
-	if _, err := b.JS.PublishMsg(ctx, m); err != nil {
-		t.Fatal(err)
-	}
-	rspan.End()
-	want := rspan.SpanContext().TraceID()
-
-	// Fetcher side: a pull consumer on the work queue.
-	cons, err := b.JS.CreateOrUpdateConsumer(ctx, bus.StreamJobs, jetstream.ConsumerConfig{Durable: "fetcher", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Headers().Get(messages.HeaderTraceparent) == "" {
-		t.Fatalf("no traceparent in %v", got.Headers())
-	}
-	fctx, fspan := Start(ExtractNATS(ctx, got.Headers()), tracer, "fetch export", trace.SpanKindConsumer, Tenant(tenant))
-	if fspan.SpanContext().TraceID() != want {
-		t.Fatalf("fetcher trace %s, requester trace %s", fspan.SpanContext().TraceID(), want)
-	}
-	if TraceID(fctx) != want.String() {
-		t.Errorf("TraceID(ctx) = %q", TraceID(fctx))
-	}
-	_ = got.Ack()
-
-	// Fetcher to publisher, through watermill metadata this time.
-	_, wm, err := messages.EncodeWatermill(messages.FetchedExport{JobID: "j-1", ExportID: "e-1", Tenant: tenant,
-		Application: "skolebuss-demo", Object: "o", SHA256: strings.Repeat("0", 64), FetchedAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	InjectWatermill(fctx, wm)
-	fspan.End()
-	pctx := ExtractWatermill(ctx, wm)
-	if trace.SpanContextFromContext(pctx).TraceID() != want {
-		t.Errorf("publisher trace %s, want %s", trace.SpanContextFromContext(pctx).TraceID(), want)
-	}
-	spans := rec.Ended()
-	if len(spans) != 2 || spans[1].Parent().SpanID() != rspan.SpanContext().SpanID() {
-		t.Errorf("fetch span's parent is not the request span: %d spans", len(spans))
-	}
-	for _, s := range spans {
-		for _, a := range s.Attributes() {
-			if !strings.HasPrefix(string(a.Key), "skolebuss.") {
-				t.Errorf("span %s has attribute %s", s.Name(), a.Key)
-			}
-		}
-	}
 }
 
 func TestMiddleware(t *testing.T) {
