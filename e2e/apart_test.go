@@ -163,7 +163,10 @@ publisher:
 		t.Fatalf("advance the sandbox: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	run("export", "--config", cfgFile, "--tenant", maaneby, "--id", "apart2")
+	// The second request waits for its own outcome, as an operator would.
+	if out := run("export", "--config", cfgFile, "--tenant", maaneby, "--id", "apart2", "--wait", "--wait-timeout", "60s"); !strings.Contains(out, "export apart2 applied: created ") {
+		t.Fatalf("export --wait: %s", out)
+	}
 	waitFor("the second export at the vendor", watch, func(s string) bool {
 		i := strings.Index(s, "export apart2 completed")
 		return i >= 0 && strings.Contains(s[i:], "copy matches export.completed")

@@ -38,8 +38,12 @@ const exportHelp = `Usage: skolebuss export --tenant ID [flags]
 
 Puts an export job for one tenant on jobs.export.<tenant>, for a running
 fetcher to take. The job id is demand-<tenant>-<UTC minute> unless --id gives
-one, so asking twice within a minute makes one job. The tenant must be in the
-configuration. Prints the job id and the trace id the job starts.
+one, so asking twice within the same minute makes one job. The tenant must be
+in the configuration. Prints the job id and the trace id the job starts.
+
+With --wait it then follows the job: the export's start and its application
+(export.completed, with the counts and the state's checksum), or the dead
+letter a stage made of it (exit 1, with the sequence for skolebuss replay).
 
 The configuration is --config FILE (default: the sandbox demo's), then
 SKOLEBUSS_* variables, then the flags. It connects to --nats-url, else the
@@ -56,6 +60,8 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	o.register(fs)
 	tenant := fs.String("tenant", "", "the tenant `ID` to export; required")
 	id := fs.String("id", "", "the job `ID` (letters, digits, '-', '_'); default demand-<tenant>-<minute>")
+	wait := fs.Bool("wait", false, "wait until the export is applied or dead-lettered, and say which (exit 1 if dead-lettered)")
+	waitTimeout := fs.Duration("wait-timeout", 30*time.Minute, "with --wait, give up waiting after this long")
 	fs.Usage = func() { fmt.Fprint(stderr, exportHelp); fs.PrintDefaults() }
 	if err := parseOps(fs, args); err != nil {
 		return err
@@ -100,12 +106,19 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err != nil {
 		return explainBus(err)
 	}
+	// Where a waiter reads from: a minute before the request (clocks drift),
+	// or, for a job requested earlier, as far back as a duplicate can be.
+	since := res.Job.RequestedAt.Add(-time.Minute)
 	if res.Duplicate {
 		fmt.Fprintf(stdout, "already requested: job %s for tenant %s is in the queue (seq %d)\n", res.Job.JobID, *tenant, res.Seq)
+		since = res.Job.RequestedAt.Add(-2 * time.Hour) // beyond the JOBS stream's duplicate window (an hour)
+	} else {
+		fmt.Fprintf(stdout, "requested: job %s for tenant %s (seq %d, trace %s)\n", res.Job.JobID, *tenant, res.Seq, res.TraceID)
+	}
+	if !*wait {
 		return nil
 	}
-	fmt.Fprintf(stdout, "requested: job %s for tenant %s (seq %d, trace %s)\n", res.Job.JobID, *tenant, res.Seq, res.TraceID)
-	return nil
+	return waitExport(ctx, js, *tenant, res.Job.JobID, since, *waitTimeout, stdout)
 }
 
 // opsFlags are the connection flags of the operator commands.
