@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	// quota_timezone names an IANA zone: the sandbox carries the zone data, so
+	// it loads in a container without any.
+	_ "time/tzdata"
 
 	"github.com/skolebuss/skolebuss/internal/rostergen"
 	"go.yaml.in/yaml/v3"

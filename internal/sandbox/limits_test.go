@@ -219,3 +219,40 @@ func TestRateLimitIsPerApplication(t *testing.T) {
 		}
 	}
 }
+
+// TestQuotaDayInOslo: with quota_timezone Europe/Oslo the daily quota runs
+// from Oslo's midnight, which is 23:00 UTC in winter (CET) and 22:00 UTC in
+// summer (CEST); Retry-After names the wait until then.
+func TestQuotaDayInOslo(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		now       time.Time // UTC
+		midnight  time.Time // the next Oslo midnight, in UTC
+		afterward time.Time // just past it
+	}{
+		{"winter", time.Date(2026, 1, 15, 20, 0, 0, 0, time.UTC), time.Date(2026, 1, 15, 23, 0, 0, 0, time.UTC), time.Date(2026, 1, 15, 23, 0, 1, 0, time.UTC)},
+		{"summer", time.Date(2026, 7, 15, 20, 0, 0, 0, time.UTC), time.Date(2026, 7, 15, 22, 0, 0, 0, time.UTC), time.Date(2026, 7, 15, 22, 0, 1, 0, time.UTC)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clk := newClock()
+			clk.Set(c.now)
+			cfg := oneTenant()
+			cfg.Now = clk.Now
+			cfg.QuotaTimezone = "Europe/Oslo"
+			cfg.Applications[0].Quota = Quota{Daily: 1}
+			_, base := start(t, cfg)
+			tok := token(t, base, demoForm(DemoTenantFjordvik))
+			if st, _ := exportStatus(t, base, tok); st != 200 {
+				t.Fatalf("the day's one request: %d", st)
+			}
+			st, ra := exportStatus(t, base, tok)
+			if want := itoa(int64(c.midnight.Sub(c.now) / time.Second)); st != 429 || ra != want {
+				t.Fatalf("second request: %d Retry-After %q; want 429 and %s (Oslo's midnight)", st, ra, want)
+			}
+			clk.Set(c.afterward)
+			if st, _ := exportStatus(t, base, token(t, base, demoForm(DemoTenantFjordvik))); st != 200 {
+				t.Fatalf("just past Oslo's midnight: %d, want the new day's quota", st)
+			}
+		})
+	}
+}
