@@ -43,19 +43,27 @@ const (
 	// the vendor: far more than nine transient failures of one job in a row
 	// would wait with the test's retry backoff (0.5s+1s+2s+5s×6).
 	soakWaitExports = 2 * time.Minute
+	// soakSlowBody (bytes per second) makes the largest tenant's export, about
+	// 14 MB, take 3–4 s to stream in a generation whose victim is a fetcher,
+	// so the kill lands while the body is in flight.
+	soakSlowBody = 4_000_000
 )
 
 // TestSoak runs the whole pipeline as separate processes against a faulty
 // sandbox (30% 500/502/503 with Retry-After 1s, 50ms latency, tokens that
 // expire after 3s while announcing an hour), two fetchers and two
 // publishers, and `skolebuss watch` as the vendor. For each of four
-// generations it requests an export of every tenant, SIGKILLs one random
-// fetcher or publisher while the exports run and starts a new one in its
-// place, waits until the vendor's copy of every tenant matched the export,
-// then advances every tenant. In the second generation the largest tenant's
-// export body is cut off midway once. At the end: every tenant's copy matched
-// its latest export, the DLQ holds no dead letters, and no event id is stored
-// twice in the LMS stream.
+// generations it requests an export of every tenant, SIGKILLs a fetcher (in
+// two generations, drawn at random) or a publisher (in the other two) while
+// the exports run and starts a new one in its place, waits until the vendor's
+// copy of every tenant matched the export, then advances every tenant. In a
+// fetcher's generation the largest tenant's body streams at 4 MB/s and the
+// fetcher reading it is killed mid-body; the fault is then cleared and the
+// job, redelivered after the ack wait, fetched again. In the second
+// generation the largest tenant's export body is cut off midway once. At the
+// end: at least one fetcher kill cut a download the sandbox was still
+// sending, every tenant's copy matched its latest export, the DLQ holds no
+// dead letters, and no event id is stored twice in the LMS stream.
 //
 // SOAK_SEED=N repeats a run's choices (which process is killed, when) and the
 // sandbox's fault draws. SOAK_LOGS=DIR keeps every process's output there
@@ -105,13 +113,25 @@ func TestSoak(t *testing.T) {
 	run := token(rng)
 	cutTenant := soakTenants[len(soakTenants)-1] // the largest: its body is long enough to cut midway
 	var (
-		latest   = map[string]string{} // tenant → its latest export id
-		exports  int
-		kills    []string
-		cutBytes int64
-		cuts     int
+		latest       = map[string]string{} // tenant → its latest export id
+		exports      int
+		kills        []string
+		cutBytes     int64
+		cuts         int
+		fetcherKills int
+		interrupted  []string // the downloads a fetcher kill cut: "fetcher2 at 1200000 bytes"
 	)
+	// Two generations kill a fetcher, two a publisher, in a random order.
+	roles := []string{"fetcher", "fetcher", "publisher", "publisher"}
+	rng.Shuffle(len(roles), func(i, j int) { roles[i], roles[j] = roles[j], roles[i] })
 	for gen := 1; gen <= soakGenerations; gen++ {
+		role := roles[(gen-1)%len(roles)]
+		slowFault := fmt.Sprintf(`{"slow_body":%d}`, soakSlowBody)
+		var startedBefore int64 // exports of the largest tenant the sandbox began to send
+		if role == "fetcher" && gen != 2 {
+			h.admin(http.MethodPut, sandboxAddr, "/_sandbox/faults/"+cutTenant.id, slowFault)
+			startedBefore = sandboxStats(t, sandboxAddr).exportsOf(cutTenant.id)
+		}
 		if gen == 2 {
 			size := servedBytes(sb.out.String(), cutTenant.id)
 			if size < 2 {
@@ -137,21 +157,34 @@ func TestSoak(t *testing.T) {
 			h.waitFor("the cut-off export", sb, soakWaitExports, func(s string) bool {
 				return strings.Count(s, `msg="export cut off"`) > cutsBefore
 			})
-			h.admin(http.MethodDelete, sandboxAddr, "/_sandbox/faults/"+cutTenant.id, "")
+			// In a fetcher's generation the retry streams slowly instead.
+			if role == "fetcher" {
+				h.admin(http.MethodPut, sandboxAddr, "/_sandbox/faults/"+cutTenant.id, slowFault)
+				startedBefore = sandboxStats(t, sandboxAddr).exportsOf(cutTenant.id)
+			} else {
+				h.admin(http.MethodDelete, sandboxAddr, "/_sandbox/faults/"+cutTenant.id, "")
+			}
 			cuts = strings.Count(sb.out.String(), `msg="export cut off"`) - cutsBefore
-			t.Logf("generation 2: %d export(s) of %s cut off; fault cleared", cuts, cutTenant.name)
+			now := "cleared"
+			if role == "fetcher" {
+				now = fmt.Sprintf("slow_body %d B/s instead", soakSlowBody)
+			}
+			t.Logf("generation 2: %d export(s) of %s cut off; fault %s", cuts, cutTenant.name, now)
 		}
 
-		// While the exports run: kill a fetcher or a publisher (the role drawn
-		// at random; of its two processes the one using the CPU, else either),
-		// and start another in its place. A fetcher dies while the largest
-		// tenant's body streams in; a publisher after that body was announced,
-		// while it parses, diffs and publishes (40k events in generation 1,
-		// a few hundred later).
-		role := []string{"fetcher", "publisher"}[rng.IntN(2)]
+		// While the exports run: kill a fetcher or a publisher and start
+		// another in its place. A fetcher dies while the largest tenant's
+		// slowed body streams in (of the two, the one reading bytes); a
+		// publisher after that body was announced, while it parses, diffs and
+		// publishes (40k events in generation 1, a few hundred later; of the
+		// two, the one using the CPU, else either).
 		big := latest[cutTenant.id]
 		if role == "fetcher" {
-			time.Sleep(time.Duration(200+rng.IntN(700)) * time.Millisecond)
+			// The sandbox counts an export once it answered 200, before the
+			// body: from then on the body takes 3–4 s.
+			h.waitForSandbox("the sandbox to start sending "+big, sandboxAddr, soakWaitExports, func(st soakStats) bool {
+				return st.exportsOf(cutTenant.id) > startedBefore
+			})
 		} else {
 			announced := regexp.MustCompile(`msg="export fetched".* job_id=` + regexp.QuoteMeta(big) + ` `)
 			h.waitForAny("fetcher", "the announcement of "+big, soakWaitExports, announced.MatchString)
@@ -167,7 +200,12 @@ func TestSoak(t *testing.T) {
 				candidates = append(candidates, i)
 			}
 		}
-		i := busiest(live, candidates, rng)
+		var i int
+		if role == "fetcher" {
+			i = mostRead(live, candidates, rng)
+		} else {
+			i = busiest(live, candidates, rng)
+		}
 		victim := live[i]
 		matched := 0
 		for _, tn := range soakTenants {
@@ -175,6 +213,8 @@ func TestSoak(t *testing.T) {
 				matched++
 			}
 		}
+		abortedBefore := len(abortedExports(sb.out.String(), cutTenant.id))
+		servedBefore := len(servedExports(sb.out.String(), cutTenant.id))
 		if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatalf("kill %s: %v", victim.name, err)
 		}
@@ -182,6 +222,27 @@ func TestSoak(t *testing.T) {
 		live[i] = h.start(h.nextName(role), workers[role]...)
 		kills = append(kills, fmt.Sprintf("%s at %s", victim.name, time.Since(began).Round(time.Millisecond)))
 		t.Logf("generation %d: killed %s (SIGKILL) with %d of %d exports at the vendor, started %s", gen, victim.name, matched, len(soakTenants), live[i].name)
+		if role == "fetcher" {
+			// The kill interrupted a download when the sandbox, still
+			// sending that body, saw its client go away and aborted it
+			// short of the whole (it notices on its next write, within a
+			// tenth of a second at this rate).
+			fetcherKills++
+			deadline := time.Now().Add(3 * time.Second)
+			for len(abortedExports(sb.out.String(), cutTenant.id)) == abortedBefore && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if a := abortedExports(sb.out.String(), cutTenant.id); len(a) > abortedBefore {
+				interrupted = append(interrupted, fmt.Sprintf("%s at %d bytes", victim.name, a[len(a)-1]))
+				t.Logf("generation %d: the kill cut %s's download: the sandbox aborted the body after %d bytes", gen, victim.name, a[len(a)-1])
+			} else {
+				t.Logf("generation %d: the kill of %s interrupted no download (the sandbox served %d and aborted none of %s since)",
+					gen, victim.name, len(servedExports(sb.out.String(), cutTenant.id))-servedBefore, cutTenant.name)
+			}
+			// The retry, on the job redelivered after the ack wait, streams
+			// at full speed.
+			h.admin(http.MethodDelete, sandboxAddr, "/_sandbox/faults/"+cutTenant.id, "")
+		}
 
 		for _, tn := range soakTenants {
 			id := latest[tn.id]
@@ -239,6 +300,9 @@ func TestSoak(t *testing.T) {
 
 	// What the kills interrupted: downloads the sandbox saw cut by a dead
 	// fetcher, and exports a publisher redid (events JetStream already had).
+	if len(interrupted) == 0 {
+		t.Errorf("none of %d fetcher kill(s) interrupted a download in flight; the sandbox said:\n%s", fetcherKills, sb.out.String())
+	}
 	var redone []string
 	for _, p := range h.procs {
 		if !strings.HasPrefix(p.name, "publisher") {
@@ -248,8 +312,8 @@ func TestSoak(t *testing.T) {
 			redone = append(redone, fmt.Sprintf("%s by %s (%s duplicates)", m[1], p.name, m[2]))
 		}
 	}
-	aborted := strings.Count(sb.out.String(), `msg="export aborted"`)
-	t.Logf("summary: kills interrupted %d download(s) in flight; exports redone after a publisher died: %d %v", aborted, len(redone), redone)
+	t.Logf("summary: %d of %d fetcher kill(s) interrupted a download in flight %v; exports redone after a publisher died: %d %v",
+		len(interrupted), fetcherKills, interrupted, len(redone), redone)
 
 	st := sandboxStats(t, sandboxAddr)
 	app := st.Applications["skolebuss-demo"]
@@ -452,6 +516,52 @@ func (h *soakHarness) admin(method, addr, path, body string) {
 	}
 }
 
+// waitForSandbox polls the sandbox's stats until cond holds.
+func (h *soakHarness) waitForSandbox(what, addr string, limit time.Duration, cond func(soakStats) bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond(sandboxStats(h.t, addr)) {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// mostRead returns the one of candidates (indexes into procs) that read the
+// most bytes over 300ms (a download at soakSlowBody reads over 1 MB), or a
+// random one when none read any.
+func mostRead(procs []*proc, candidates []int, rng *rand.Rand) int {
+	before := make([]int64, len(candidates))
+	for k, i := range candidates {
+		before[k] = readBytes(procs[i].cmd.Process.Pid)
+	}
+	time.Sleep(300 * time.Millisecond)
+	best, most := candidates[rng.IntN(len(candidates))], int64(0)
+	for k, i := range candidates {
+		if d := readBytes(procs[i].cmd.Process.Pid) - before[k]; d > most {
+			best, most = i, d
+		}
+	}
+	return best
+}
+
+// readBytes is what process pid read by read(2) and the like, sockets
+// included, from /proc (0 where there is none).
+func readBytes(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "rchar: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
 // busiest returns the one of candidates (indexes into procs) that used the
 // most CPU over 100ms, or a random one when none used any.
 func busiest(procs []*proc, candidates []int, rng *rand.Rand) int {
@@ -509,6 +619,29 @@ func servedBytes(log, tenant string) int64 {
 	return n
 }
 
+// servedExports is the size of every export of tenant the sandbox served
+// whole, from its log.
+func servedExports(log, tenant string) []int64 {
+	return exportBytes(log, "export served", tenant)
+}
+
+// abortedExports is how many bytes of each export of tenant the sandbox
+// sent before it aborted the body because the client went away, from its
+// log.
+func abortedExports(log, tenant string) []int64 {
+	return exportBytes(log, "export aborted", tenant)
+}
+
+func exportBytes(log, msg, tenant string) []int64 {
+	re := regexp.MustCompile(`msg="` + regexp.QuoteMeta(msg) + `".*tenant=` + regexp.QuoteMeta(tenant) + `.* bytes=(\d+)`)
+	var sizes []int64
+	for _, m := range re.FindAllStringSubmatch(log, -1) {
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		sizes = append(sizes, n)
+	}
+	return sizes
+}
+
 // faultStatuses counts the 5xx answers the sandbox injected, by status.
 func faultStatuses(log string) map[int]int {
 	re := regexp.MustCompile(`msg="export fault".* status=(\d+)`)
@@ -527,13 +660,28 @@ type soakAppStats struct {
 	TokensIssued int64 `json:"tokens_issued"`
 }
 
-func sandboxStats(t *testing.T, addr string) struct {
+// soakStats is the part of GET /_sandbox/stats the test reads.
+type soakStats struct {
 	Applications map[string]soakAppStats `json:"applications"`
-} {
-	t.Helper()
-	var st struct {
-		Applications map[string]soakAppStats `json:"applications"`
+	Tenants      []struct {
+		ID      string `json:"id"`
+		Exports int64  `json:"exports"` // answered 200: the body began
+	} `json:"tenants"`
+}
+
+// exportsOf is how many exports of tenant the sandbox began to send.
+func (st soakStats) exportsOf(tenant string) int64 {
+	for _, tn := range st.Tenants {
+		if strings.EqualFold(tn.ID, tenant) {
+			return tn.Exports
+		}
 	}
+	return 0
+}
+
+func sandboxStats(t *testing.T, addr string) soakStats {
+	t.Helper()
+	var st soakStats
 	resp, err := http.Get("http://" + addr + "/_sandbox/stats")
 	if err != nil {
 		t.Fatal(err)
