@@ -318,6 +318,11 @@ func TestNATSPermissionsCarryThePipeline(t *testing.T) {
 	go func() {
 		done <- fetcher.Run(runCtx, fcfg, fetcher.Deps{JS: fb.JS, Stores: fb.Stores, Tokens: tokens, Logger: quiet()})
 	}()
+	// The fetcher's sweep of abandoned downloads reads the store's subjects
+	// and metadata: its user may.
+	if _, err := fetcher.SweepOrphanChunks(ctx, fb.JS, time.Hour); err != nil {
+		t.Errorf("sweep as the fetcher: %v", err)
+	}
 
 	pb := openAs(t, ctx, url, "publisher")
 	pub, err := publisher.New(pb.Conn, pb.Stores.Exports, pb.Stores.Snapshots, publisher.Config{

@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -88,6 +89,10 @@ type Config struct {
 	// Replicas of the stage's attempts bucket (worker.Config.Replicas): the
 	// streams' replicas. Default 1.
 	Replicas int
+	// OrphanAge is how long the chunks of a download no object names must
+	// have been idle before Run's sweep purges them (see
+	// SweepOrphanChunks). Default DefaultOrphanAge.
+	OrphanAge time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -105,6 +110,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 4
+	}
+	if c.OrphanAge == 0 {
+		c.OrphanAge = DefaultOrphanAge
 	}
 }
 
@@ -124,8 +132,8 @@ func (c Config) Validate() error {
 			return fmt.Errorf("fetcher: application %s: %w", name, err)
 		}
 	}
-	if c.MaxQuotaWait < 0 || c.MaxInFlight < 0 || c.Concurrency < 0 || c.MaxAttempts < 0 {
-		return errors.New("fetcher: max quota wait, max in flight, concurrency and max attempts must not be negative")
+	if c.MaxQuotaWait < 0 || c.MaxInFlight < 0 || c.Concurrency < 0 || c.MaxAttempts < 0 || c.OrphanAge < 0 {
+		return errors.New("fetcher: max quota wait, max in flight, concurrency, max attempts and orphan age must not be negative")
 	}
 	if err := c.Breaker.Validate(); err != nil {
 		return fmt.Errorf("fetcher: %w", err)
@@ -230,6 +238,13 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	}
 	wc := f.WorkerConfig()
 	wc.Meter = d.Meter
+	// Chunks of downloads a killed fetcher abandoned are purged while the
+	// stage runs.
+	var sweeping sync.WaitGroup
+	defer sweeping.Wait()
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	sweeping.Go(func() { f.sweepLoop(sctx) })
 	return worker.Run(ctx, d.JS, wc, f.Handle, f.logger, f.tp)
 }
 
