@@ -22,6 +22,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skolebuss/skolebuss/internal/fetcher"
 )
 
 // soakTenant is one municipality of the soak run.
@@ -303,6 +305,17 @@ func TestSoak(t *testing.T) {
 	if len(interrupted) == 0 {
 		t.Errorf("none of %d fetcher kill(s) interrupted a download in flight; the sandbox said:\n%s", fetcherKills, sb.out.String())
 	}
+	// Each interrupted download left chunks no object names; the fetchers'
+	// sweep purges them once idle for an hour. Swept now with no age, they
+	// must be there, and go.
+	swept := sweepNow(t, natsPort)
+	if swept.Uploads < len(interrupted) {
+		t.Errorf("the sweep found %d abandoned download(s), want at least the %d interrupted", swept.Uploads, len(interrupted))
+	}
+	if again := sweepNow(t, natsPort); again.Uploads != 0 {
+		t.Errorf("a second sweep found %d more", again.Uploads)
+	}
+	t.Logf("summary: the sweep purged %d abandoned download(s), %d chunks", swept.Uploads, swept.Chunks)
 	var redone []string
 	for _, p := range h.procs {
 		if !strings.HasPrefix(p.name, "publisher") {
@@ -691,6 +704,28 @@ func sandboxStats(t *testing.T, addr string) soakStats {
 		t.Fatalf("sandbox stats: %v", err)
 	}
 	return st
+}
+
+// sweepNow runs the fetcher's sweep of abandoned downloads with no age limit
+// (every fetcher is idle by now).
+func sweepNow(t *testing.T, natsPort int) fetcher.Swept {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", natsPort))
+	if err != nil {
+		t.Fatalf("connect to the embedded NATS server: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := fetcher.SweepOrphanChunks(ctx, js, 0)
+	if err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	return got
 }
 
 // lmsDuplicates reads the whole LMS stream with an ordered consumer and
