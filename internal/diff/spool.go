@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 // The spool holds the changed records of one Run on disk between the pass
@@ -72,7 +74,7 @@ func byteOp(b byte) (Op, bool) {
 // create opens a new spool file named name.
 func (s *spool) create(name string) (*spoolFile, error) {
 	if s.dir == "" {
-		dir, err := os.MkdirTemp(s.parent, "skolebuss-diff-")
+		dir, err := os.MkdirTemp(s.parent, spoolPrefix)
 		if err != nil {
 			return nil, fmt.Errorf("spool: %w", err)
 		}
@@ -229,4 +231,61 @@ func (sf *spoolFile) backward(fn func(frame) error) error {
 		end = start
 	}
 	return nil
+}
+
+// spoolPrefix names the directory of one Run's spool files.
+const spoolPrefix = "skolebuss-diff-"
+
+// SweepSpool removes from parent the spool directories of Runs that ended
+// without removing them (a publisher killed midway): every one in which
+// nothing has been written for minAge. A Run writes its spool files only
+// while it scans, and reads them through files it holds open, which outlive
+// their removal, so an old directory is never one a Run still needs to
+// write. It returns how many it removed.
+func SweepSpool(parent string, minAge time.Duration) (int, error) {
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return 0, fmt.Errorf("sweep spool %s: %w", parent, err)
+	}
+	removed := 0
+	var errs []error
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), spoolPrefix) {
+			continue
+		}
+		dir := filepath.Join(parent, e.Name())
+		last, err := lastWrite(dir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if time.Since(last) < minAge {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed++
+	}
+	return removed, errors.Join(errs...)
+}
+
+// lastWrite is the latest modification time of dir and the files in it.
+func lastWrite(dir string) (time.Time, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return time.Time{}, err
+	}
+	last := fi.ModTime()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.ModTime().After(last) {
+			last = info.ModTime()
+		}
+	}
+	return last, nil
 }

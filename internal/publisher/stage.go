@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/diff"
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/worker"
@@ -30,8 +34,43 @@ func WorkerConfig() worker.Config {
 // Run runs the stage until ctx is cancelled (see worker.Run): it consumes
 // with wcfg (WorkerConfig, adjusted by the caller) on js and handles each
 // message with p.Handle.
+//
+// While it runs it also removes, at start and hourly, the spool directories
+// a publisher killed midway left in the spool directory (diff.SweepSpool).
 func (p *Publisher) Run(ctx context.Context, js jetstream.JetStream, wcfg worker.Config, logger *slog.Logger, tp trace.TracerProvider) error {
+	var sweeping sync.WaitGroup
+	defer sweeping.Wait()
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	sweeping.Go(func() { p.sweepSpool(sctx, logger) })
 	return worker.Run(ctx, js, wcfg, p.Handle, logger, tp)
+}
+
+// SpoolOrphanAge is how long a spool directory must have gone unwritten
+// before the sweep removes it: a diff writes its spool while it scans, for
+// seconds to minutes.
+const SpoolOrphanAge = time.Hour
+
+func (p *Publisher) sweepSpool(ctx context.Context, logger *slog.Logger) {
+	dir := p.cfg.Diff.SpoolDir
+	if dir == "" {
+		dir = os.TempDir() // diff.Config's default
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := diff.SweepSpool(dir, SpoolOrphanAge)
+		if err != nil {
+			logger.Warn("sweeping abandoned spool directories failed", "err", err)
+		} else if n > 0 {
+			logger.Info("abandoned spool directories removed", "dirs", n, "spool_dir", dir)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // checkSubject refuses a fetched export whose subject names another tenant
