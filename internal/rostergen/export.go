@@ -187,15 +187,8 @@ func (m *Municipality) writePupil(x *xw, st *state, slot int) {
 	b = append(b, m.frag.mailDomain...)
 	b = append(b, "</userid>"...)
 	b = appendName(b, n)
-	b = append(b, "<demographics><gender>"...)
-	if female {
-		b = append(b, '1')
-	} else {
-		b = append(b, '2')
-	}
-	b = append(b, "</gender><bday>"...)
-	b = appendDate(b, born)
-	b = append(b, "</bday></demographics><email>"...)
+	b = appendDemographics(b, female, born)
+	b = append(b, "<email>"...)
 	b = appendMailLocal(b, n, id)
 	b = append(b, m.frag.pupilDomain...)
 	b = append(b, "</email>"...)
@@ -254,15 +247,8 @@ func (m *Municipality) writeStaff(x *xw, st *state, i int) {
 	b = append(b, m.frag.mailDomain...)
 	b = append(b, "</userid>"...)
 	b = appendName(b, n)
-	b = append(b, "<demographics><gender>"...)
-	if female {
-		b = append(b, '1')
-	} else {
-		b = append(b, '2')
-	}
-	b = append(b, "</gender><bday>"...)
-	b = appendDate(b, born)
-	b = append(b, "</bday></demographics><email>"...)
+	b = appendDemographics(b, female, born)
+	b = append(b, "<email>"...)
 	mail := len(b)
 	b = appendMailLocal(b, n, id)
 	b = append(b, m.frag.mailDomain...)
@@ -306,4 +292,18 @@ func (m *Municipality) writeGuardian(x *xw, st *state, slot int) {
 	b = append(b, `</pifu_email><pifu_tel type="personMobilePrivate">`...)
 	b = append(b, b[tel:telEnd]...)
 	x.buf = append(b, "</pifu_tel></extension></person>"...)
+}
+
+// appendDemographics appends a person's gender (1 female, 2 male) and
+// birthday.
+func appendDemographics(b []byte, female bool, born int64) []byte {
+	b = append(b, "<demographics><gender>"...)
+	if female {
+		b = append(b, '1')
+	} else {
+		b = append(b, '2')
+	}
+	b = append(b, "</gender><bday>"...)
+	b = appendDate(b, born)
+	return append(b, "</bday></demographics>"...)
 }
