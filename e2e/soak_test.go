@@ -202,11 +202,13 @@ func TestSoak(t *testing.T) {
 				candidates = append(candidates, i)
 			}
 		}
+		// A fetcher downloading at soakSlowBody reads over 1 MB in 300 ms; a
+		// publisher at work is busy on the CPU.
 		var i int
 		if role == "fetcher" {
-			i = mostRead(live, candidates, rng)
+			i = mostActive(live, candidates, rng, 300*time.Millisecond, readBytes)
 		} else {
-			i = busiest(live, candidates, rng)
+			i = mostActive(live, candidates, rng, 100*time.Millisecond, cpuTicks)
 		}
 		victim := live[i]
 		matched := 0
@@ -541,18 +543,18 @@ func (h *soakHarness) waitForSandbox(what, addr string, limit time.Duration, con
 	}
 }
 
-// mostRead returns the one of candidates (indexes into procs) that read the
-// most bytes over 300ms (a download at soakSlowBody reads over 1 MB), or a
-// random one when none read any.
-func mostRead(procs []*proc, candidates []int, rng *rand.Rand) int {
+// mostActive returns the one of candidates (indexes into procs) whose
+// measure (of its pid) grew the most over window, or a random one when none
+// grew.
+func mostActive(procs []*proc, candidates []int, rng *rand.Rand, window time.Duration, measure func(pid int) int64) int {
 	before := make([]int64, len(candidates))
 	for k, i := range candidates {
-		before[k] = readBytes(procs[i].cmd.Process.Pid)
+		before[k] = measure(procs[i].cmd.Process.Pid)
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(window)
 	best, most := candidates[rng.IntN(len(candidates))], int64(0)
 	for k, i := range candidates {
-		if d := readBytes(procs[i].cmd.Process.Pid) - before[k]; d > most {
+		if d := measure(procs[i].cmd.Process.Pid) - before[k]; d > most {
 			best, most = i, d
 		}
 	}
@@ -573,23 +575,6 @@ func readBytes(pid int) int64 {
 		}
 	}
 	return 0
-}
-
-// busiest returns the one of candidates (indexes into procs) that used the
-// most CPU over 100ms, or a random one when none used any.
-func busiest(procs []*proc, candidates []int, rng *rand.Rand) int {
-	before := make([]int64, len(candidates))
-	for k, i := range candidates {
-		before[k] = cpuTicks(procs[i].cmd.Process.Pid)
-	}
-	time.Sleep(100 * time.Millisecond)
-	best, most := candidates[rng.IntN(len(candidates))], int64(0)
-	for k, i := range candidates {
-		if d := cpuTicks(procs[i].cmd.Process.Pid) - before[k]; d > most {
-			best, most = i, d
-		}
-	}
-	return best
 }
 
 // cpuTicks is the user and system CPU time of process pid in clock ticks,
