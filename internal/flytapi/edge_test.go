@@ -142,17 +142,7 @@ func TestConnectionResetMidwayIsTransient(t *testing.T) {
 }
 
 func TestStalledBodyIsAbortedAfterIdleTimeout(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ int64) {
-		w.Header().Set("Content-Type", "application/xml")
-		fmt.Fprint(w, "<enterprise>")
-		w.(http.Flusher).Flush()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
+	up := stallingUpstream(t, true)
 	c, _ := newClient(t, up.URL, "id", testSecret, nil, nil, func(c *Config) { c.IdleTimeout = 150 * time.Millisecond })
 	exp, err := c.FetchExport(context.Background(), "app", "t1")
 	if err != nil {
@@ -170,17 +160,7 @@ func TestStalledBodyIsAbortedAfterIdleTimeout(t *testing.T) {
 }
 
 func TestCancelDuringBodyIsCanceled(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ int64) {
-		w.Header().Set("Content-Type", "application/xml")
-		fmt.Fprint(w, "<enterprise>")
-		w.(http.Flusher).Flush()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
+	up := stallingUpstream(t, true)
 	c, _ := newClient(t, up.URL, "id", testSecret, nil, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	exp, err := c.FetchExport(ctx, "app", "t1")
@@ -307,17 +287,7 @@ func hasAttr(kvs []attribute.KeyValue, k, v string) bool {
 }
 
 func TestCloseFromAnotherGoroutineAbortsARead(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ int64) {
-		w.Header().Set("Content-Type", "application/xml")
-		fmt.Fprint(w, "<enterprise>")
-		w.(http.Flusher).Flush()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
+	up := stallingUpstream(t, true)
 	c, _ := newClient(t, up.URL, "id", testSecret, nil, nil, nil)
 	exp, err := c.FetchExport(context.Background(), "app", "t1")
 	if err != nil {
@@ -372,19 +342,7 @@ func TestWholeDocumentWithoutItsLastChunkIsNotWhole(t *testing.T) {
 func TestCallerDeadlineIsATransientTimeout(t *testing.T) {
 	for _, where := range []string{"before the answer", "in the body"} {
 		t.Run(where, func(t *testing.T) {
-			release := make(chan struct{})
-			defer close(release)
-			up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ int64) {
-				if where == "in the body" {
-					w.Header().Set("Content-Type", "application/xml")
-					fmt.Fprint(w, "<enterprise>")
-					w.(http.Flusher).Flush()
-				}
-				select {
-				case <-release:
-				case <-r.Context().Done():
-				}
-			})
+			up := stallingUpstream(t, where == "in the body")
 			c, _ := newClient(t, up.URL, "id", testSecret, nil, nil, nil)
 			if _, err := c.tokens.Token(context.Background(), auth.Key{App: "app", Tenant: "t1"}); err != nil {
 				t.Fatal(err) // the token first, so that the deadline falls on the export

@@ -108,3 +108,23 @@ func reset(conn net.Conn) {
 }
 
 func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
+
+// stallingUpstream answers the export (after the start of a document, with
+// startBody) with nothing more until the client goes away or the test ends.
+func stallingUpstream(t *testing.T, startBody bool) *upstream {
+	t.Helper()
+	release := make(chan struct{})
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ int64) {
+		if startBody {
+			w.Header().Set("Content-Type", "application/xml")
+			fmt.Fprint(w, "<enterprise>")
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(release) })
+	return up
+}
