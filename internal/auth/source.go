@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
+	"github.com/skolebuss/skolebuss/internal/upstreamhttp"
 )
 
 // Key names one cached token: an application (Application.Name) and a tenant.
@@ -102,15 +102,7 @@ func New(cfg Config, logger *slog.Logger, tp trace.TracerProvider) (*Source, err
 	}
 	base := cfg.Transport
 	if base == nil {
-		d := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
-		base = &http.Transport{
-			DialContext:           d.DialContext,
-			TLSHandshakeTimeout:   cfg.ConnectTimeout,
-			ResponseHeaderTimeout: cfg.RequestTimeout,
-			MaxIdleConnsPerHost:   4,
-			IdleConnTimeout:       90 * time.Second,
-			ForceAttemptHTTP2:     true,
-		}
+		base = upstreamhttp.NewTransport(cfg.ConnectTimeout, cfg.RequestTimeout, 4)
 	}
 	client := &http.Client{Transport: otelhttp.NewTransport(base,
 		otelhttp.WithTracerProvider(tp),

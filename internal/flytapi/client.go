@@ -10,11 +10,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/trace"
@@ -22,6 +20,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/auth"
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
+	"github.com/skolebuss/skolebuss/internal/upstreamhttp"
 )
 
 // TokenSource gives the access token for an (application, tenant) and drops
@@ -72,15 +71,7 @@ func New(cfg Config, tokens TokenSource, logger *slog.Logger, tp trace.TracerPro
 	}
 	base := cfg.Transport
 	if base == nil {
-		d := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
-		base = &http.Transport{
-			DialContext:           d.DialContext,
-			TLSHandshakeTimeout:   cfg.ConnectTimeout,
-			ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
-			MaxIdleConnsPerHost:   16,
-			IdleConnTimeout:       90 * time.Second,
-			ForceAttemptHTTP2:     true,
-		}
+		base = upstreamhttp.NewTransport(cfg.ConnectTimeout, cfg.ResponseHeaderTimeout, 16)
 	}
 	return &Client{
 		cfg:    cfg,
