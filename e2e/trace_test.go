@@ -21,6 +21,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/auth"
 	"github.com/skolebuss/skolebuss/internal/auth/authtest"
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 	"github.com/skolebuss/skolebuss/internal/diff"
 	"github.com/skolebuss/skolebuss/internal/fetcher"
 	"github.com/skolebuss/skolebuss/internal/flytapi"
@@ -140,7 +141,7 @@ func TestOneJobIsOneTrace(t *testing.T) {
 	}
 
 	// Every LMS message is in the job's trace.
-	lms := streamMsgs(t, ctx, b.JS, bus.StreamLMS)
+	lms := streamMsgs(t, b.JS, bus.StreamLMS)
 	if len(lms) < 3 {
 		t.Fatalf("%d LMS messages", len(lms))
 	}
@@ -290,7 +291,7 @@ func personalData(t *testing.T, ctx context.Context, b *bus.Bus, fe messages.Fet
 func waitFetched(t *testing.T, ctx context.Context, js jetstream.JetStream) messages.FetchedExport {
 	t.Helper()
 	for {
-		if ms := streamMsgs(t, ctx, js, bus.StreamExports); len(ms) > 0 {
+		if ms := streamMsgs(t, js, bus.StreamExports); len(ms) > 0 {
 			fe, err := messages.Decode[messages.FetchedExport](ms[0])
 			if err != nil {
 				t.Fatal(err)
@@ -305,26 +306,11 @@ func waitFetched(t *testing.T, ctx context.Context, js jetstream.JetStream) mess
 	}
 }
 
-func streamMsgs(t *testing.T, ctx context.Context, js jetstream.JetStream, stream string) []*nats.Msg {
+func streamMsgs(t *testing.T, js jetstream.JetStream, stream string) []*nats.Msg {
 	t.Helper()
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []*nats.Msg
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, &nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
+	for _, m := range bustest.Msgs(t, js, stream) {
+		out = append(out, bustest.NATSMsg(m))
 	}
 	return out
 }

@@ -19,11 +19,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/auth"
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 	"github.com/skolebuss/skolebuss/internal/daemon"
 	"github.com/skolebuss/skolebuss/internal/diff"
 	"github.com/skolebuss/skolebuss/internal/flytapi"
@@ -197,22 +197,9 @@ tenants:
 
 func fetched(t *testing.T, js jetstream.JetStream) []messages.FetchedExport {
 	t.Helper()
-	ctx := context.Background()
-	s, err := js.Stream(ctx, bus.StreamExports)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []messages.FetchedExport
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			continue
-		}
-		fe, err := messages.Decode[messages.FetchedExport](&nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
+	for _, m := range bustest.Msgs(t, js, bus.StreamExports) {
+		fe, err := messages.Decode[messages.FetchedExport](bustest.NATSMsg(m))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -331,20 +318,8 @@ func vendorCopyIsTheExport(t *testing.T, b *bus.Bus, fe messages.FetchedExport, 
 		}
 	}
 
-	s, err := b.JS.Stream(ctx, bus.StreamLMS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ids := map[string]bool{}
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range bustest.Msgs(t, b.JS, bus.StreamLMS) {
 		id := m.Header.Get(messages.HeaderID)
 		if ids[id] {
 			t.Errorf("event %s stored twice", id)

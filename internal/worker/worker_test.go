@@ -17,6 +17,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/messages"
 )
@@ -105,20 +106,11 @@ func streamMsgs(t *testing.T, js jetstream.JetStream, stream string) uint64 {
 
 func deadLetters(t *testing.T, js jetstream.JetStream) []messages.DeadLetter {
 	t.Helper()
-	s, err := js.Stream(context.Background(), bus.StreamDLQ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, _ := s.Info(context.Background())
 	var out []messages.DeadLetter
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		raw, err := s.GetMsg(context.Background(), seq)
+	for _, raw := range bustest.Msgs(t, js, bus.StreamDLQ) {
+		dl, err := messages.Decode[messages.DeadLetter](bustest.NATSMsg(raw))
 		if err != nil {
-			continue
-		}
-		dl, err := messages.Decode[messages.DeadLetter](&nats.Msg{Subject: raw.Subject, Header: raw.Header, Data: raw.Data})
-		if err != nil {
-			t.Fatalf("dead letter %d does not decode: %v", seq, err)
+			t.Fatalf("dead letter %d does not decode: %v", raw.Sequence, err)
 		}
 		out = append(out, dl)
 	}
