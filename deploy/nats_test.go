@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/auth"
+	"github.com/skolebuss/skolebuss/internal/app"
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/config"
 	"github.com/skolebuss/skolebuss/internal/diff"
@@ -30,7 +31,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/quota"
 	"github.com/skolebuss/skolebuss/internal/requester"
 	"github.com/skolebuss/skolebuss/internal/sandbox"
-	"github.com/skolebuss/skolebuss/internal/vendor"
+	"github.com/skolebuss/skolebuss/internal/vendorcopy"
 )
 
 // natsEnv are the password variables the NATS confs reference, with dummy
@@ -240,7 +241,7 @@ func openAs(t *testing.T, ctx context.Context, url, user string) *bus.Bus {
 	if cfg.NATS.User != user {
 		t.Fatalf("compose runs %s as NATS user %q", user, cfg.NATS.User)
 	}
-	bc := cfg.Bus()
+	bc := app.BusConfig(cfg, user)
 	b, err := bus.Open(ctx, bus.Config{URL: url, User: bc.User, Password: bc.Password, Name: user}, quiet())
 	if err != nil {
 		t.Fatalf("bus.Open as %s: %v", user, err)
@@ -280,7 +281,7 @@ func TestNATSPermissionsCarryThePipeline(t *testing.T) {
 
 	// The operator's demo vendor reads the LMS stream, to check the result.
 	op := openAs(t, ctx, url, "operator")
-	v, err := vendor.New(op.JS, vendor.Config{})
+	v, err := vendorcopy.New(op.JS, vendorcopy.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +346,7 @@ func TestNATSPermissionsCarryThePipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitExports := func(n int) vendor.Status {
+	waitExports := func(n int) vendorcopy.Status {
 		t.Helper()
 		for {
 			if st, ok := v.Status(tenant); ok && st.Exports >= n {

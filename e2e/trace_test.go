@@ -32,7 +32,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/requester"
 	"github.com/skolebuss/skolebuss/internal/sandbox"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
-	"github.com/skolebuss/skolebuss/internal/vendor"
+	"github.com/skolebuss/skolebuss/internal/vendorcopy"
 )
 
 // TestOneJobIsOneTrace runs the three stages as the daemons wire them (the
@@ -109,7 +109,7 @@ func TestOneJobIsOneTrace(t *testing.T) {
 			t.Errorf("publisher: %v", err)
 		}
 	}()
-	v, err := vendor.New(b.JS, vendor.Config{})
+	v, err := vendorcopy.New(b.JS, vendorcopy.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,10 +11,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/skolebuss/skolebuss/internal/app"
 	"github.com/skolebuss/skolebuss/internal/daemon"
-
-	"github.com/skolebuss/skolebuss/internal/auth"
-	"github.com/skolebuss/skolebuss/internal/fetcher"
 )
 
 const usageText = `Usage: fetcher [flags]
@@ -63,30 +61,17 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 	if err != nil {
 		return err
 	}
-	fc := fetcher.FromConfig(cfg)
-	fc.AckWait, fc.Concurrency, fc.MaxInFlight, fc.DrainTimeout = *ackWait, *concurrency, *inFlight, *drain
-
-	// Deferred in reverse: after the stage has stopped, telemetry is flushed,
-	// then the connection drained.
-	b, err := d.Open(ctx, cfg, "skolebuss-fetcher", logger)
+	rt, stop, err := d.Start(ctx, cfg, "skolebuss-fetcher", logger)
 	if err != nil {
 		return err
 	}
-	defer daemon.CloseBus(b, logger)
-	tel, err := daemon.Telemetry(ctx, cfg, logger)
+	defer stop()
+	f, err := app.NewFetcher(rt, app.StageOptions{AckWait: *ackWait, Concurrency: *concurrency, MaxInFlight: *inFlight, Drain: *drain})
 	if err != nil {
 		return err
 	}
-	defer daemon.Flush(tel, logger)
-	tokens, err := auth.New(cfg.Auth(), logger, tel.TracerProvider())
-	if err != nil {
-		return err
-	}
-	defer tokens.Close()
-
-	logger.Info("fetcher started", "applications", len(fc.Applications), "concurrency", fc.Concurrency)
-	err = fetcher.Run(ctx, fc, fetcher.Deps{JS: b.JS, Stores: b.Stores, Tokens: tokens, Logger: logger,
-		Tracer: tel.TracerProvider(), Meter: tel.MeterProvider()})
+	logger.Info("fetcher started", "applications", len(f.Config.Applications), "concurrency", *concurrency)
+	err = f.Run(ctx)
 	logger.Info("fetcher stopped")
 	return err
 }

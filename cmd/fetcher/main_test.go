@@ -32,7 +32,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/publisher"
 	"github.com/skolebuss/skolebuss/internal/requester"
 	"github.com/skolebuss/skolebuss/internal/sandbox"
-	"github.com/skolebuss/skolebuss/internal/vendor"
+	"github.com/skolebuss/skolebuss/internal/vendorcopy"
 )
 
 func noenv(string) string { return "" }
@@ -258,7 +258,7 @@ func vendorCopyIsTheExport(t *testing.T, b *bus.Bus, fe messages.FetchedExport, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := vendor.New(b.JS, vendor.Config{})
+	v, err := vendorcopy.New(b.JS, vendorcopy.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

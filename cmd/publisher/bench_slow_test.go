@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skolebuss/skolebuss/internal/bench"
+	"github.com/skolebuss/skolebuss/cmd/skolebuss/internal/bench"
 )
 
 // TestLargeExportThroughput measures the publisher binary, run as its

@@ -9,11 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
+	"github.com/skolebuss/skolebuss/internal/app"
 	"github.com/skolebuss/skolebuss/internal/daemon"
-	"github.com/skolebuss/skolebuss/internal/diff"
 	"github.com/skolebuss/skolebuss/internal/publisher"
 )
 
@@ -65,35 +64,17 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.Publisher.SpoolDir, 0o700); err != nil {
-		return fmt.Errorf("spool directory: %w", err)
-	}
-
-	// Deferred in reverse: after the stage has stopped, telemetry is flushed,
-	// then the connection drained.
-	b, err := d.Open(ctx, cfg, "skolebuss-publisher", logger)
+	rt, stop, err := d.Start(ctx, cfg, "skolebuss-publisher", logger)
 	if err != nil {
 		return err
 	}
-	defer daemon.CloseBus(b, logger)
-	tel, err := daemon.Telemetry(ctx, cfg, logger)
+	defer stop()
+	p, err := app.NewPublisher(rt, app.StageOptions{AckWait: *ackWait, Drain: *drain, Window: *window})
 	if err != nil {
 		return err
 	}
-	defer daemon.Flush(tel, logger)
-	pub, err := publisher.New(b.Conn, b.Stores.Exports, b.Stores.Snapshots, publisher.Config{
-		Diff:   diff.Config{SpoolDir: cfg.Publisher.SpoolDir, DeleteThreshold: cfg.Publisher.DeleteThreshold},
-		Window: *window, Logger: logger, TracerProvider: tel.TracerProvider(), Meter: tel.MeterProvider(),
-	})
-	if err != nil {
-		return fmt.Errorf("%w: %v", daemon.ErrUsage, err)
-	}
-	wcfg := publisher.WorkerConfig()
-	wcfg.AckWait, wcfg.DrainTimeout, wcfg.Meter, wcfg.Replicas = *ackWait, *drain, tel.MeterProvider(), cfg.NATS.Replicas
-	wcfg.MaxAttempts, wcfg.Backoff = cfg.Retry.MaxAttempts, cfg.Retry.Backoff
-
 	logger.Info("publisher started", "spool_dir", cfg.Publisher.SpoolDir, "delete_threshold", cfg.Publisher.DeleteThreshold)
-	err = pub.Run(ctx, b.JS, wcfg, logger, tel.TracerProvider())
+	err = p.Run(ctx)
 	logger.Info("publisher stopped")
 	return err
 }

@@ -24,7 +24,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
 	"github.com/skolebuss/skolebuss/internal/rostergen"
-	"github.com/skolebuss/skolebuss/internal/vendor"
+	"github.com/skolebuss/skolebuss/internal/vendorcopy"
 )
 
 const tenant = "0f6d2a4c-1b3e-4c5d-8e7f-9a0b1c2d3e4f"
@@ -68,7 +68,7 @@ func TestKilledMidwayAndRestartedPublishesEveryEventOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close(context.Background())
-	v, err := vendor.New(b.JS, vendor.Config{})
+	v, err := vendorcopy.New(b.JS, vendorcopy.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

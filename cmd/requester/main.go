@@ -9,9 +9,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/skolebuss/skolebuss/internal/app"
 	"github.com/skolebuss/skolebuss/internal/daemon"
-
-	"github.com/skolebuss/skolebuss/internal/requester"
 )
 
 const usageText = `Usage: requester [flags]
@@ -55,24 +54,14 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 	if err != nil {
 		return err
 	}
-	rc := requester.FromConfig(cfg)
-	if err := rc.Validate(); err != nil {
+	rt, stop, err := d.Start(ctx, cfg, "skolebuss-requester", logger)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	r, err := app.NewRequester(rt)
+	if err != nil {
 		return fmt.Errorf("%w: %v", daemon.ErrUsage, err)
-	}
-	// Deferred in reverse: telemetry is flushed, then the connection drained.
-	b, err := d.Open(ctx, cfg, "skolebuss-requester", logger)
-	if err != nil {
-		return err
-	}
-	defer daemon.CloseBus(b, logger)
-	tel, err := daemon.Telemetry(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer daemon.Flush(tel, logger)
-	r, err := requester.New(b.JS, rc, logger, tel.TracerProvider())
-	if err != nil {
-		return err
 	}
 	err = r.Run(ctx)
 	logger.Info("requester stopped")

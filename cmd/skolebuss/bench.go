@@ -16,7 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/skolebuss/skolebuss/internal/bench"
+	"github.com/skolebuss/skolebuss/cmd/skolebuss/internal/bench"
 	"github.com/skolebuss/skolebuss/internal/daemon"
 	"github.com/skolebuss/skolebuss/internal/rostergen"
 )

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skolebuss/skolebuss/internal/bench"
+	"github.com/skolebuss/skolebuss/cmd/skolebuss/internal/bench"
 	"github.com/skolebuss/skolebuss/internal/pifu"
 	"github.com/skolebuss/skolebuss/internal/rostergen"
 )

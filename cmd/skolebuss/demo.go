@@ -11,9 +11,9 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/skolebuss/skolebuss/cmd/skolebuss/internal/demo"
 	"github.com/skolebuss/skolebuss/internal/config"
 	"github.com/skolebuss/skolebuss/internal/daemon"
-	"github.com/skolebuss/skolebuss/internal/demo"
 )
 
 func init() {

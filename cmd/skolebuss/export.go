@@ -7,16 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/app"
 	"github.com/skolebuss/skolebuss/internal/config"
 	"github.com/skolebuss/skolebuss/internal/daemon"
 	"github.com/skolebuss/skolebuss/internal/messages"
@@ -93,12 +91,12 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	defer nc.Close()
 	// The job starts its trace here; with an OTLP endpoint configured the
 	// span is exported beside the stages' spans.
-	tel, err := telemetry.New(ctx, cfg.TelemetryConfig(), slog.New(slog.DiscardHandler))
+	tel, err := telemetry.New(ctx, app.TelemetryConfig(cfg), slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
 	defer tel.Shutdown(context.WithoutCancel(ctx))
-	r, err := requester.New(js, requester.FromConfig(cfg), slog.New(slog.DiscardHandler), tel.TracerProvider())
+	r, err := requester.New(js, app.RequesterConfig(cfg), slog.New(slog.DiscardHandler), tel.TracerProvider())
 	if err != nil {
 		return err
 	}
@@ -121,57 +119,23 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	return waitExport(ctx, js, *tenant, res.Job.JobID, since, *waitTimeout, stdout)
 }
 
-// opsFlags are the connection flags of the operator commands.
-type opsFlags struct {
-	configFile, natsURL, natsCreds string
-}
+// opsFlags are the connection flags of the operator commands: the
+// daemons' --config, --nats-url, --nats-creds and --nats-user. The operator
+// commands do not talk to the upstream, so no application secret is read;
+// the NATS password or token is.
+type opsFlags struct{ daemon.Flags }
 
 func (o *opsFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.configFile, "config", "", "the skolebuss YAML `FILE` (default: the sandbox demo's configuration)")
-	fs.StringVar(&o.natsURL, "nats-url", "", "NATS server `URL`s, comma-separated (overrides nats.url and $SKOLEBUSS_NATS_URL)")
-	fs.StringVar(&o.natsCreds, "nats-creds", "", "NATS credentials `FILE` (overrides nats.credentials_file)")
+	o.NATSOnly = true
+	o.RegisterClient(fs)
 }
 
-func parseOps(fs *flag.FlagSet, args []string) error {
-	if err := daemon.ParseFlags(fs, args); err != nil {
-		return err
-	}
-	return nil
-}
+func parseOps(fs *flag.FlagSet, args []string) error { return daemon.ParseFlags(fs, args) }
 
-// load reads the configuration as the daemons do. The operator commands do
-// not talk to the upstream, so the applications' secrets are not read; the
-// NATS password or token is.
+// load reads the configuration as the daemons do.
 func (o *opsFlags) load(getenv func(string) string) (*config.Config, error) {
-	var cfg *config.Config
-	if o.configFile != "" {
-		var err error
-		if cfg, err = config.Load(o.configFile); err != nil {
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
-		}
-	} else {
-		cfg = config.Default()
-		// The demo application's secret is the sandbox's public one.
-		if a, ok := cfg.Application(config.DemoApplication); ok {
-			a.ClientSecret = config.DemoSecret
-		}
-	}
-	if err := cfg.Apply(getenv); err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if o.natsURL != "" {
-		cfg.NATS.URL = o.natsURL
-	}
-	if o.natsCreds != "" {
-		cfg.NATS.CredentialsFile = o.natsCreds
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if err := cfg.ResolveNATSSecrets(getenv, os.ReadFile); err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	cfg, _, err := o.Load(getenv, io.Discard)
+	return cfg, err
 }
 
 // open is load, then connect.
@@ -190,30 +154,7 @@ func (o *opsFlags) open(ctx context.Context, getenv func(string) string) (*confi
 // connect dials the pipeline's NATS server. It does not provision: an
 // operator command changes no stream.
 func (o *opsFlags) connect(ctx context.Context, cfg *config.Config) (*nats.Conn, jetstream.JetStream, error) {
-	bc := cfg.Bus()
-	bc.Name = "skolebuss-cli"
-	bc.ConnectTimeout = 5 * time.Second
-	url := bc.URL
-	if url == "" {
-		host, port := bc.Embedded.Host, bc.Embedded.Port
-		if host == "" {
-			host = "127.0.0.1"
-		}
-		if port <= 0 {
-			port = 4222
-		}
-		url = "nats://" + net.JoinHostPort(host, strconv.Itoa(port))
-	}
-	nc, err := bus.Connect(ctx, url, bc, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return nil, nil, fmt.Errorf("connect to NATS at %s (is the pipeline running? --nats-url names another server): %w", redactURL(url), err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, nil, err
-	}
-	return nc, js, nil
+	return daemon.Dial(ctx, cfg, "skolebuss-cli")
 }
 
 // explainBus adds a hint when no stream took a publish.
@@ -237,17 +178,4 @@ func configName(cfg *config.Config) string {
 		return "the demo configuration"
 	}
 	return cfg.File()
-}
-
-// redactURL drops user info from NATS URLs for messages.
-func redactURL(urls string) string {
-	parts := strings.Split(urls, ",")
-	for i, p := range parts {
-		if at := strings.LastIndex(p, "@"); at >= 0 {
-			if s := strings.Index(p, "://"); s >= 0 && s < at {
-				parts[i] = p[:s+3] + "[redacted]" + p[at:]
-			}
-		}
-	}
-	return strings.Join(parts, ",")
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/skolebuss/skolebuss/internal/app"
 	"github.com/skolebuss/skolebuss/internal/requester"
 )
 
@@ -66,7 +67,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return err
 	}
 	defer nc.Close()
-	r, err := requester.New(js, requester.FromConfig(cfg), slog.New(slog.DiscardHandler), nil)
+	r, err := requester.New(js, app.RequesterConfig(cfg), slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return err
 	}

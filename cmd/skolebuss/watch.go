@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/skolebuss/skolebuss/internal/demo"
+	"github.com/skolebuss/skolebuss/cmd/skolebuss/internal/demo"
 )
 
 func init() {

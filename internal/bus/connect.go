@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -105,17 +106,20 @@ func firstURL(s string) string {
 	return s
 }
 
-// redactURL drops any user info from a URL for logs and errors.
-func redactURL(s string) string {
-	u, err := url.Parse(firstURL(s))
-	if err != nil || u.User == nil {
-		if err != nil {
-			return "(unparsable url)"
+// RedactURL drops the user info (user, password or token) from each URL of
+// a comma-separated NATS URL list, for logs and errors.
+func RedactURL(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if at := strings.LastIndex(p, "@"); at >= 0 {
+			if s := strings.Index(p, "://"); s >= 0 && s < at {
+				parts[i] = p[:s+3] + "[redacted]" + p[at:]
+			} else {
+				parts[i] = "[redacted]" + p[at:]
+			}
 		}
-		return s
 	}
-	u.User = url.User("redacted")
-	return u.String()
+	return strings.Join(parts, ",")
 }
 
 // Connect dials the server at url with cfg's credentials, name and reconnect
@@ -134,7 +138,7 @@ func Connect(ctx context.Context, url string, cfg Config, logger *slog.Logger) (
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			logger.Info("nats reconnected", "server", redactURL(nc.ConnectedUrl()))
+			logger.Info("nats reconnected", "server", RedactURL(nc.ConnectedUrl()))
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""
@@ -164,7 +168,7 @@ func Connect(ctx context.Context, url string, cfg Config, logger *slog.Logger) (
 	select {
 	case r := <-done:
 		if r.err != nil {
-			return nil, fmt.Errorf("connect to nats at %s: %w", redactURL(url), r.err)
+			return nil, fmt.Errorf("connect to nats at %s: %w", RedactURL(url), r.err)
 		}
 		return r.nc, nil
 	case <-ctx.Done():
@@ -173,7 +177,7 @@ func Connect(ctx context.Context, url string, cfg Config, logger *slog.Logger) (
 				r.nc.Close()
 			}
 		}()
-		return nil, fmt.Errorf("connect to nats at %s: %w", redactURL(url), ctx.Err())
+		return nil, fmt.Errorf("connect to nats at %s: %w", RedactURL(url), ctx.Err())
 	}
 }
 

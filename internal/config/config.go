@@ -39,6 +39,10 @@ const (
 	DemoScope       = "vfsapi:lmsexport"
 )
 
+// LMSMaxAge is how long the LMS stream keeps events; the duplicate window
+// of nats.duplicate_window must fit in it.
+const LMSMaxAge = 30 * 24 * time.Hour
+
 // Config is the whole file. Durations are written as Go durations ("90s",
 // "1h"). Load fills defaults for what the file leaves out.
 type Config struct {
@@ -230,6 +234,16 @@ func Default() *Config {
 		c.Tenants = append(c.Tenants, t)
 	}
 	return &c
+}
+
+// Demo is Default with the demo application's secret set: the sandbox's
+// public one. It is what every command runs without --config.
+func Demo() *Config {
+	c := Default()
+	if a, ok := c.Application(DemoApplication); ok {
+		a.ClientSecret = DemoSecret
+	}
+	return c
 }
 
 // File is the file the config was loaded from ("" for Default).

@@ -85,19 +85,15 @@ func TestExampleLoads(t *testing.T) {
 	if !ok || a.RateLimit.Rate != 5 || a.Quotas.AlertAt[1] != 0.95 || a.ClientSecretEnv != "SKOLEBUSS_DEMO_SECRET" {
 		t.Errorf("application %+v", a)
 	}
-	b := c.Bus()
-	if b.URL != "" || b.Embedded.Port != 4222 || b.Embedded.SyncAlways || b.Provision.DuplicateWindow != time.Hour {
-		t.Errorf("bus %+v", b)
-	}
-	if err := b.Validate(); err != nil {
-		t.Error(err)
+	if n := c.NATS; n.URL != "" || n.Embedded.Port != 4222 || n.Embedded.SyncAlways || n.DuplicateWindow != time.Hour {
+		t.Errorf("nats %+v", n)
 	}
 	// Secrets come from the environment passed in, never from the file.
 	env := map[string]string{"SKOLEBUSS_DEMO_SECRET": "from-env"}
 	if err := c.ResolveSecrets(func(k string) string { return env[k] }, os.ReadFile); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Auth().Applications[0].ClientSecret.Reveal(); got != "from-env" {
+	if got := c.Applications[0].ClientSecret.Reveal(); got != "from-env" {
 		t.Errorf("secret %q", got)
 	}
 	if s := fmt.Sprintf("%v %+v", c, c.Applications); strings.Contains(s, "from-env") {

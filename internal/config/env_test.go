@@ -49,7 +49,7 @@ nats:
 	if err := c.ResolveNATSSecrets(getenv, os.ReadFile); err != nil {
 		t.Fatal(err)
 	}
-	b := c.Bus()
+	b := c.NATS
 	if b.User != "fetcher" || b.Password.Reveal() != "pw-fetcher" {
 		t.Errorf("connects as %q with the password of %s, want fetcher with FETCHER_PASSWORD's",
 			b.User, map[string]string{"pw-fetcher": "FETCHER_PASSWORD", "pw-operator": "OPERATOR_PASSWORD"}[b.Password.Reveal()])

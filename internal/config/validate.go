@@ -98,8 +98,13 @@ func (c *Config) Validate() error {
 			v.add(fmt.Sprintf("retry.backoff[%d]", i), "%s is not a wait from 1ns to 24h", d)
 		}
 	}
-	if err := c.TelemetryConfig().Validate(); err != nil {
-		v.add("telemetry", "%s", strings.TrimPrefix(err.Error(), "telemetry: "))
+	if r := c.Telemetry.SampleRatio; r < 0 || r > 1 || r != r {
+		v.add("telemetry.sample_ratio", "%v is not in [0, 1]", r)
+	}
+	if e := c.Telemetry.OTLPEndpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.add("telemetry.otlp_endpoint", "%q is not an http(s) URL", e)
+		}
 	}
 	if a := c.Telemetry.MetricsAddr; a != "" {
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
@@ -224,13 +229,18 @@ func (v *validator) applications() {
 		if len(a.Scopes) == 0 {
 			v.add(p+".scopes", "at least one scope is required (e.g. %s)", DemoScope)
 		}
-		if err := a.Limits().Validate(); err != nil {
-			field, msg, _ := strings.Cut(err.Error(), ": ")
-			switch field {
-			case "rate", "burst":
-				v.add(p+".rate_limit."+field, "%s", msg)
-			default:
-				v.add(p+".quotas", "%s", err)
+		switch r := a.RateLimit; {
+		case r.Rate < 0 || math.IsNaN(r.Rate) || math.IsInf(r.Rate, 0):
+			v.add(p+".rate_limit.rate", "%v is not a rate per second", r.Rate)
+		case r.Rate > 0 && r.Burst < 1:
+			v.add(p+".rate_limit.burst", "%d must be at least 1 when a rate is set", r.Burst)
+		}
+		if q := a.Quotas; q.Daily < 0 || q.Monthly < 0 {
+			v.add(p+".quotas", "daily and monthly must not be negative")
+		}
+		for j, at := range a.Quotas.AlertAt {
+			if at <= 0 || at > 1 {
+				v.add(fmt.Sprintf("%s.quotas.alert_at[%d]", p, j), "%v is not a share in (0, 1]", at)
 			}
 		}
 		for j := 1; j < len(a.Quotas.AlertAt); j++ {
@@ -292,28 +302,34 @@ func (v *validator) nats() {
 	if n.URL == "" && n.Replicas > 1 {
 		v.add("nats.replicas", "%d replicas need a cluster (set url); the embedded server is one node", n.Replicas)
 	}
-	b := v.c.Bus()
-	b.Password, b.Token, b.CredsFile, b.User = "", "", "", ""
-	err := b.Validate()
-	if err == nil {
-		return
+	if n.URL == "" {
+		e := n.Embedded
+		if e.DataDir == "" {
+			v.add("nats.embedded.data_dir", "is empty")
+		}
+		if e.Port < -1 || e.Port > 65535 {
+			v.add("nats.embedded.port", "%d is out of range (-1 for a random port)", e.Port)
+		}
+		if e.Host != "" && e.Host != "localhost" && net.ParseIP(e.Host) == nil {
+			v.add("nats.embedded.host", "%q is not an IP address or localhost", e.Host)
+		}
+	} else {
+		for i, raw := range strings.Split(n.URL, ",") {
+			u, err := url.Parse(strings.TrimSpace(raw))
+			switch {
+			case err != nil:
+				v.add("nats.url", "URL %d of the list does not parse", i+1)
+			case u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss":
+				v.add("nats.url", "scheme %q of %q is not nats, tls, ws or wss", u.Scheme, u.Redacted())
+			case u.Host == "":
+				v.add("nats.url", "%q has no host", u.Redacted())
+			}
+		}
 	}
-	msg := strings.TrimPrefix(err.Error(), "nats: ")
-	msg = strings.TrimPrefix(msg, "embedded nats: ")
-	field := "nats"
-	switch {
-	case strings.Contains(msg, "data_dir"):
-		field = "nats.embedded.data_dir"
-	case strings.Contains(msg, "port"):
-		field = "nats.embedded.port"
-	case strings.Contains(msg, "host"):
-		field = "nats.embedded.host"
-	case strings.Contains(msg, "replicas"):
-		field = "nats.replicas"
-	case strings.Contains(msg, "duplicate window"):
-		field = "nats.duplicate_window"
-	case strings.Contains(msg, "url"):
-		field = "nats.url"
+	if n.Replicas < 0 || n.Replicas > 5 {
+		v.add("nats.replicas", "%d is out of range 1..5", n.Replicas)
 	}
-	v.add(field, "%s", msg)
+	if w := n.DuplicateWindow; w < 0 || w > LMSMaxAge {
+		v.add("nats.duplicate_window", "%s must be positive and within the LMS stream's max age %s", w, LMSMaxAge)
+	}
 }

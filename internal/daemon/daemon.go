@@ -12,12 +12,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skolebuss/skolebuss/internal/app"
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/config"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
@@ -39,16 +41,25 @@ type Flags struct {
 	embedded, allowProduction                                       bool
 }
 
-// Register adds the shared flags to fs.
+// Register adds the shared flags of the daemons to fs: those of
+// RegisterClient, and --embedded, --log-level, --allow-production and
+// --metrics-addr.
 func (d *Flags) Register(fs *flag.FlagSet) {
-	fs.StringVar(&d.configFile, "config", "", "the skolebuss YAML `FILE` (default: the sandbox demo's configuration)")
-	fs.StringVar(&d.natsURL, "nats-url", "", "NATS server or cluster `URL`s, comma-separated (overrides nats.url and $SKOLEBUSS_NATS_URL)")
-	fs.StringVar(&d.natsCreds, "nats-creds", "", "NATS credentials `FILE` (overrides nats.credentials_file)")
-	fs.StringVar(&d.natsUser, "nats-user", "", "NATS `USER` to connect as (overrides nats.user and $SKOLEBUSS_NATS_USER); its password comes from the variable nats.password_env or $SKOLEBUSS_NATS_PASSWORD_ENV names")
+	d.RegisterClient(fs)
 	fs.BoolVar(&d.embedded, "embedded", false, "run the embedded NATS server in this process (nats.embedded) instead of connecting to one")
 	fs.StringVar(&d.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.BoolVar(&d.allowProduction, "allow-production", false, "allow production endpoints (the config must say environment: production too)")
 	fs.StringVar(&d.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics (overrides telemetry.metrics_addr)")
+}
+
+// RegisterClient adds to fs the flags of a command that only connects to
+// the pipeline's NATS server (the operator commands): --config, --nats-url,
+// --nats-creds and --nats-user.
+func (d *Flags) RegisterClient(fs *flag.FlagSet) {
+	fs.StringVar(&d.configFile, "config", "", "the skolebuss YAML `FILE` (default: the sandbox demo's configuration)")
+	fs.StringVar(&d.natsURL, "nats-url", "", "NATS server or cluster `URL`s, comma-separated (overrides nats.url and $SKOLEBUSS_NATS_URL)")
+	fs.StringVar(&d.natsCreds, "nats-creds", "", "NATS credentials `FILE` (overrides nats.credentials_file)")
+	fs.StringVar(&d.natsUser, "nats-user", "", "NATS `USER` to connect as (overrides nats.user and $SKOLEBUSS_NATS_USER); its password comes from the variable nats.password_env or $SKOLEBUSS_NATS_PASSWORD_ENV names")
 }
 
 // Load reads the configuration (file or demo default), applies SKOLEBUSS_*
@@ -56,21 +67,18 @@ func (d *Flags) Register(fs *flag.FlagSet) {
 // errors for a bad command line or file wrap ErrUsage.
 func (d *Flags) Load(getenv func(string) string, stderr io.Writer) (*config.Config, *slog.Logger, error) {
 	var level slog.Level
+	if d.logLevel == "" {
+		d.logLevel = "info"
+	}
 	if err := level.UnmarshalText([]byte(d.logLevel)); err != nil {
 		return nil, nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", ErrUsage, d.logLevel)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	var cfg *config.Config
+	cfg := config.Demo()
 	if d.configFile != "" {
 		var err error
 		if cfg, err = config.Load(d.configFile); err != nil {
 			return nil, nil, fmt.Errorf("%w: %v", ErrUsage, err)
-		}
-	} else {
-		cfg = config.Default()
-		// The demo application's secret is the sandbox's public one.
-		if a, ok := cfg.Application(config.DemoApplication); ok {
-			a.ClientSecret = config.DemoSecret
 		}
 	}
 	if err := cfg.Apply(getenv); err != nil {
@@ -113,46 +121,69 @@ func (d *Flags) Embedded() bool { return d.embedded }
 // Open connects to NATS (or starts the embedded server with --embedded) and
 // provisions the streams and stores.
 func (d *Flags) Open(ctx context.Context, cfg *config.Config, name string, logger *slog.Logger) (*bus.Bus, error) {
-	bc := cfg.Bus()
-	bc.Name = name
-	if !d.embedded && bc.URL == "" {
-		host, port := bc.Embedded.Host, bc.Embedded.Port
-		if host == "" {
-			host = "127.0.0.1"
-		}
-		if port <= 0 {
-			port = 4222
-		}
-		bc.URL = "nats://" + net.JoinHostPort(host, strconv.Itoa(port))
+	bc := app.ClientBusConfig(cfg, name)
+	if d.embedded {
+		bc = app.BusConfig(cfg, name)
 	}
 	b, err := bus.Open(ctx, bc, logger)
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return nil, err
-		}
-		where := "the embedded server"
-		if bc.URL != "" {
-			where = RedactURL(bc.URL)
-		}
-		if bc.User != "" {
-			where += " as user " + strconv.Quote(bc.User)
-		}
-		return nil, fmt.Errorf("nats at %s: %w", where, err)
+		return nil, connectError(bc, err)
 	}
 	return b, nil
 }
 
-// RedactURL drops user info from NATS URLs for messages.
-func RedactURL(urls string) string {
-	parts := strings.Split(urls, ",")
-	for i, p := range parts {
-		if at := strings.LastIndex(p, "@"); at >= 0 {
-			if s := strings.Index(p, "://"); s >= 0 && s < at {
-				parts[i] = p[:s+3] + "[redacted]" + p[at:]
-			}
-		}
+// Dial connects to the pipeline's NATS server as name, without
+// provisioning anything: an operator command changes no stream.
+func Dial(ctx context.Context, cfg *config.Config, name string) (*nats.Conn, jetstream.JetStream, error) {
+	bc := app.ClientBusConfig(cfg, name)
+	nc, err := bus.Connect(ctx, bc.URL, bc, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (is the pipeline running? --nats-url names another server)", connectError(bc, err))
 	}
-	return strings.Join(parts, ",")
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
+// connectError says where a connection failed (the URL without user info,
+// the user) and never the password.
+func connectError(bc bus.Config, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	where := "the embedded server"
+	if bc.URL != "" {
+		where = bus.RedactURL(bc.URL)
+	}
+	if bc.User != "" {
+		where += " as user " + strconv.Quote(bc.User)
+	}
+	return fmt.Errorf("nats at %s: %w", where, err)
+}
+
+// Start opens what a daemon's stage runs with (NATS, with the streams and
+// stores provisioned, and telemetry serving /metrics where the
+// configuration says) and returns it as an app.Runtime. stop flushes
+// telemetry, then drains the connection (and stops an embedded server):
+// call it after the stage has stopped.
+func (d *Flags) Start(ctx context.Context, cfg *config.Config, name string, logger *slog.Logger) (rt app.Runtime, stop func(), err error) {
+	b, err := d.Open(ctx, cfg, name, logger)
+	if err != nil {
+		return app.Runtime{}, nil, err
+	}
+	tel, err := Telemetry(ctx, cfg, logger)
+	if err != nil {
+		CloseBus(b, logger)
+		return app.Runtime{}, nil, err
+	}
+	stop = func() {
+		Flush(tel, logger)
+		CloseBus(b, logger)
+	}
+	return app.Runtime{Config: cfg, Bus: b, Logger: logger, Tracer: tel.TracerProvider(), Meter: tel.MeterProvider()}, stop, nil
 }
 
 // Flush shuts telemetry down, flushing what it buffers, within 10 seconds.
@@ -177,7 +208,7 @@ func CloseBus(b *bus.Bus, logger *slog.Logger) {
 // Telemetry sets up telemetry from cfg and serves /metrics when the config
 // (or --metrics-addr) names an address, until ctx ends.
 func Telemetry(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*telemetry.Telemetry, error) {
-	tel, err := telemetry.New(ctx, cfg.TelemetryConfig(), logger)
+	tel, err := telemetry.New(ctx, app.TelemetryConfig(cfg), logger)
 	if err != nil {
 		return nil, err
 	}

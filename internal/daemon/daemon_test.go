@@ -60,13 +60,6 @@ func TestLoadRefusesBadInputAsUsage(t *testing.T) {
 	}
 }
 
-func TestRedactURL(t *testing.T) {
-	got := RedactURL("nats://fetcher:s3cret@n1:4222,nats://n2:4222")
-	if strings.Contains(got, "s3cret") || !strings.Contains(got, "n1:4222") || !strings.Contains(got, "nats://n2:4222") {
-		t.Fatalf("RedactURL = %q", got)
-	}
-}
-
 func TestNATSOnlyNeedsNoApplicationSecret(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "c.yaml")
 	cfg := `upstream:

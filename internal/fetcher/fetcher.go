@@ -42,7 +42,6 @@ import (
 
 	"github.com/skolebuss/skolebuss/internal/auth"
 	"github.com/skolebuss/skolebuss/internal/bus"
-	"github.com/skolebuss/skolebuss/internal/config"
 	"github.com/skolebuss/skolebuss/internal/flytapi"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/quota"
@@ -139,17 +138,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("fetcher: %w", err)
 	}
 	return c.TokenBreaker.Validate()
-}
-
-// FromConfig takes the upstream and every application's limits from the
-// pipeline's configuration; the rest keeps its defaults.
-func FromConfig(c *config.Config) Config {
-	fc := Config{API: c.FlytAPI(), Applications: map[string]quota.Limits{}, Replicas: c.NATS.Replicas,
-		MaxAttempts: c.Retry.MaxAttempts, Backoff: c.Retry.Backoff}
-	for _, a := range c.Applications {
-		fc.Applications[a.Name] = a.Limits()
-	}
-	return fc
 }
 
 // Deps are what the stage works with. The caller owns them and closes them

@@ -21,7 +21,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/pifu"
 	"github.com/skolebuss/skolebuss/internal/publisher"
 	"github.com/skolebuss/skolebuss/internal/rostergen"
-	"github.com/skolebuss/skolebuss/internal/vendor"
+	"github.com/skolebuss/skolebuss/internal/vendorcopy"
 )
 
 const tenant = "aa750693-e3ea-441b-93fe-6a71a8371afa"
@@ -35,7 +35,7 @@ type env struct {
 	ctx    context.Context
 	bus    *bus.Bus
 	pub    *publisher.Publisher
-	vendor *vendor.Vendor
+	vendor *vendorcopy.Vendor
 	muni   *rostergen.Municipality
 }
 
@@ -54,7 +54,7 @@ func newEnvVendor(t testing.TB, preset string, withVendor bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := vendor.New(b.JS, vendor.Config{})
+	v, err := vendorcopy.New(b.JS, vendorcopy.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func (e *env) process(fe messages.FetchedExport) publisher.Outcome {
 	return out
 }
 
-func (e *env) waitVendor(exportID string) vendor.Status {
+func (e *env) waitVendor(exportID string) vendorcopy.Status {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()

@@ -15,7 +15,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
 	"github.com/skolebuss/skolebuss/internal/publisher"
-	"github.com/skolebuss/skolebuss/internal/vendor"
+	"github.com/skolebuss/skolebuss/internal/vendorcopy"
 )
 
 func diffConfig(t testing.TB) diff.Config { return diff.Config{SpoolDir: t.TempDir()} }
@@ -95,7 +95,7 @@ func TestFirstExportCreatesEveryRecordOnce(t *testing.T) {
 	if completed.Checksum != out.Checksum || !strings.HasPrefix(out.Checksum, publisher.ChecksumPrefix) {
 		t.Errorf("checksum %q in completed, %q in the outcome", completed.Checksum, out.Checksum)
 	}
-	if c := publisher.FormatChecksum(vendor.Checksum(truth(t, doc))); c != out.Checksum {
+	if c := publisher.FormatChecksum(vendorcopy.Checksum(truth(t, doc))); c != out.Checksum {
 		t.Errorf("checksum of the export %s, published %s", c, out.Checksum)
 	}
 

@@ -22,7 +22,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/skolebuss/skolebuss/internal/config"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
@@ -57,18 +56,6 @@ type Config struct {
 	Source string
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
-}
-
-// FromConfig takes the tenants and their schedules from the pipeline's
-// configuration.
-func FromConfig(c *config.Config) Config {
-	var rc Config
-	for _, t := range c.Tenants {
-		rc.Tenants = append(rc.Tenants, Tenant{
-			ID: t.ID, Application: t.Application, Interval: t.Schedule.Interval, Jitter: t.Schedule.Jitter,
-		})
-	}
-	return rc
 }
 
 // Validate reports the first thing wrong with c.

@@ -5,17 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/skolebuss/skolebuss/internal/app"
 	"github.com/skolebuss/skolebuss/internal/bus"
-	"github.com/skolebuss/skolebuss/internal/diff"
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/messages"
-	"github.com/skolebuss/skolebuss/internal/publisher"
 	"github.com/skolebuss/skolebuss/internal/worker"
 )
 
@@ -68,7 +68,12 @@ func RunStage(ctx context.Context, cfg StageConfig, logger *slog.Logger) (StageO
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	b, err := bus.Open(ctx, bus.Config{URL: cfg.NATSURL, Name: "skolebuss-bench-publisher"}, logger)
+	spool := cfg.SpoolDir
+	if spool == "" {
+		spool = os.TempDir()
+	}
+	pcfg := pipelineConfig("", cfg.NATSURL, spool)
+	b, err := bus.Open(ctx, app.BusConfig(pcfg, "skolebuss-bench-publisher"), logger)
 	if err != nil {
 		return StageOutcome{}, err
 	}
@@ -77,13 +82,12 @@ func RunStage(ctx context.Context, cfg StageConfig, logger *slog.Logger) (StageO
 		defer cancel()
 		_ = b.Close(cctx)
 	}()
-	pub, err := publisher.New(b.Conn, b.Stores.Exports, b.Stores.Snapshots, publisher.Config{
-		Diff: diff.Config{SpoolDir: cfg.SpoolDir}, Window: cfg.Window, Logger: logger})
+	stage, err := app.NewPublisher(app.Runtime{Config: pcfg, Bus: b, Logger: logger},
+		app.StageOptions{AckWait: cfg.AckWait, Window: cfg.Window})
 	if err != nil {
 		return StageOutcome{}, err
 	}
-	wcfg := publisher.WorkerConfig()
-	wcfg.AckWait = cfg.AckWait
+	pub, wcfg := stage.Publisher, stage.Worker
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()

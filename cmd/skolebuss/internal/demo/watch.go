@@ -8,7 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/config"
-	"github.com/skolebuss/skolebuss/internal/vendor"
+	"github.com/skolebuss/skolebuss/internal/vendorcopy"
 )
 
 // Watch runs a demo vendor against js until ctx ends, printing a line per
@@ -21,7 +21,7 @@ func Watch(ctx context.Context, js jetstream.JetStream, cfg *config.Config, cons
 		names[t.ID] = t.Name
 	}
 	pr := newProgress(out, false, 0, names)
-	v, err := vendor.New(js, vendor.Config{Consumer: consumer, OnProgress: pr.update, ProgressEvery: 1 << 30, Logger: logger})
+	v, err := vendorcopy.New(js, vendorcopy.Config{Consumer: consumer, OnProgress: pr.update, ProgressEvery: 1 << 30, Logger: logger})
 	if err != nil {
 		return err
 	}

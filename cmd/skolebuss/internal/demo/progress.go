@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/skolebuss/skolebuss/internal/pifu"
-	"github.com/skolebuss/skolebuss/internal/vendor"
+	"github.com/skolebuss/skolebuss/internal/vendorcopy"
 )
 
 // progress shows what the demo vendor has applied, per tenant: as a table
@@ -22,16 +22,16 @@ type progress struct {
 	live   bool
 	width  int // of the terminal: live lines are cut to it, so redrawing works
 	names  map[string]string
-	status map[string]vendor.Status
+	status map[string]vendorcopy.Status
 	drawn  int // lines of the last table drawn
 }
 
 func newProgress(out io.Writer, live bool, width int, names map[string]string) *progress {
-	return &progress{out: out, live: live, width: width, names: names, status: map[string]vendor.Status{}}
+	return &progress{out: out, live: live, width: width, names: names, status: map[string]vendorcopy.Status{}}
 }
 
 // update is the vendor's progress callback: it must return quickly.
-func (p *progress) update(s vendor.Status) {
+func (p *progress) update(s vendorcopy.Status) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	prev, seen := p.status[s.Tenant]
@@ -122,7 +122,7 @@ func (p *progress) name(id string) string {
 	return id
 }
 
-func verdict(s vendor.Status) string {
+func verdict(s vendorcopy.Status) string {
 	switch {
 	case s.LastExport == "":
 		return "applying"

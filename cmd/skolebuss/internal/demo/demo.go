@@ -23,16 +23,13 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/skolebuss/skolebuss/internal/auth"
+	"github.com/skolebuss/skolebuss/internal/app"
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/config"
-	"github.com/skolebuss/skolebuss/internal/diff"
-	"github.com/skolebuss/skolebuss/internal/fetcher"
-	"github.com/skolebuss/skolebuss/internal/publisher"
 	"github.com/skolebuss/skolebuss/internal/requester"
 	"github.com/skolebuss/skolebuss/internal/sandbox"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
-	"github.com/skolebuss/skolebuss/internal/vendor"
+	"github.com/skolebuss/skolebuss/internal/vendorcopy"
 )
 
 // Options configure a demo run.
@@ -93,9 +90,8 @@ type pipeline struct {
 	http     *http.Server
 	bus      *bus.Bus
 	tel      *telemetry.Telemetry
-	tokens   *auth.Source
 	req      *requester.Requester
-	vendor   *vendor.Vendor
+	vendor   *vendorcopy.Vendor
 	progress *progress
 	names    map[string]string // tenant id -> name
 
@@ -136,10 +132,7 @@ func start(ctx context.Context, opts Options, schedule bool) (*pipeline, error) 
 	p.opts.SandboxAddr = opts.SandboxAddr
 
 	// The configuration: the demo default, pointed at this run's addresses.
-	cfg := config.Default()
-	if a, ok := cfg.Application(config.DemoApplication); ok {
-		a.ClientSecret = config.DemoSecret
-	}
+	cfg := config.Demo()
 	cfg.Upstream.TokenURL = "http://" + opts.SandboxAddr + "/connect/token"
 	cfg.Upstream.APIBase = "http://" + opts.SandboxAddr
 	cfg.NATS.Embedded.DataDir = filepath.Join(dataDir, "nats")
@@ -152,9 +145,6 @@ func start(ctx context.Context, opts Options, schedule bool) (*pipeline, error) 
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("demo configuration: %w", err)
-	}
-	if err := os.MkdirAll(cfg.Publisher.SpoolDir, 0o700); err != nil {
-		return nil, err
 	}
 	p.cfg = cfg
 
@@ -172,27 +162,27 @@ func start(ctx context.Context, opts Options, schedule bool) (*pipeline, error) 
 	go func() { _ = p.http.Serve(ln) }()
 
 	// NATS JetStream, embedded, with every stream and store provisioned.
-	if p.bus, err = bus.Open(ctx, cfg.Bus(), opts.Log.With("component", "nats")); err != nil {
+	if p.bus, err = bus.Open(ctx, app.BusConfig(cfg, "skolebuss-demo"), opts.Log.With("component", "nats")); err != nil {
 		return nil, fmt.Errorf("embedded NATS on %s:%d: %w (use --nats-port)", opts.NATSHost, opts.NATSPort, err)
 	}
-	if p.tel, err = telemetry.New(ctx, cfg.TelemetryConfig(), opts.Log); err != nil {
+	if p.tel, err = telemetry.New(ctx, app.TelemetryConfig(cfg), opts.Log); err != nil {
 		return nil, err
 	}
-	if p.tokens, err = auth.New(cfg.Auth(), opts.Log.With("component", "auth"), p.tel.TracerProvider()); err != nil {
-		return nil, err
-	}
-	if p.req, err = requester.New(p.bus.JS, requester.FromConfig(cfg), opts.Log.With("component", "requester"), p.tel.TracerProvider()); err != nil {
+	rt := app.Runtime{Config: cfg, Bus: p.bus, Logger: opts.Log, Tracer: p.tel.TracerProvider(), Meter: p.tel.MeterProvider()}
+	if p.req, err = app.NewRequester(rt); err != nil {
 		return nil, err
 	}
 	p.progress = newProgress(opts.Out, opts.Live, opts.Width, p.names)
-	if p.vendor, err = vendor.New(p.bus.JS, vendor.Config{OnProgress: p.progress.update, ProgressEvery: 500,
+	if p.vendor, err = vendorcopy.New(p.bus.JS, vendorcopy.Config{OnProgress: p.progress.update, ProgressEvery: 500,
 		Logger: opts.Log.With("component", "vendor")}); err != nil {
 		return nil, err
 	}
-	pub, err := publisher.New(p.bus.Conn, p.bus.Stores.Exports, p.bus.Stores.Snapshots, publisher.Config{
-		Diff:   diff.Config{SpoolDir: cfg.Publisher.SpoolDir, DeleteThreshold: cfg.Publisher.DeleteThreshold},
-		Logger: opts.Log.With("component", "publisher"), TracerProvider: p.tel.TracerProvider(), Meter: p.tel.MeterProvider(),
-	})
+	drain := app.StageOptions{Drain: 10 * time.Second}
+	fetch, err := app.NewFetcher(rt, drain)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := app.NewPublisher(rt, drain)
 	if err != nil {
 		return nil, err
 	}
@@ -202,18 +192,8 @@ func start(ctx context.Context, opts Options, schedule bool) (*pipeline, error) 
 	p.stop = cancel
 	g, gctx := errgroup.WithContext(sctx)
 	p.stages = g
-	fc := fetcher.FromConfig(cfg)
-	fc.DrainTimeout = 10 * time.Second
-	g.Go(func() error {
-		return fetcher.Run(gctx, fc, fetcher.Deps{JS: p.bus.JS, Stores: p.bus.Stores, Tokens: p.tokens,
-			Logger: opts.Log.With("component", "fetcher"), Tracer: p.tel.TracerProvider(), Meter: p.tel.MeterProvider()})
-	})
-	wcfg := publisher.WorkerConfig()
-	wcfg.DrainTimeout, wcfg.Meter = 10*time.Second, p.tel.MeterProvider()
-	wcfg.MaxAttempts, wcfg.Backoff = cfg.Retry.MaxAttempts, cfg.Retry.Backoff
-	g.Go(func() error {
-		return pub.Run(gctx, p.bus.JS, wcfg, opts.Log.With("component", "publisher"), p.tel.TracerProvider())
-	})
+	g.Go(func() error { return fetch.Run(gctx) })
+	g.Go(func() error { return pub.Run(gctx) })
 	g.Go(func() error { return p.vendor.Run(gctx) })
 	if schedule {
 		g.Go(func() error { return p.req.Run(gctx) })
@@ -234,9 +214,6 @@ func (p *pipeline) close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if p.tokens != nil {
-		p.tokens.Close()
-	}
 	if p.tel != nil {
 		errs = append(errs, p.tel.Shutdown(ctx))
 	}

@@ -1,4 +1,4 @@
-// Package vendor is the demo LMS vendor: it reads the canonical change events
+// Package vendorcopy is the demo LMS vendor: it reads the canonical change events
 // of the LMS stream in order, applies them to its own in-memory copy of each
 // tenant, and on every export.completed checks that its copy has exactly the
 // counts per entity and the state checksum the publisher announced.
@@ -12,7 +12,7 @@
 //
 // The copy lives in memory, so Run starts its durable consumer afresh from the
 // first event of the stream: a restarted vendor rebuilds its copy.
-package vendor
+package vendorcopy
 
 import (
 	"context"

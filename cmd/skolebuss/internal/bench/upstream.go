@@ -9,12 +9,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/skolebuss/skolebuss/internal/auth"
+	"github.com/skolebuss/skolebuss/internal/app"
 	"github.com/skolebuss/skolebuss/internal/bus"
-	"github.com/skolebuss/skolebuss/internal/fetcher"
-	"github.com/skolebuss/skolebuss/internal/flytapi"
+	"github.com/skolebuss/skolebuss/internal/config"
 	"github.com/skolebuss/skolebuss/internal/messages"
-	"github.com/skolebuss/skolebuss/internal/quota"
 	"github.com/skolebuss/skolebuss/internal/sandbox"
 )
 
@@ -31,10 +29,9 @@ const (
 // upstream is the sandbox served on a loopback port, and the token source
 // of the bench's application.
 type upstream struct {
-	sb     *sandbox.Server
-	srv    *http.Server
-	url    string
-	tokens *auth.Source
+	sb  *sandbox.Server
+	srv *http.Server
+	url string
 }
 
 // sandboxConfig is one tenant of size, linked to one application without
@@ -46,6 +43,24 @@ func sandboxConfig(size string) sandbox.Config {
 			Scopes: []string{sandbox.ScopeLMSExport}, Tenants: []string{Tenant}}},
 		Tenants: []sandbox.Tenant{{ID: Tenant, Name: TenantName, Size: size, Seed: &seed}},
 	}.WithDefaults()
+}
+
+// pipelineConfig is the configuration the bench's stages are built from:
+// the demo's, with the bench's application (no rate limit, no quota) and
+// tenant, the sandbox at upstreamURL, NATS at natsURL and the publisher's
+// spool in spool ("" keeps the defaults).
+func pipelineConfig(upstreamURL, natsURL, spool string) *config.Config {
+	cfg := config.Default()
+	cfg.Upstream.TokenURL = upstreamURL + sandbox.PathToken
+	cfg.Upstream.APIBase = upstreamURL
+	cfg.Applications = []config.Application{{Name: Application, ClientID: Application, ClientSecret: clientSecret,
+		Scopes: []string{sandbox.ScopeLMSExport}}}
+	cfg.Tenants = []config.Tenant{{ID: Tenant, Name: TenantName, Application: Application}}
+	cfg.NATS.URL = natsURL
+	if spool != "" {
+		cfg.Publisher.SpoolDir = spool
+	}
+	return cfg
 }
 
 func startUpstream(size string, logger *slog.Logger) (*upstream, error) {
@@ -65,20 +80,10 @@ func startUpstream(size string, logger *slog.Logger) (*upstream, error) {
 			logger.Error("sandbox stopped serving", "err", err)
 		}
 	}()
-	u.tokens, err = auth.New(auth.Config{TokenURL: u.url + sandbox.PathToken, Applications: []auth.Application{{
-		Name: Application, ClientID: Application, ClientSecret: clientSecret, Scopes: []string{sandbox.ScopeLMSExport}}}},
-		logger, nil)
-	if err != nil {
-		u.close()
-		return nil, fmt.Errorf("token source: %w", err)
-	}
 	return u, nil
 }
 
 func (u *upstream) close() {
-	if u.tokens != nil {
-		u.tokens.Close()
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = u.srv.Shutdown(ctx)
@@ -90,10 +95,13 @@ func (u *upstream) close() {
 // published on exports.fetched.<tenant>. It returns the FetchedExport as
 // stored, with the time the server stored it.
 func (u *upstream) fetch(ctx context.Context, b *bus.Bus, jobID string, logger *slog.Logger) (messages.FetchedExport, time.Time, error) {
-	f, err := fetcher.New(fetcher.Config{
-		API:          flytapi.Config{APIBase: u.url},
-		Applications: map[string]quota.Limits{Application: {}},
-	}, fetcher.Deps{JS: b.JS, Stores: b.Stores, Tokens: u.tokens, Logger: logger})
+	cfg := pipelineConfig(u.url, "", "")
+	stage, err := app.NewFetcher(app.Runtime{Config: cfg, Bus: b, Logger: logger}, app.StageOptions{})
+	if err != nil {
+		return messages.FetchedExport{}, time.Time{}, err
+	}
+	defer stage.Close()
+	f, err := stage.Handler()
 	if err != nil {
 		return messages.FetchedExport{}, time.Time{}, err
 	}

@@ -1,0 +1,122 @@
+// Package app wires skolebuss from its configuration. It is the one place
+// where the loaded config.Config becomes each package's own configuration
+// (configuration flows one way: package config knows no other package's
+// types, and no stage imports config), and the one place where each stage
+// is built: its daemon in cmd/, `skolebuss demo` and `skolebuss bench` all
+// call the same constructor here.
+package app
+
+import (
+	"net"
+	"strconv"
+
+	"github.com/skolebuss/skolebuss/internal/auth"
+	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/config"
+	"github.com/skolebuss/skolebuss/internal/diff"
+	"github.com/skolebuss/skolebuss/internal/fetcher"
+	"github.com/skolebuss/skolebuss/internal/flytapi"
+	"github.com/skolebuss/skolebuss/internal/publisher"
+	"github.com/skolebuss/skolebuss/internal/quota"
+	"github.com/skolebuss/skolebuss/internal/requester"
+	"github.com/skolebuss/skolebuss/internal/telemetry"
+)
+
+// AuthConfig is the token source's configuration: endpoint, tenant
+// parameter, timeouts and every application with its resolved secret.
+func AuthConfig(c *config.Config) auth.Config {
+	a := auth.Config{TokenURL: c.Upstream.TokenURL, TenantParam: c.Upstream.TenantParam,
+		RequestTimeout: c.Upstream.TokenTimeout, ConnectTimeout: c.Upstream.ConnectTimeout}
+	for _, app := range c.Applications {
+		a.Applications = append(a.Applications, auth.Application{Name: app.Name, ClientID: app.ClientID,
+			ClientSecret: app.ClientSecret, Scopes: append([]string(nil), app.Scopes...)})
+	}
+	return a
+}
+
+// FlytAPIConfig is the export client's configuration.
+func FlytAPIConfig(c *config.Config) flytapi.Config {
+	return flytapi.Config{APIBase: c.Upstream.APIBase, ConnectTimeout: c.Upstream.ConnectTimeout,
+		ResponseHeaderTimeout: c.Upstream.ResponseHeaderTimeout, IdleTimeout: c.Upstream.IdleTimeout}
+}
+
+// Limits are an application's rate limit and quotas for internal/quota.
+func Limits(a config.Application) quota.Limits {
+	return quota.Limits{Rate: a.RateLimit.Rate, Burst: a.RateLimit.Burst, Daily: a.Quotas.Daily,
+		Monthly: a.Quotas.Monthly, AlertAt: append([]float64(nil), a.Quotas.AlertAt...)}
+}
+
+// BusConfig is the NATS configuration for internal/bus: the external URL or
+// the embedded server, the credentials (resolved by ResolveSecrets),
+// replicas and the event stream's duplicate window. name identifies the
+// process in the server's monitoring.
+func BusConfig(c *config.Config, name string) bus.Config {
+	n := c.NATS
+	return bus.Config{
+		URL:  n.URL,
+		Name: name,
+		Embedded: bus.EmbeddedConfig{DataDir: n.Embedded.DataDir, Host: n.Embedded.Host, Port: n.Embedded.Port,
+			SyncAlways: n.Embedded.SyncAlways},
+		CredsFile: n.CredentialsFile, User: n.User, Password: n.Password, Token: n.Token,
+		Provision: bus.ProvisionConfig{Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow,
+			LMSMaxAge: config.LMSMaxAge},
+	}
+}
+
+// ClientBusConfig is BusConfig for a process that joins a server another
+// process runs: without nats.url it dials the address the embedded server
+// of the same configuration listens on (nats://127.0.0.1:4222 by default).
+func ClientBusConfig(c *config.Config, name string) bus.Config {
+	bc := BusConfig(c, name)
+	if bc.URL == "" {
+		host, port := bc.Embedded.Host, bc.Embedded.Port
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		if port <= 0 {
+			port = 4222
+		}
+		bc.URL = "nats://" + net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	return bc
+}
+
+// TelemetryConfig is the configuration of internal/telemetry.
+func TelemetryConfig(c *config.Config) telemetry.Config {
+	return telemetry.Config{OTLPEndpoint: c.Telemetry.OTLPEndpoint, ServiceName: c.Telemetry.ServiceName,
+		SampleRatio: c.Telemetry.SampleRatio}
+}
+
+// RequesterConfig is every tenant with its schedule.
+func RequesterConfig(c *config.Config) requester.Config {
+	var rc requester.Config
+	for _, t := range c.Tenants {
+		rc.Tenants = append(rc.Tenants, requester.Tenant{
+			ID: t.ID, Application: t.Application, Interval: t.Schedule.Interval, Jitter: t.Schedule.Jitter,
+		})
+	}
+	return rc
+}
+
+// FetcherConfig is the upstream, every application's limits, the replicas
+// and the retry policy; the rest keeps the fetcher's defaults.
+func FetcherConfig(c *config.Config) fetcher.Config {
+	fc := fetcher.Config{API: FlytAPIConfig(c), Applications: map[string]quota.Limits{}, Replicas: c.NATS.Replicas,
+		MaxAttempts: c.Retry.MaxAttempts, Backoff: c.Retry.Backoff}
+	for _, a := range c.Applications {
+		fc.Applications[a.Name] = Limits(a)
+	}
+	return fc
+}
+
+// DiffConfig is the publisher's diff: its spool directory and deletion
+// threshold.
+func DiffConfig(c *config.Config) diff.Config {
+	return diff.Config{SpoolDir: c.Publisher.SpoolDir, DeleteThreshold: c.Publisher.DeleteThreshold}
+}
+
+// PublisherConfig is the publisher's configuration, less its logger and
+// telemetry, which NewPublisher adds.
+func PublisherConfig(c *config.Config) publisher.Config {
+	return publisher.Config{Diff: DiffConfig(c)}
+}

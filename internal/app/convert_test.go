@@ -1,0 +1,47 @@
+package app
+
+import (
+	"testing"
+	"time"
+
+	"github.com/skolebuss/skolebuss/internal/config"
+)
+
+// The configuration's values reach each package's configuration.
+func TestConvert(t *testing.T) {
+	c := config.Demo()
+	c.NATS.Replicas = 3
+	c.Retry = config.Retry{MaxAttempts: 9, Backoff: []time.Duration{2 * time.Second, time.Minute}}
+	c.Publisher.DeleteThreshold = 0.3
+
+	fc := FetcherConfig(c)
+	if fc.Replicas != 3 || fc.MaxAttempts != 9 || len(fc.Backoff) != 2 || fc.Backoff[1] != time.Minute {
+		t.Errorf("fetcher replicas %d, attempts %d, backoff %v; want the config's 3, 9 and [2s 1m]", fc.Replicas, fc.MaxAttempts, fc.Backoff)
+	}
+	if l := fc.Applications[config.DemoApplication]; l.Rate != 5 || l.Daily != 10000 || len(l.AlertAt) != 2 {
+		t.Errorf("limits of the demo application: %+v", l)
+	}
+	if fc.API.APIBase != config.SandboxAPIBase {
+		t.Errorf("api base %q", fc.API.APIBase)
+	}
+	if a := AuthConfig(c); len(a.Applications) != 1 || a.Applications[0].ClientSecret.Reveal() != config.DemoSecret {
+		t.Errorf("auth applications %+v", a.Applications)
+	}
+	b := BusConfig(c, "x")
+	if b.URL != "" || b.Name != "x" || b.Embedded.Port != 4222 || b.Provision.Replicas != 3 || b.Provision.LMSMaxAge != config.LMSMaxAge {
+		t.Errorf("bus %+v", b)
+	}
+	if cb := ClientBusConfig(c, "x"); cb.URL != "nats://127.0.0.1:4222" {
+		t.Errorf("a client of the embedded server dials %q", cb.URL)
+	}
+	c.NATS.URL = "nats://n1:4222"
+	if cb := ClientBusConfig(c, "x"); cb.URL != "nats://n1:4222" {
+		t.Errorf("a client dials %q, want nats.url", cb.URL)
+	}
+	if rc := RequesterConfig(c); len(rc.Tenants) != 3 || rc.Tenants[0].Interval != 10*time.Minute {
+		t.Errorf("requester tenants %+v", rc.Tenants)
+	}
+	if d := DiffConfig(c); d.DeleteThreshold != 0.3 || d.SpoolDir != c.Publisher.SpoolDir {
+		t.Errorf("diff %+v", d)
+	}
+}
