@@ -16,7 +16,6 @@ import (
 
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/messages"
-	"github.com/skolebuss/skolebuss/internal/requester"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
 	"github.com/skolebuss/skolebuss/internal/worker"
 )
@@ -97,7 +96,7 @@ func (f *Fetcher) Handle(ctx context.Context, m *message.Message) (err error) {
 	telemetry.Set(span, telemetry.Export(got.fe.ExportID), telemetry.Count("bytes", got.fe.Size))
 	// A forced replay of a job forces its export past the publisher's
 	// deletion threshold.
-	got.fe.Force = m.Metadata.Get(requester.HeaderForce) == "true"
+	got.fe.Force = m.Metadata.Get(messages.HeaderForce) == messages.ForceValue
 	return f.announce(ctx, got)
 }
 

@@ -223,7 +223,7 @@ type Boundary struct {
 	Time     time.Time
 	Counts   map[pifu.Entity]Counts
 	// Checksum is the checksum of the resulting state ("xxh64sum:<hex>",
-	// see internal/snapshot and publisher.FormatChecksum), required on
+	// see FormatChecksum), required on
 	// completion.
 	Checksum string
 }

@@ -34,17 +34,8 @@ import (
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
-	"github.com/skolebuss/skolebuss/internal/snapshot"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
-
-// ChecksumPrefix names the algorithm of the state checksum that
-// export.completed carries: the sum of XXH64 mixes of internal/snapshot.
-const ChecksumPrefix = "xxh64sum:"
-
-// FormatChecksum is the form of a state checksum in export.completed:
-// ChecksumPrefix and 16 lower-case hex digits.
-func FormatChecksum(c snapshot.Checksum) string { return ChecksumPrefix + c.String() }
 
 // Publisher publishes the changes of fetched exports. It is safe for
 // concurrent use on different tenants; the worker's MaxAckPending of 1 keeps
@@ -175,7 +166,7 @@ func (p *Publisher) Process(ctx context.Context, fe messages.FetchedExport) (out
 	}
 	out.Counts = countsOf(res.Plan)
 	out.Events, out.Duplicates = res.Emitted, dups
-	out.Checksum = FormatChecksum(res.Snapshot.Checksum())
+	out.Checksum = messages.FormatChecksum(res.Snapshot.Checksum())
 	if err := r.completed(ctx, out.Counts, out.Checksum); err != nil {
 		return out, err
 	}
