@@ -104,7 +104,7 @@ func (p *Publisher) Handle(ctx context.Context, m *message.Message) error {
 // state the tenant's.
 //
 // Errors are classified for the worker: a held export is permanent with
-// reason diff.ReasonHeld (and wraps *diff.HeldError); a document that does
+// reason failure.ReasonDeletionHeld (and wraps *diff.HeldError); a document that does
 // not parse is permanent ("invalid_document", with line and column), and
 // nothing is published for it; a missing export object is permanent
 // ("export_missing", or "previous_export_missing" for the export the snapshot
@@ -131,7 +131,7 @@ func (p *Publisher) Process(ctx context.Context, fe messages.FetchedExport) (out
 		p.cfg.Logger.Info("export already applied", "tenant", fe.Tenant, "export_id", fe.ExportID)
 		return out, nil
 	}
-	exp, err := openExport(ctx, p.exports, fe.Object, fe.SHA256, "export_missing")
+	exp, err := openExport(ctx, p.exports, fe.Object, fe.SHA256, failure.ReasonExportMissing)
 	if err != nil {
 		return out, err
 	}
@@ -161,7 +161,7 @@ func (p *Publisher) Process(ctx context.Context, fe messages.FetchedExport) (out
 		return out, err
 	}
 	if stored != res.Emitted {
-		return out, failure.Transientf("publish_incomplete", "export %s of tenant %s: %d changes emitted, %d acknowledged",
+		return out, failure.Transientf(failure.ReasonPublishIncomplete, "export %s of tenant %s: %d changes emitted, %d acknowledged",
 			fe.ExportID, fe.Tenant, res.Emitted, stored)
 	}
 	out.Counts = countsOf(res.Plan)
@@ -196,7 +196,7 @@ func (p *Publisher) Process(ctx context.Context, fe messages.FetchedExport) (out
 func classify(fe messages.FetchedExport, err error) error {
 	var se *pifu.SyntaxError
 	if errors.As(err, &se) {
-		return failure.New(failure.Permanent, "invalid_document",
+		return failure.New(failure.Permanent, failure.ReasonInvalidDocument,
 			fmt.Errorf("export %s of tenant %s does not parse at line %d, column %d: %w", fe.ExportID, fe.Tenant, se.Line, se.Column, err))
 	}
 	return err
