@@ -62,18 +62,17 @@ func dlqCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if err := parseOps(fs, args); err != nil {
 		return err
 	}
-	filterStage, filterTenant := "*", "*"
-	if *stage != "" {
-		if *stage != "fetch" && *stage != "publish" {
-			return fmt.Errorf("%w: --stage %q: want fetch or publish", errUsage, *stage)
-		}
-		filterStage = *stage
+	if *stage != "" && *stage != "fetch" && *stage != "publish" {
+		return fmt.Errorf("%w: --stage %q: want fetch or publish", errUsage, *stage)
 	}
 	if *tenant != "" {
 		if err := messages.ValidateTenant(*tenant); err != nil {
 			return fmt.Errorf("%w: --tenant: %v", errUsage, err)
 		}
-		filterTenant = *tenant
+	}
+	filter, err := messages.DLQFilter(*stage, *tenant)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if *last < 0 {
 		return fmt.Errorf("%w: --last %d: want 0 or more", errUsage, *last)
@@ -84,7 +83,7 @@ func dlqCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	}
 	defer nc.Close()
 
-	rows, err := readDeadLetters(ctx, js, "dlq."+filterStage+"."+filterTenant, *last)
+	rows, err := readDeadLetters(ctx, js, filter, *last)
 	if err != nil {
 		return explainBus(err)
 	}

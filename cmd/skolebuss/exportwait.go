@@ -69,13 +69,21 @@ func waitExport(ctx context.Context, js jetstream.JetStream, tenant, id string, 
 	asNATS := func(m jetstream.Msg) *nats.Msg {
 		return &nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()}
 	}
-	if err := follow(bus.StreamLMS, "lms."+tenant+".export.*", func(m jetstream.Msg) (seen, bool) {
+	boundaries, err := messages.TenantBoundariesFilter(tenant)
+	if err != nil {
+		return err
+	}
+	deadLetters, err := messages.DLQFilter("", tenant)
+	if err != nil {
+		return err
+	}
+	if err := follow(bus.StreamLMS, boundaries, func(m jetstream.Msg) (seen, bool) {
 		b, err := messages.Decode[messages.Boundary](asNATS(m))
 		return seen{b: &b}, err == nil && b.ExportID == id
 	}); err != nil {
 		return err
 	}
-	if err := follow(bus.StreamDLQ, "dlq.*."+tenant, func(m jetstream.Msg) (seen, bool) {
+	if err := follow(bus.StreamDLQ, deadLetters, func(m jetstream.Msg) (seen, bool) {
 		dl, err := messages.Decode[messages.DeadLetter](asNATS(m))
 		if err != nil || failedJobID(dl) != id {
 			return seen{}, false

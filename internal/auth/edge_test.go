@@ -40,8 +40,8 @@ func TestTokenEndpointAnswersAreClassified(t *testing.T) {
 		{"503 without Retry-After", 503, nil, `{"error":"temporarily_unavailable"}`, failure.Transient, "temporarily_unavailable", 0},
 		{"500", 500, nil, `oops`, failure.Transient, "token_http_500", 0},
 		{"502 html", 502, nil, `<html>bad gateway</html>`, failure.Transient, "token_http_502", 0},
-		{"200 without a token", 200, nil, `{"token_type":"Bearer"}`, failure.Transient, ReasonBadResponse, 0},
-		{"200 not json", 200, nil, `<html>login page</html>`, failure.Transient, ReasonBadResponse, 0},
+		{"200 without a token", 200, nil, `{"token_type":"Bearer"}`, failure.Transient, "token_bad_response", 0},
+		{"200 not json", 200, nil, `<html>login page</html>`, failure.Transient, "token_bad_response", 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,7 +101,7 @@ func TestTokenTransportFailuresAreTransient(t *testing.T) {
 		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { resetConn(w) }))
 		defer ts.Close()
 		_, err := newSource(t, ts.URL, nil, nil, nil).Token(context.Background(), Key{"app", "t1"})
-		if failure.ClassOf(err) != failure.Transient || failure.ReasonOf(err) != ReasonConnectionReset {
+		if failure.ClassOf(err) != failure.Transient || !failure.HasReason(err, failure.ReasonTokenConnectionReset) {
 			t.Fatalf("err = %v (%s/%s)", err, failure.ClassOf(err), failure.ReasonOf(err))
 		}
 	})
@@ -112,7 +112,7 @@ func TestTokenTransportFailuresAreTransient(t *testing.T) {
 		defer close(release)
 		s := newSource(t, ts.URL, nil, nil, func(c *Config) { c.RequestTimeout = 100 * time.Millisecond })
 		_, err := s.Token(context.Background(), Key{"app", "t1"})
-		if failure.ClassOf(err) != failure.Transient || failure.ReasonOf(err) != ReasonTimeout {
+		if failure.ClassOf(err) != failure.Transient || !failure.HasReason(err, failure.ReasonTokenTimeout) {
 			t.Fatalf("err = %v (%s/%s)", err, failure.ClassOf(err), failure.ReasonOf(err))
 		}
 	})
@@ -121,7 +121,7 @@ func TestTokenTransportFailuresAreTransient(t *testing.T) {
 		url := ts.URL
 		ts.Close()
 		_, err := newSource(t, url, nil, nil, nil).Token(context.Background(), Key{"app", "t1"})
-		if failure.ClassOf(err) != failure.Transient || failure.ReasonOf(err) != ReasonUnreachable {
+		if failure.ClassOf(err) != failure.Transient || !failure.HasReason(err, failure.ReasonTokenUnreachable) {
 			t.Fatalf("err = %v (%s/%s)", err, failure.ClassOf(err), failure.ReasonOf(err))
 		}
 	})

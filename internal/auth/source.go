@@ -104,7 +104,7 @@ func New(cfg Config, logger *slog.Logger, tp trace.TracerProvider) (*Source, err
 	if base == nil {
 		base = upstreamhttp.NewTransport(cfg.ConnectTimeout, cfg.RequestTimeout, 4)
 	}
-	client := &http.Client{Transport: otelhttp.NewTransport(base,
+	client := &http.Client{Transport: otelhttp.NewTransport(tokenResponseCheck{base},
 		otelhttp.WithTracerProvider(tp),
 		otelhttp.WithSpanNameFormatter(func(string, *http.Request) string { return "POST token" }),
 	)}
@@ -211,7 +211,7 @@ func (s *Source) stillUsable(key Key) (Token, bool) {
 func (s *Source) fetch(parent trace.SpanContext, key Key) (Token, error) {
 	app, ok := s.apps[key.App]
 	if !ok {
-		return Token{}, failure.Permanentf("unknown_application", "token for %s: application %q is not configured", key, key.App)
+		return Token{}, failure.Permanentf(failure.ReasonUnknownApplication, "token for %s: application %q is not configured", key, key.App)
 	}
 	ctx, cancel := context.WithTimeout(s.bg, s.cfg.RequestTimeout)
 	defer cancel()

@@ -431,7 +431,7 @@ func heldError(t *testing.T, err error) *diff.HeldError {
 	if !errors.As(err, &h) {
 		t.Fatalf("error %v, want a HeldError", err)
 	}
-	if !failure.IsPermanent(err) || failure.ReasonOf(err) != diff.ReasonHeld {
+	if !failure.IsPermanent(err) || !failure.HasReason(err, failure.ReasonDeletionHeld) {
 		t.Fatalf("held error classified %s/%s", failure.ClassOf(err), failure.ReasonOf(err))
 	}
 	return h

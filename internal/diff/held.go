@@ -45,9 +45,6 @@ func (e *HeldError) Error() string {
 		e.ExportID, e.Tenant, e.Deleted, e.Previous, what, 100*e.Share(), 100*e.Threshold)
 }
 
-// ReasonHeld is the failure reason of a held export.
-const ReasonHeld = "deletion_held"
-
 // checkHeld applies the threshold to the counts of a pass.
 func checkHeld(cfg Config, in Input, counts [4]Counts, prevCounts [4]int, seenAny bool) error {
 	if cfg.Force {
@@ -55,7 +52,7 @@ func checkHeld(cfg Config, in Input, counts [4]Counts, prevCounts [4]int, seenAn
 	}
 	held := func(h HeldError) error {
 		h.Tenant, h.ExportID, h.Threshold = in.Tenant, in.ExportID, cfg.DeleteThreshold
-		return failure.New(failure.Permanent, ReasonHeld, &h)
+		return failure.New(failure.Permanent, failure.ReasonDeletionHeld, &h)
 	}
 	prevTotal, delTotal := 0, 0
 	for i := range counts {

@@ -44,7 +44,7 @@ func Run(ctx context.Context, cfg Config, in Input, emit Emit) (Result, error) {
 	if prev == nil {
 		prev, _ = snapshot.NewBuilder(in.Tenant, "").Build()
 	} else if prev.Tenant() != in.Tenant {
-		return Result{}, failure.Permanentf("snapshot_mismatch", "diff: snapshot of tenant %q given for tenant %q",
+		return Result{}, failure.Permanentf(failure.ReasonSnapshotMismatch, "diff: snapshot of tenant %q given for tenant %q",
 			prev.Tenant(), in.Tenant)
 	}
 	r := &run{cfg: cfg, in: in, prev: prev, emit: emit, h: snapshot.NewHasher(), base: prev.Checksum(),
@@ -171,7 +171,7 @@ func (r *run) successor() (*snapshot.Snapshot, error) {
 }
 
 func spoolErr(err error) error {
-	return failure.New(failure.Transient, "spool_io", fmt.Errorf("diff: %w", err))
+	return failure.New(failure.Transient, failure.ReasonSpoolIO, fmt.Errorf("diff: %w", err))
 }
 
 // fetchPrevious reads the previous export for the records that were updated
@@ -179,7 +179,7 @@ func spoolErr(err error) error {
 // entity), and stops as soon as it has all of them.
 func (r *run) fetchPrevious(ctx context.Context, need int) (err error) {
 	if r.in.OpenPrev == nil {
-		return failure.Permanentf("previous_export_missing",
+		return failure.Permanentf(failure.ReasonPreviousExportMissing,
 			"diff: export %s updates or deletes records, but there is no way to read the previous export %s",
 			r.in.ExportID, r.prev.ExportID())
 	}
@@ -229,7 +229,7 @@ func (r *run) fetchPrevious(ctx context.Context, need int) (err error) {
 			return fmt.Errorf("diff: previous export %s line %d: %w", r.prev.ExportID(), rec.Line, err)
 		}
 		if ch != want {
-			return failure.Permanentf("previous_export_mismatch",
+			return failure.Permanentf(failure.ReasonPreviousExportMismatch,
 				"diff: previous export %s line %d: %s %s differs from the snapshot: not the export the snapshot came from",
 				r.prev.ExportID(), rec.Line, e, key)
 		}
@@ -260,7 +260,7 @@ func (r *run) fetchPrevious(ctx context.Context, need int) (err error) {
 		r.prevIdx[kh] = off
 	}
 	if need > 0 {
-		return failure.Permanentf("previous_export_mismatch",
+		return failure.Permanentf(failure.ReasonPreviousExportMismatch,
 			"diff: previous export %s lacks %d records its snapshot has: not the export the snapshot came from",
 			r.prev.ExportID(), need)
 	}

@@ -1,7 +1,10 @@
 // Package failure is the one classifier of errors in skolebuss. Every stage
 // decides from it whether to retry a job, delay it, or send it to the
 // dead-letter stream, and the circuit breakers decide from it what counts as
-// a failure. Nothing matches on error strings.
+// a failure. Every classified error has a Reason of one documented set
+// (reasons.go), each with its class and the sentence an operator reads; code
+// decides on classes and reasons (ClassOf, HasReason, IsUpstreamThrottle),
+// never on error strings.
 package failure
 
 import (
@@ -44,19 +47,19 @@ func (c Class) String() string {
 	return fmt.Sprintf("class(%d)", int(c))
 }
 
-// Error is a classified error. Reason is a short machine-readable code
-// (for example "invalid_client", "http_503", "truncated_body"); it appears in
-// the dead-letter stream and in metrics, so it never holds secrets or
-// personal data.
+// Error is a classified error. Reason is one of the set in reasons.go (for
+// example ReasonInvalidClient, ReasonHTTP(503), ReasonTruncatedBody); it
+// appears in the dead-letter stream and in metrics, so it never holds secrets
+// or personal data.
 type Error struct {
 	Class      Class
-	Reason     string
+	Reason     Reason
 	RetryAfter time.Duration // the wait the upstream asked for, if any
 	Err        error
 }
 
 func (e *Error) Error() string {
-	msg := e.Class.String() + ": " + e.Reason
+	msg := e.Class.String() + ": " + string(e.Reason)
 	if e.RetryAfter > 0 {
 		msg += fmt.Sprintf(" (retry after %s)", e.RetryAfter)
 	}
@@ -69,17 +72,17 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // New returns a classified error.
-func New(class Class, reason string, err error) *Error {
+func New(class Class, reason Reason, err error) *Error {
 	return &Error{Class: class, Reason: reason, Err: err}
 }
 
 // Permanentf returns a permanent error with a formatted cause.
-func Permanentf(reason, format string, args ...any) *Error {
+func Permanentf(reason Reason, format string, args ...any) *Error {
 	return &Error{Class: Permanent, Reason: reason, Err: fmt.Errorf(format, args...)}
 }
 
 // Transientf returns a transient error with a formatted cause.
-func Transientf(reason, format string, args ...any) *Error {
+func Transientf(reason Reason, format string, args ...any) *Error {
 	return &Error{Class: Transient, Reason: reason, Err: fmt.Errorf(format, args...)}
 }
 
@@ -101,26 +104,34 @@ func ClassOf(err error) Class {
 	return Transient
 }
 
-// ReasonOf is the reason of the outermost *Error in err's chain, or
-// "unclassified".
+// ReasonOf is the code of the reason of the outermost *Error in err's chain;
+// of ReasonCanceled for context.Canceled and ReasonTimeout for
+// context.DeadlineExceeded when nobody classified them; else of
+// ReasonUnclassified. It is the text a dead letter, a metric label and a span
+// carry; code that decides on a reason uses HasReason.
 func ReasonOf(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Reason
+	if e, ok := outermost(err); ok {
+		return string(e.Reason)
 	}
 	if errors.Is(err, context.Canceled) {
-		return "canceled"
+		return string(ReasonCanceled)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return "timeout"
+		return string(ReasonTimeout)
 	}
-	return "unclassified"
+	return string(ReasonUnclassified)
+}
+
+// outermost is the outermost *Error in err's chain.
+func outermost(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
 }
 
 // RetryAfter is the wait carried by the outermost *Error in err's chain.
 func RetryAfter(err error) (time.Duration, bool) {
-	var e *Error
-	if errors.As(err, &e) && e.RetryAfter > 0 {
+	if e, ok := outermost(err); ok && e.RetryAfter > 0 {
 		return e.RetryAfter, true
 	}
 	return 0, false

@@ -59,7 +59,7 @@ func (c BreakerConfig) Validate() error {
 type breaker[T any] struct {
 	cb     *gobreaker.CircuitBreaker[T]
 	cfg    BreakerConfig
-	reason string // of the Throttled error while open
+	reason failure.Reason // of the Throttled error while open
 
 	mu        sync.Mutex
 	openUntil time.Time
@@ -81,7 +81,7 @@ func excluded(err error) bool {
 
 func successful(err error) bool { return err == nil || failure.ClassOf(err) == failure.Permanent }
 
-func newBreaker[T any](name, reason string, cfg BreakerConfig) *breaker[T] {
+func newBreaker[T any](name string, reason failure.Reason, cfg BreakerConfig) *breaker[T] {
 	b := &breaker[T]{cfg: cfg, reason: reason}
 	b.cb = gobreaker.NewCircuitBreaker[T](gobreaker.Settings{
 		Name:        name,
@@ -157,7 +157,7 @@ func (t *tenantBreakers) get(tenant string) *breaker[*fetched] {
 	defer t.mu.Unlock()
 	b, ok := t.m[tenant]
 	if !ok {
-		b = newBreaker[*fetched]("tenant "+tenant, "breaker_open", t.cfg)
+		b = newBreaker[*fetched]("tenant "+tenant, failure.ReasonBreakerOpen, t.cfg)
 		t.m[tenant] = b
 	}
 	return b

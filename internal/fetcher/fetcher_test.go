@@ -13,7 +13,6 @@ import (
 
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/messages"
-	"github.com/skolebuss/skolebuss/internal/requester"
 	"github.com/skolebuss/skolebuss/internal/sandbox"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
@@ -219,7 +218,7 @@ func hasMetric(rm metricdata.ResourceMetrics, name string) bool {
 	return false
 }
 
-// A forced replay's job (HeaderForce) yields a FetchedExport with Force set,
+// A forced replay's job (messages.HeaderForce) yields a FetchedExport with Force set,
 // which the publisher reads to pass its deletion threshold.
 func TestForcedJobForcesExport(t *testing.T) {
 	e := newEnv(t, smallSandbox())
@@ -233,7 +232,7 @@ func TestForcedJobForcesExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Metadata.Set(requester.HeaderForce, "true")
+	m.Metadata.Set(messages.HeaderForce, messages.ForceValue)
 	if err := f.Handle(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}

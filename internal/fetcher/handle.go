@@ -16,7 +16,6 @@ import (
 
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/messages"
-	"github.com/skolebuss/skolebuss/internal/requester"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
 	"github.com/skolebuss/skolebuss/internal/worker"
 )
@@ -64,12 +63,12 @@ func (f *Fetcher) Handle(ctx context.Context, m *message.Message) (err error) {
 	}()
 	if subject := worker.Subject(ctx); subject != "" {
 		if tenant, perr := messages.ParseJobSubject(subject); perr != nil || tenant != job.Tenant {
-			return failure.Permanentf("tenant_mismatch", "job %s for tenant %s arrived on subject %s", job.JobID, job.Tenant, subject)
+			return failure.Permanentf(failure.ReasonTenantMismatch, "job %s for tenant %s arrived on subject %s", job.JobID, job.Tenant, subject)
 		}
 	}
 	lim, ok := f.cfg.Applications[job.Application]
 	if !ok {
-		return failure.Permanentf("unknown_application", "job %s names application %s, which the configuration does not list", job.JobID, job.Application)
+		return failure.Permanentf(failure.ReasonUnknownApplication, "job %s names application %s, which the configuration does not list", job.JobID, job.Application)
 	}
 	name := ObjectName(job)
 
@@ -97,16 +96,13 @@ func (f *Fetcher) Handle(ctx context.Context, m *message.Message) (err error) {
 	telemetry.Set(span, telemetry.Export(got.fe.ExportID), telemetry.Count("bytes", got.fe.Size))
 	// A forced replay of a job forces its export past the publisher's
 	// deletion threshold.
-	got.fe.Force = m.Metadata.Get(requester.HeaderForce) == "true"
+	got.fe.Force = m.Metadata.Get(messages.HeaderForce) == messages.ForceValue
 	return f.announce(ctx, got)
 }
 
 // blockOnThrottle makes every replica honour the upstream's Retry-After.
 func (f *Fetcher) blockOnThrottle(ctx context.Context, job messages.ExportJob, err error) {
-	if failure.ClassOf(err) != failure.Throttled {
-		return
-	}
-	if r := failure.ReasonOf(err); r != "http_429" && r != "http_503" {
+	if !failure.IsUpstreamThrottle(err) {
 		return
 	}
 	wait, _ := failure.RetryAfter(err)
@@ -172,7 +168,7 @@ func (f *Fetcher) download(ctx context.Context, job messages.ExportJob, name str
 	}
 	if err != nil {
 		f.removePartial(name)
-		return nil, failure.New(failure.Transient, "store_mismatch", fmt.Errorf("export of tenant %s: %w", job.Tenant, err))
+		return nil, failure.New(failure.Transient, failure.ReasonStoreMismatch, fmt.Errorf("export of tenant %s: %w", job.Tenant, err))
 	}
 	f.metrics.bytes(ctx, job.Application, fe.Size)
 	return &fetched{fe: fe, fresh: true}, nil
@@ -191,7 +187,7 @@ func (f *Fetcher) announce(ctx context.Context, got *fetched) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("announce export %s: %w", got.fe.ExportID, ctx.Err())
 		}
-		return failure.New(failure.Transient, "publish", fmt.Errorf("announce export %s: %w", got.fe.ExportID, err))
+		return failure.New(failure.Transient, failure.ReasonPublish, fmt.Errorf("announce export %s: %w", got.fe.ExportID, err))
 	}
 	f.logger.Info("export fetched", "tenant", got.fe.Tenant, "job_id", got.fe.JobID, "bytes", got.fe.Size,
 		"fresh", got.fresh, "duplicate", ack.Duplicate, "seq", ack.Sequence, "trace_id", telemetry.TraceID(ctx))
@@ -236,7 +232,7 @@ func storeError(ctx context.Context, what, name string, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s export %s: %w", what, name, ctx.Err())
 	}
-	return failure.New(failure.Transient, "object_store", fmt.Errorf("%s export %s: %w", what, name, err))
+	return failure.New(failure.Transient, failure.ReasonObjectStore, fmt.Errorf("%s export %s: %w", what, name, err))
 }
 
 // hashingReader counts and hashes what is read through it and keeps the

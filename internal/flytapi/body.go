@@ -62,7 +62,7 @@ func (b *body) Read(p []byte) (int, error) {
 		return n, nil
 	case err == io.EOF:
 		if b.want >= 0 && b.n < b.want {
-			b.err = failure.Transientf(ReasonTruncatedBody, "export body ended after %d of %d bytes", b.n, b.want)
+			b.err = failure.Transientf(failure.ReasonTruncatedBody, "export body ended after %d of %d bytes", b.n, b.want)
 		} else {
 			b.err = io.EOF
 		}
@@ -75,18 +75,18 @@ func (b *body) Read(p []byte) (int, error) {
 func (b *body) classify(err error) error {
 	switch {
 	case errors.Is(context.Cause(b.reqCtx), errStalled) && b.parent.Err() == nil:
-		return failure.New(failure.Transient, ReasonBodyStalled, fmt.Errorf("export body after %d bytes: %w (%s)", b.n, errStalled, b.idleDur))
+		return failure.New(failure.Transient, failure.ReasonBodyStalled, fmt.Errorf("export body after %d bytes: %w (%s)", b.n, errStalled, b.idleDur))
 	case b.parent.Err() != nil:
 		if errors.Is(b.parent.Err(), context.Canceled) {
-			return failure.New(failure.Canceled, "canceled", fmt.Errorf("export body after %d bytes: %w", b.n, b.parent.Err()))
+			return failure.New(failure.Canceled, failure.ReasonCanceled, fmt.Errorf("export body after %d bytes: %w", b.n, b.parent.Err()))
 		}
-		return failure.New(failure.Transient, ReasonTimeout, fmt.Errorf("export body after %d bytes: %w", b.n, b.parent.Err()))
+		return failure.New(failure.Transient, failure.ReasonTimeout, fmt.Errorf("export body after %d bytes: %w", b.n, b.parent.Err()))
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return failure.New(failure.Transient, ReasonTruncatedBody, fmt.Errorf("export body cut off after %d bytes: %w", b.n, err))
+		return failure.New(failure.Transient, failure.ReasonTruncatedBody, fmt.Errorf("export body cut off after %d bytes: %w", b.n, err))
 	case isReset(err):
-		return failure.New(failure.Transient, ReasonConnectionReset, fmt.Errorf("export body after %d bytes: %w", b.n, err))
+		return failure.New(failure.Transient, failure.ReasonConnectionReset, fmt.Errorf("export body after %d bytes: %w", b.n, err))
 	}
-	return failure.New(failure.Transient, "body_read_failed", fmt.Errorf("export body after %d bytes: %w", b.n, err))
+	return failure.New(failure.Transient, failure.ReasonBodyReadFailed, fmt.Errorf("export body after %d bytes: %w", b.n, err))
 }
 
 // Close releases the connection and ends the fetch's span. It is safe to

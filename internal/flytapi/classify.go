@@ -9,26 +9,12 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 	"unicode"
 
 	"github.com/skolebuss/skolebuss/internal/failure"
-)
-
-// Reasons of export failures (failure.Error.Reason).
-const (
-	ReasonUnauthorized     = "unauthorized"
-	ReasonForbidden        = "forbidden"
-	ReasonNotFound         = "not_found"
-	ReasonWrongContentType = "wrong_content_type"
-	ReasonTruncatedBody    = "truncated_body"
-	ReasonConnectionReset  = "connection_reset"
-	ReasonBodyStalled      = "body_stalled"
-	ReasonTimeout          = "timeout"
-	ReasonUnreachable      = "unreachable"
 )
 
 // classifyStatus turns a non-200, non-401 answer into a classified error and
@@ -42,7 +28,7 @@ func (c *Client) classifyStatus(resp *http.Response) error {
 		cause = fmt.Errorf("%w: %q", cause, msg)
 	}
 	wait, hasWait := failure.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	reason := "http_" + strconv.Itoa(st)
+	reason := failure.ReasonHTTP(st)
 	switch {
 	case st == http.StatusTooManyRequests:
 		if !hasWait {
@@ -54,9 +40,9 @@ func (c *Client) classifyStatus(resp *http.Response) error {
 	case st >= 500, st == http.StatusRequestTimeout:
 		return failure.New(failure.Transient, reason, cause)
 	case st == http.StatusForbidden:
-		return failure.New(failure.Permanent, ReasonForbidden, cause)
+		return failure.New(failure.Permanent, failure.ReasonForbidden, cause)
 	case st == http.StatusNotFound:
-		return failure.New(failure.Permanent, ReasonNotFound, cause)
+		return failure.New(failure.Permanent, failure.ReasonNotFound, cause)
 	}
 	// Any other answer (4xx, 3xx we did not follow, an unexpected 2xx)
 	// will not change by asking again.
@@ -98,15 +84,15 @@ func oneLine(s string) string {
 func classifyTransport(ctx context.Context, err error) error {
 	switch {
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled):
-		return failure.New(failure.Canceled, "canceled", err)
+		return failure.New(failure.Canceled, failure.ReasonCanceled, err)
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		return failure.New(failure.Transient, ReasonTimeout, err)
+		return failure.New(failure.Transient, failure.ReasonTimeout, err)
 	case isReset(err):
-		return failure.New(failure.Transient, ReasonConnectionReset, err)
+		return failure.New(failure.Transient, failure.ReasonConnectionReset, err)
 	case errors.Is(err, syscall.ECONNREFUSED) || isDNS(err):
-		return failure.New(failure.Transient, ReasonUnreachable, err)
+		return failure.New(failure.Transient, failure.ReasonUnreachable, err)
 	}
-	return failure.New(failure.Transient, "request_failed", err)
+	return failure.New(failure.Transient, failure.ReasonRequestFailed, err)
 }
 
 func isReset(err error) bool {

@@ -97,7 +97,7 @@ func New(cfg Config, tokens TokenSource, logger *slog.Logger, tp trace.TracerPro
 // and any later Read of the body (class Canceled).
 func (c *Client) FetchExport(ctx context.Context, app, tenant string) (*Export, error) {
 	if c.cfgErr != nil {
-		return nil, failure.New(failure.Permanent, "bad_config", fmt.Errorf("fetch export %s: %w", tenant, c.cfgErr))
+		return nil, failure.New(failure.Permanent, failure.ReasonBadConfig, fmt.Errorf("fetch export %s: %w", tenant, c.cfgErr))
 	}
 	ctx, span := c.tracer.Start(ctx, "flytapi.FetchExport", trace.WithAttributes(
 		telemetry.KeyValues(telemetry.Application(app), telemetry.Tenant(tenant))...))
@@ -121,7 +121,7 @@ func (c *Client) fetch(ctx context.Context, span trace.Span, key auth.Key) (*Exp
 		req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, c.url, nil)
 		if err != nil {
 			cancel(nil)
-			return nil, failure.New(failure.Permanent, "bad_config", err)
+			return nil, failure.New(failure.Permanent, failure.ReasonBadConfig, err)
 		}
 		tok.SetAuthHeader(req)
 		req.Header.Set("Accept", "application/xml")
@@ -140,7 +140,7 @@ func (c *Client) fetch(ctx context.Context, span trace.Span, key auth.Key) (*Exp
 				span.AddEvent("token rejected; retrying")
 				continue
 			}
-			return nil, failure.Permanentf("unauthorized", "the API rejected a freshly issued token (401) twice")
+			return nil, failure.Permanentf(failure.ReasonUnauthorized, "the API rejected a freshly issued token (401) twice")
 		}
 		if resp.StatusCode != http.StatusOK {
 			err := c.classifyStatus(resp)
@@ -151,7 +151,7 @@ func (c *Client) fetch(ctx context.Context, span trace.Span, key auth.Key) (*Exp
 		if !isXML(ct) {
 			discard(resp)
 			cancel(nil)
-			return nil, failure.Permanentf("wrong_content_type", "content type %q, want application/xml or text/xml", clip(ct, 100))
+			return nil, failure.Permanentf(failure.ReasonWrongContentType, "content type %q, want application/xml or text/xml", clip(ct, 100))
 		}
 		exp := &Export{
 			ContentType:   ct,

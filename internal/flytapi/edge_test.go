@@ -83,7 +83,7 @@ func TestWrongContentTypeIsPermanent(t *testing.T) {
 	})
 	c, _ := newClient(t, up.URL, "id", testSecret, nil, nil, nil)
 	_, err := c.FetchExport(context.Background(), "app", "t1")
-	if !failure.IsPermanent(err) || failure.ReasonOf(err) != ReasonWrongContentType || !strings.Contains(err.Error(), `"text/html; charset=utf-8"`) {
+	if !failure.IsPermanent(err) || !failure.HasReason(err, failure.ReasonWrongContentType) || !strings.Contains(err.Error(), `"text/html; charset=utf-8"`) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -109,7 +109,7 @@ func TestShortBodyIsTransientNeverEOF(t *testing.T) {
 		t.Errorf("ContentLength = %d", exp.ContentLength)
 	}
 	n, err := readAll(exp.Body)
-	if err == nil || failure.ClassOf(err) != failure.Transient || failure.ReasonOf(err) != ReasonTruncatedBody {
+	if err == nil || failure.ClassOf(err) != failure.Transient || !failure.HasReason(err, failure.ReasonTruncatedBody) {
 		t.Fatalf("read %d bytes, err = %v", n, err)
 	}
 	if _, again := exp.Body.Read(make([]byte, 10)); again == nil || errors.Is(again, io.EOF) && again == io.EOF {
@@ -136,7 +136,7 @@ func TestConnectionResetMidwayIsTransient(t *testing.T) {
 	}
 	close(firstRead)
 	_, err = readAll(exp.Body)
-	if failure.ClassOf(err) != failure.Transient || failure.ReasonOf(err) != ReasonConnectionReset {
+	if failure.ClassOf(err) != failure.Transient || !failure.HasReason(err, failure.ReasonConnectionReset) {
 		t.Fatalf("err = %v (%s/%s)", err, failure.ClassOf(err), failure.ReasonOf(err))
 	}
 }
@@ -151,7 +151,7 @@ func TestStalledBodyIsAbortedAfterIdleTimeout(t *testing.T) {
 	defer exp.Body.Close()
 	start := time.Now()
 	n, err := readAll(exp.Body)
-	if n != len("<enterprise>") || failure.ClassOf(err) != failure.Transient || failure.ReasonOf(err) != ReasonBodyStalled {
+	if n != len("<enterprise>") || failure.ClassOf(err) != failure.Transient || !failure.HasReason(err, failure.ReasonBodyStalled) {
 		t.Fatalf("read %d, err = %v", n, err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
@@ -200,7 +200,7 @@ func TestUnauthorizedRetriesOnceWithANewToken(t *testing.T) {
 		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, tok int64) { w.WriteHeader(401) })
 		c, _ := newClient(t, up.URL, "id", testSecret, nil, nil, nil)
 		_, err := c.FetchExport(context.Background(), "app", "t1")
-		if !failure.IsPermanent(err) || failure.ReasonOf(err) != ReasonUnauthorized || up.tokens.Load() != 2 {
+		if !failure.IsPermanent(err) || !failure.HasReason(err, failure.ReasonUnauthorized) || up.tokens.Load() != 2 {
 			t.Fatalf("err %v, token requests %d (want 2)", err, up.tokens.Load())
 		}
 		// The rejected token is not kept: the next fetch asks for a new one.
@@ -332,8 +332,8 @@ func TestWholeDocumentWithoutItsLastChunkIsNotWhole(t *testing.T) {
 		}
 		records++
 	}
-	if errors.Is(err, io.EOF) || failure.ClassOf(err) != failure.Transient || failure.ReasonOf(err) != ReasonTruncatedBody {
-		t.Fatalf("after %d records the parser got %v (%s/%s), want the transient %s", records, err, failure.ClassOf(err), failure.ReasonOf(err), ReasonTruncatedBody)
+	if errors.Is(err, io.EOF) || failure.ClassOf(err) != failure.Transient || !failure.HasReason(err, failure.ReasonTruncatedBody) {
+		t.Fatalf("after %d records the parser got %v (%s/%s), want the transient %s", records, err, failure.ClassOf(err), failure.ReasonOf(err), failure.ReasonTruncatedBody)
 	}
 }
 
@@ -355,8 +355,8 @@ func TestCallerDeadlineIsATransientTimeout(t *testing.T) {
 				defer exp.Body.Close()
 				_, err = readAll(exp.Body)
 			}
-			if failure.ClassOf(err) != failure.Transient || failure.ReasonOf(err) != ReasonTimeout || !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("err = %v (%s/%s), want a transient %s", err, failure.ClassOf(err), failure.ReasonOf(err), ReasonTimeout)
+			if failure.ClassOf(err) != failure.Transient || !failure.HasReason(err, failure.ReasonTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("err = %v (%s/%s), want a transient %s", err, failure.ClassOf(err), failure.ReasonOf(err), failure.ReasonTimeout)
 			}
 			if d := time.Since(start); d > 3*time.Second {
 				t.Errorf("the deadline took %s to act", d)

@@ -153,21 +153,21 @@ func TestSandboxErrorClasses(t *testing.T) {
 		{name: "500", faults: sandbox.Faults{ErrorRate: 1, ErrorStatuses: []int{500}}, class: failure.Transient, reason: "http_500", text: "injected fault"},
 		{name: "502", faults: sandbox.Faults{ErrorRate: 1, ErrorStatuses: []int{502}}, class: failure.Transient, reason: "http_502"},
 		{name: "wrong content type", faults: sandbox.Faults{ContentType: "text/html; charset=utf-8"},
-			class: failure.Permanent, reason: ReasonWrongContentType, text: `"text/html; charset=utf-8"`},
+			class: failure.Permanent, reason: "wrong_content_type", text: `"text/html; charset=utf-8"`},
 		{name: "token endpoint down", faults: sandbox.Faults{TokenEndpointDown: true, RetryAfter: sandbox.Duration(4 * time.Second)},
 			class: failure.Throttled, reason: "token_http_503", wait: 4 * time.Second},
 		{name: "slow to answer", faults: sandbox.Faults{Latency: sandbox.Duration(3 * time.Second)},
 			client: func(t *testing.T, base string) *Client {
 				return demoClient(t, base, nil, func(c *Config) { c.ResponseHeaderTimeout = 100 * time.Millisecond })
 			},
-			class: failure.Transient, reason: ReasonTimeout},
+			class: failure.Transient, reason: "timeout"},
 		{name: "no such path (404)", client: func(t *testing.T, base string) *Client {
 			return demoClient(t, base, nil, func(c *Config) { c.ExportPath = "/api/external/lms/pifu-v9" })
-		}, class: failure.Permanent, reason: ReasonNotFound, text: "404 Not Found"},
+		}, class: failure.Permanent, reason: "not_found", text: "404 Not Found"},
 		{name: "scope missing from the token (403)", client: func(t *testing.T, base string) *Client {
 			c, _ := newClient(t, base, sandbox.DemoNoScopeClientID, sandbox.DemoNoScopeClientSecret, nil, nil, nil)
 			return c
-		}, class: failure.Permanent, reason: ReasonForbidden, text: "insufficient_scope"},
+		}, class: failure.Permanent, reason: "forbidden", text: "insufficient_scope"},
 		{name: "scope not granted", client: func(t *testing.T, base string) *Client {
 			c, _ := newClient(t, base, sandbox.DemoNoScopeClientID, sandbox.DemoNoScopeClientSecret, []string{sandbox.ScopeLMSExport}, nil, nil)
 			return c
@@ -268,7 +268,7 @@ func TestSandboxBodyCutOffMidwayIsTransient(t *testing.T) {
 	}
 	defer exp.Body.Close()
 	n, err := io.Copy(io.Discard, exp.Body)
-	if err == nil || failure.ClassOf(err) != failure.Transient || failure.ReasonOf(err) != ReasonTruncatedBody {
+	if err == nil || failure.ClassOf(err) != failure.Transient || !failure.HasReason(err, failure.ReasonTruncatedBody) {
 		t.Fatalf("read %d bytes, err = %v", n, err)
 	}
 	if n > 3000 {

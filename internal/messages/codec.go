@@ -145,7 +145,7 @@ func Decode[T any, P interface {
 }](m *nats.Msg) (T, error) {
 	var v T
 	if m == nil {
-		return v, failure.Permanentf("empty_message", "no message")
+		return v, failure.Permanentf(failure.ReasonEmptyMessage, "no message")
 	}
 	err := decodeInto(P(&v), m.Header, m.Data)
 	return v, err
@@ -159,7 +159,7 @@ func DecodeWatermill[T any, P interface {
 }](m *message.Message) (T, error) {
 	var v T
 	if m == nil {
-		return v, failure.Permanentf("empty_message", "no message")
+		return v, failure.Permanentf(failure.ReasonEmptyMessage, "no message")
 	}
 	err := decodeInto(P(&v), m.Metadata, m.Payload)
 	return v, err
@@ -167,7 +167,7 @@ func DecodeWatermill[T any, P interface {
 
 func decodeInto(d decoder, h getter, data []byte) error {
 	if sv := h.Get(HeaderSpecVersion); sv != SpecVersion {
-		return failure.Permanentf("unknown_message_type", "%s is %q, want %q", HeaderSpecVersion, sv, SpecVersion)
+		return failure.Permanentf(failure.ReasonUnknownMessageType, "%s is %q, want %q", HeaderSpecVersion, sv, SpecVersion)
 	}
 	t := h.Get(HeaderType)
 	if _, _, err := ParseType(t); err != nil {
@@ -184,18 +184,18 @@ func ParseType(ceType string) (name string, version int, err error) {
 	rest, ok := strings.CutPrefix(ceType, typePrefix)
 	i := strings.LastIndex(rest, ".v")
 	if !ok || i < 0 {
-		return "", 0, failure.Permanentf("unknown_message_type", "ce-type %q is not a skolebuss type", ceType)
+		return "", 0, failure.Permanentf(failure.ReasonUnknownMessageType, "ce-type %q is not a skolebuss type", ceType)
 	}
 	name = rest[:i]
 	version, convErr := strconv.Atoi(rest[i+2:])
 	if convErr != nil || version < 1 {
-		return "", 0, failure.Permanentf("unknown_message_type", "ce-type %q has no version", ceType)
+		return "", 0, failure.Permanentf(failure.ReasonUnknownMessageType, "ce-type %q has no version", ceType)
 	}
 	if !knownName(name) {
-		return "", 0, failure.Permanentf("unknown_message_type", "ce-type %q is unknown", ceType)
+		return "", 0, failure.Permanentf(failure.ReasonUnknownMessageType, "ce-type %q is unknown", ceType)
 	}
 	if version != 1 {
-		return "", 0, failure.Permanentf("unknown_message_version", "ce-type %q: version %d is unknown (this build reads v1)", ceType, version)
+		return "", 0, failure.Permanentf(failure.ReasonUnknownMessageVersion, "ce-type %q: version %d is unknown (this build reads v1)", ceType, version)
 	}
 	return name, version, nil
 }
@@ -210,15 +210,15 @@ func knownName(name string) bool {
 }
 
 func unexpected(want, got string) error {
-	return failure.Permanentf("unexpected_message_type", "want ce-type %s, got %s", want, got)
+	return failure.Permanentf(failure.ReasonUnexpectedMessageType, "want ce-type %s, got %s", want, got)
 }
 
 func undecodable(ceType string, err error) error {
-	return failure.New(failure.Permanent, "undecodable_message", fmt.Errorf("decode %s: %w", ceType, err))
+	return failure.New(failure.Permanent, failure.ReasonUndecodableMessage, fmt.Errorf("decode %s: %w", ceType, err))
 }
 
 func invalid(err error) error {
-	return failure.New(failure.Permanent, "invalid_message", err)
+	return failure.New(failure.Permanent, failure.ReasonInvalidMessage, err)
 }
 
 // decodeJSON decodes a body strictly: unknown fields are allowed (a newer

@@ -12,6 +12,10 @@
 // coming back forever. Every message also carries Nats-Msg-Id, a
 // deterministic key, so a redo after a crash is deduplicated by JetStream.
 //
+// The contract is this package with one part elsewhere: the reason codes of
+// dead letters (DeadLetter.Reason) and of the stages' metrics are the set of
+// internal/failure, where every classified error gets its reason.
+//
 // Subject tokens (tenant ids, application names, stages) are validated, never
 // escaped: a token with a dot, a wildcard, white space, a control character,
 // or more than 64 bytes is refused with ErrInvalidToken.

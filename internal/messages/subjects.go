@@ -179,6 +179,34 @@ func DLQSubject(stage, tenant string) (string, error) {
 	return "dlq." + stage + "." + tenant, nil
 }
 
+// TenantBoundariesFilter is lms.<tenant>.export.*: the export.started and
+// export.completed events of one tenant, none of its changes.
+func TenantBoundariesFilter(tenant string) (string, error) {
+	if err := ValidateTenant(tenant); err != nil {
+		return "", err
+	}
+	return "lms." + tenant + ".export.*", nil
+}
+
+// DLQFilter is dlq.<stage>.<tenant> with an empty stage or tenant standing
+// for any ("*"): the dead letters of one stage, one tenant, both or all.
+func DLQFilter(stage, tenant string) (string, error) {
+	s, t := "*", "*"
+	if stage != "" {
+		if err := ValidateToken("stage", stage); err != nil {
+			return "", err
+		}
+		s = stage
+	}
+	if tenant != "" {
+		if err := ValidateTenant(tenant); err != nil {
+			return "", err
+		}
+		t = tenant
+	}
+	return "dlq." + s + "." + t, nil
+}
+
 // QuotaAlertSubject is alerts.quota.<application>.
 func QuotaAlertSubject(app string) (string, error) {
 	if err := ValidateApplication(app); err != nil {

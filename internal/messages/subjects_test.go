@@ -35,7 +35,13 @@ func TestHostileTokensRefused(t *testing.T) {
 			"dlqten":  func(s string) (string, error) { return DLQSubject("fetcher", s) },
 			"dlqstg":  func(s string) (string, error) { return DLQSubject(s, tenant) },
 			"filter":  TenantEventsFilter,
+			"bfilter": TenantBoundariesFilter,
+			"dlqfstg": func(s string) (string, error) { return DLQFilter(s, tenant) },
+			"dlqften": func(s string) (string, error) { return DLQFilter("publish", s) },
 		} {
+			if tok == "" && strings.HasPrefix(name, "dlqf") {
+				continue // an empty token stands for any in a filter
+			}
 			s, err := f(tok)
 			if !errors.Is(err, ErrInvalidToken) || !strings.Contains(err.Error(), want) {
 				t.Errorf("%s(%q) = %q, %v; want an error about %q", name, tok, s, err, want)
@@ -98,6 +104,36 @@ func TestSubjectsRoundTrip(t *testing.T) {
 		}
 		if !errors.Is(e1, ErrInvalidSubject) {
 			t.Errorf("%q: %v does not wrap ErrInvalidSubject", bad, e1)
+		}
+	}
+}
+
+func TestFilters(t *testing.T) {
+	cases := []struct {
+		got  func() (string, error)
+		want string
+	}{
+		{func() (string, error) { return DLQFilter("", "") }, "dlq.*.*"},
+		{func() (string, error) { return DLQFilter("fetch", "") }, "dlq.fetch.*"},
+		{func() (string, error) { return DLQFilter("", tenant) }, "dlq.*." + tenant},
+		{func() (string, error) { return DLQFilter("publish", tenant) }, "dlq.publish." + tenant},
+		{func() (string, error) { return TenantBoundariesFilter(tenant) }, "lms." + tenant + ".export.*"},
+		{func() (string, error) { return TenantEventsFilter(tenant) }, "lms." + tenant + ".>"},
+	}
+	for _, c := range cases {
+		if got, err := c.got(); err != nil || got != c.want {
+			t.Errorf("got %q, %v; want %q", got, err, c.want)
+		}
+	}
+	// The parsers read what the builders write.
+	dlq, _ := DLQSubject("publish", tenant)
+	if stage, ten, err := ParseDLQSubject(dlq); err != nil || stage != "publish" || ten != tenant {
+		t.Errorf("ParseDLQSubject(%q) = %q, %q, %v", dlq, stage, ten, err)
+	}
+	for _, p := range []Phase{PhaseStarted, PhaseCompleted} {
+		b, _ := BoundarySubject(tenant, p)
+		if l, err := ParseLMSSubject(b); err != nil || !l.IsBoundary() || l.Phase != p {
+			t.Errorf("ParseLMSSubject(%q) = %+v, %v", b, l, err)
 		}
 	}
 }

@@ -223,7 +223,7 @@ type Boundary struct {
 	Time     time.Time
 	Counts   map[pifu.Entity]Counts
 	// Checksum is the checksum of the resulting state ("xxh64sum:<hex>",
-	// see internal/snapshot and publisher.FormatChecksum), required on
+	// see FormatChecksum), required on
 	// completion.
 	Checksum string
 }
@@ -269,7 +269,7 @@ type DeadLetter struct {
 	ID       string    `json:"id"`
 	Stage    string    `json:"stage"`
 	Tenant   string    `json:"tenant"`
-	Reason   string    `json:"reason"` // failure.ReasonOf
+	Reason   string    `json:"reason"` // failure.ReasonOf: a code of failure's set, failure.Lookup tells its sentence
 	Class    string    `json:"class"`  // failure.Class.String()
 	Attempts int       `json:"attempts"`
 	TraceID  string    `json:"trace_id,omitempty"`

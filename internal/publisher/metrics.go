@@ -7,7 +7,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/skolebuss/skolebuss/internal/diff"
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
@@ -35,7 +34,7 @@ const (
 	// export found applied already (a redelivery).
 	OutcomeUnchanged = "unchanged"
 	// OutcomeHeld: the export would delete too much; it waits in the DLQ
-	// for an operator (diff.ReasonHeld).
+	// for an operator (failure.ReasonDeletionHeld).
 	OutcomeHeld = "held"
 	// OutcomeInvalid: any other permanent error (a document that does not
 	// parse, a wrong digest, a missing export object); dead-lettered.
@@ -87,7 +86,7 @@ func outcomeOf(out Outcome, err error) (outcome string, ok bool) {
 		return OutcomeApplied, true
 	case err == nil:
 		return OutcomeUnchanged, true
-	case failure.ReasonOf(err) == diff.ReasonHeld:
+	case failure.HasReason(err, failure.ReasonDeletionHeld):
 		return OutcomeHeld, true
 	}
 	switch failure.ClassOf(err) {

@@ -34,17 +34,8 @@ import (
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
-	"github.com/skolebuss/skolebuss/internal/snapshot"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
-
-// ChecksumPrefix names the algorithm of the state checksum that
-// export.completed carries: the sum of XXH64 mixes of internal/snapshot.
-const ChecksumPrefix = "xxh64sum:"
-
-// FormatChecksum is the form of a state checksum in export.completed:
-// ChecksumPrefix and 16 lower-case hex digits.
-func FormatChecksum(c snapshot.Checksum) string { return ChecksumPrefix + c.String() }
 
 // Publisher publishes the changes of fetched exports. It is safe for
 // concurrent use on different tenants; the worker's MaxAckPending of 1 keeps
@@ -113,7 +104,7 @@ func (p *Publisher) Handle(ctx context.Context, m *message.Message) error {
 // state the tenant's.
 //
 // Errors are classified for the worker: a held export is permanent with
-// reason diff.ReasonHeld (and wraps *diff.HeldError); a document that does
+// reason failure.ReasonDeletionHeld (and wraps *diff.HeldError); a document that does
 // not parse is permanent ("invalid_document", with line and column), and
 // nothing is published for it; a missing export object is permanent
 // ("export_missing", or "previous_export_missing" for the export the snapshot
@@ -140,7 +131,7 @@ func (p *Publisher) Process(ctx context.Context, fe messages.FetchedExport) (out
 		p.cfg.Logger.Info("export already applied", "tenant", fe.Tenant, "export_id", fe.ExportID)
 		return out, nil
 	}
-	exp, err := openExport(ctx, p.exports, fe.Object, fe.SHA256, "export_missing")
+	exp, err := openExport(ctx, p.exports, fe.Object, fe.SHA256, failure.ReasonExportMissing)
 	if err != nil {
 		return out, err
 	}
@@ -170,12 +161,12 @@ func (p *Publisher) Process(ctx context.Context, fe messages.FetchedExport) (out
 		return out, err
 	}
 	if stored != res.Emitted {
-		return out, failure.Transientf("publish_incomplete", "export %s of tenant %s: %d changes emitted, %d acknowledged",
+		return out, failure.Transientf(failure.ReasonPublishIncomplete, "export %s of tenant %s: %d changes emitted, %d acknowledged",
 			fe.ExportID, fe.Tenant, res.Emitted, stored)
 	}
 	out.Counts = countsOf(res.Plan)
 	out.Events, out.Duplicates = res.Emitted, dups
-	out.Checksum = FormatChecksum(res.Snapshot.Checksum())
+	out.Checksum = messages.FormatChecksum(res.Snapshot.Checksum())
 	if err := r.completed(ctx, out.Counts, out.Checksum); err != nil {
 		return out, err
 	}
@@ -205,7 +196,7 @@ func (p *Publisher) Process(ctx context.Context, fe messages.FetchedExport) (out
 func classify(fe messages.FetchedExport, err error) error {
 	var se *pifu.SyntaxError
 	if errors.As(err, &se) {
-		return failure.New(failure.Permanent, "invalid_document",
+		return failure.New(failure.Permanent, failure.ReasonInvalidDocument,
 			fmt.Errorf("export %s of tenant %s does not parse at line %d, column %d: %w", fe.ExportID, fe.Tenant, se.Line, se.Column, err))
 	}
 	return err

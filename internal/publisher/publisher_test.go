@@ -92,10 +92,10 @@ func TestFirstExportCreatesEveryRecordOnce(t *testing.T) {
 		t.Errorf("outcome %d events, %d duplicates; the stream has %d", out.Events, out.Duplicates, len(events))
 	}
 	sameCopy(t, e.vendor.Copy(tenant), truth(t, doc))
-	if completed.Checksum != out.Checksum || !strings.HasPrefix(out.Checksum, publisher.ChecksumPrefix) {
+	if completed.Checksum != out.Checksum || !strings.HasPrefix(out.Checksum, messages.ChecksumPrefix) {
 		t.Errorf("checksum %q in completed, %q in the outcome", completed.Checksum, out.Checksum)
 	}
-	if c := publisher.FormatChecksum(vendorcopy.Checksum(truth(t, doc))); c != out.Checksum {
+	if c := messages.FormatChecksum(vendorcopy.Checksum(truth(t, doc))); c != out.Checksum {
 		t.Errorf("checksum of the export %s, published %s", c, out.Checksum)
 	}
 

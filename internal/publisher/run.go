@@ -52,7 +52,7 @@ func (r *run) emit(ctx context.Context, c diff.Change) error {
 		Op: messages.Op(c.Op), Key: c.Key, Time: r.time, Object: c.Object, Previous: c.Previous}
 	m := r.s.msg()
 	if err := r.enc.EncodeTo(m, ev); err != nil {
-		return failure.New(failure.Permanent, "invalid_event", fmt.Errorf("change %d: %w", c.Seq, err))
+		return failure.New(failure.Permanent, failure.ReasonInvalidEvent, fmt.Errorf("change %d: %w", c.Seq, err))
 	}
 	return r.s.send(ctx, m, what{seq: c.Seq, entity: string(c.Entity), op: string(c.Op)})
 }
@@ -67,7 +67,7 @@ func (r *run) boundary(ctx context.Context, phase messages.Phase, counts map[pif
 		ExportID: r.fe.ExportID, Phase: phase, Time: r.time, Counts: counts, Checksum: checksum}
 	m, err := messages.Encode(b)
 	if err != nil {
-		return failure.New(failure.Permanent, "invalid_event", fmt.Errorf("export.%s: %w", phase, err))
+		return failure.New(failure.Permanent, failure.ReasonInvalidEvent, fmt.Errorf("export.%s: %w", phase, err))
 	}
 	for k, v := range r.header {
 		m.Header[k] = v
@@ -81,7 +81,7 @@ func (r *run) boundary(ctx context.Context, phase messages.Phase, counts map[pif
 func newRun(p *Publisher, fe messages.FetchedExport, header nats.Header, start time.Time) (*run, error) {
 	enc, err := messages.NewEventEncoder(fe.Tenant, fe.ExportID, fe.FetchedAt, header)
 	if err != nil {
-		return nil, failure.New(failure.Permanent, "invalid_event", fmt.Errorf("export %s of tenant %s: %w", fe.ExportID, fe.Tenant, err))
+		return nil, failure.New(failure.Permanent, failure.ReasonInvalidEvent, fmt.Errorf("export %s of tenant %s: %w", fe.ExportID, fe.Tenant, err))
 	}
 	return &run{p: p, fe: fe, header: header, enc: enc, time: fe.FetchedAt, start: start}, nil
 }

@@ -182,7 +182,7 @@ wait:
 			n := s.resolved
 			s.mu.Unlock()
 			if n == last {
-				s.fail(failure.Transientf("publish_ack_timeout", "%d publishes without an acknowledgement for %s",
+				s.fail(failure.Transientf(failure.ReasonPublishAckTimeout, "%d publishes without an acknowledgement for %s",
 					s.seq-n, s.timeout))
 				break wait
 			}
@@ -219,5 +219,5 @@ func classifyPublish(err error) error {
 	if errors.As(err, &fe) || errors.Is(err, context.Canceled) {
 		return err
 	}
-	return failure.New(failure.Transient, "publish_failed", err)
+	return failure.New(failure.Transient, failure.ReasonPublishFailed, err)
 }

@@ -82,10 +82,10 @@ func checkSubject(ctx context.Context, fe messages.FetchedExport) error {
 	}
 	tenant, err := messages.ParseFetchedSubject(subj)
 	if err != nil {
-		return failure.New(failure.Permanent, "invalid_subject", err)
+		return failure.New(failure.Permanent, failure.ReasonInvalidSubject, err)
 	}
 	if tenant != fe.Tenant {
-		return failure.New(failure.Permanent, "tenant_mismatch",
+		return failure.New(failure.Permanent, failure.ReasonTenantMismatch,
 			fmt.Errorf("fetched export %s of tenant %s came on the subject of tenant %s", fe.ExportID, fe.Tenant, tenant))
 	}
 	return nil

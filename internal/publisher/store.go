@@ -73,13 +73,13 @@ func LoadState(ctx context.Context, snaps Objects, tenant string) (State, error)
 		_, err = io.Copy(io.Discard, obj)
 	}
 	if errors.Is(err, snapshot.ErrCorrupt) || errors.Is(err, snapshot.ErrVersion) {
-		return State{}, failure.New(failure.Permanent, "snapshot_corrupt", fmt.Errorf("load snapshot of tenant %s: %w", tenant, err))
+		return State{}, failure.New(failure.Permanent, failure.ReasonSnapshotCorrupt, fmt.Errorf("load snapshot of tenant %s: %w", tenant, err))
 	}
 	if err != nil {
 		return State{}, fmt.Errorf("load snapshot of tenant %s: %w", tenant, err)
 	}
 	if s.Tenant() != tenant {
-		return State{}, failure.Permanentf("snapshot_corrupt", "snapshot %q holds tenant %q", SnapshotName(tenant), s.Tenant())
+		return State{}, failure.Permanentf(failure.ReasonSnapshotCorrupt, "snapshot %q holds tenant %q", SnapshotName(tenant), s.Tenant())
 	}
 	return State{Snapshot: s, ExportObject: info.Metadata[MetaExportObject]}, nil
 }
@@ -143,7 +143,7 @@ func (e *export) Close() error {
 // openExport opens the export object name as a stream of records. A missing
 // object is permanent (reason missingReason): it will not come back. When
 // sha256Hex is set, the object's digest must match it.
-func openExport(ctx context.Context, exports Objects, name, sha256Hex, missingReason string) (_ *export, err error) {
+func openExport(ctx context.Context, exports Objects, name, sha256Hex string, missingReason failure.Reason) (_ *export, err error) {
 	ctx, cancel := context.WithTimeout(ctx, ObjectReadTimeout)
 	defer func() {
 		if err != nil {
@@ -165,7 +165,7 @@ func openExport(ctx context.Context, exports Objects, name, sha256Hex, missingRe
 		}
 		if got, ok := digestHex(info.Digest); ok && !strings.EqualFold(got, sha256Hex) {
 			obj.Close()
-			return nil, failure.Permanentf("export_mismatch",
+			return nil, failure.Permanentf(failure.ReasonExportMismatch,
 				"export object %q has SHA-256 %s, the fetched-export message says %s", name, got, sha256Hex)
 		}
 	}
@@ -189,11 +189,11 @@ func digestHex(d string) (string, bool) {
 func opener(exports Objects, st State) func(ctx context.Context) (diff.RecordReader, io.Closer, error) {
 	return func(ctx context.Context) (diff.RecordReader, io.Closer, error) {
 		if st.ExportObject == "" {
-			return nil, nil, failure.Permanentf("previous_export_missing",
+			return nil, nil, failure.Permanentf(failure.ReasonPreviousExportMissing,
 				"the snapshot of tenant %s names no export object for export %s",
 				st.Snapshot.Tenant(), st.Snapshot.ExportID())
 		}
-		e, err := openExport(ctx, exports, st.ExportObject, "", "previous_export_missing")
+		e, err := openExport(ctx, exports, st.ExportObject, "", failure.ReasonPreviousExportMissing)
 		if err != nil {
 			return nil, nil, err
 		}

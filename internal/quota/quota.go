@@ -117,13 +117,13 @@ var ErrBadApplication = errors.New("application name must be 1-64 letters, digit
 // is counted when Take refuses. ctx bounds the key-value round trips.
 func (l *Limiter) Take(ctx context.Context, app string, lim Limits) (Usage, error) {
 	if !appName.MatchString(app) {
-		return Usage{}, failure.New(failure.Permanent, "bad_application", fmt.Errorf("%q: %w", app, ErrBadApplication))
+		return Usage{}, failure.New(failure.Permanent, failure.ReasonBadApplication, fmt.Errorf("%q: %w", app, ErrBadApplication))
 	}
 	now := l.now().UTC()
 	if until, err := l.blockedUntil(ctx, app); err != nil {
 		return Usage{}, err
 	} else if until.After(now) {
-		return Usage{}, throttled("upstream_backoff", until.Sub(now))
+		return Usage{}, throttled(failure.ReasonUpstreamBackoff, until.Sub(now))
 	}
 	if err := l.checkQuota(ctx, app, lim, now); err != nil {
 		return Usage{}, err
@@ -198,7 +198,7 @@ func (l *Limiter) blockedUntil(ctx context.Context, app string) (time.Time, erro
 		return time.Time{}, nil
 	}
 	if err != nil {
-		return time.Time{}, failure.New(failure.Transient, "quota_store", fmt.Errorf("read backoff of %s: %w", app, err))
+		return time.Time{}, failure.New(failure.Transient, failure.ReasonQuotaStore, fmt.Errorf("read backoff of %s: %w", app, err))
 	}
 	n, err := strconv.ParseInt(string(e.Value()), 10, 64)
 	if err != nil {
@@ -215,7 +215,7 @@ func (l *Limiter) checkQuota(ctx context.Context, app string, lim Limits, now ti
 		}
 		if used >= lim.Daily {
 			next := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
-			return throttled("daily_quota_used", next.Sub(now))
+			return throttled(failure.ReasonDailyQuotaUsed, next.Sub(now))
 		}
 	}
 	if lim.Monthly > 0 {
@@ -225,7 +225,7 @@ func (l *Limiter) checkQuota(ctx context.Context, app string, lim Limits, now ti
 		}
 		if used >= lim.Monthly {
 			next := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC)
-			return throttled("monthly_quota_used", next.Sub(now))
+			return throttled(failure.ReasonMonthlyQuotaUsed, next.Sub(now))
 		}
 	}
 	return nil
@@ -259,7 +259,7 @@ func (l *Limiter) takeToken(ctx context.Context, app string, lim Limits, now tim
 		return err
 	}
 	if wait > 0 {
-		return throttled("rate_limit", wait)
+		return throttled(failure.ReasonRateLimit, wait)
 	}
 	return nil
 }
@@ -301,11 +301,11 @@ func (l *Limiter) read(ctx context.Context, key string) (int64, error) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, failure.New(failure.Transient, "quota_store", fmt.Errorf("read %s: %w", key, err))
+		return 0, failure.New(failure.Transient, failure.ReasonQuotaStore, fmt.Errorf("read %s: %w", key, err))
 	}
 	n, err := strconv.ParseInt(string(e.Value()), 10, 64)
 	if err != nil {
-		return 0, failure.New(failure.Transient, "quota_store", fmt.Errorf("counter %s holds %q: %w", key, e.Value(), err))
+		return 0, failure.New(failure.Transient, failure.ReasonQuotaStore, fmt.Errorf("counter %s holds %q: %w", key, e.Value(), err))
 	}
 	return n, nil
 }
@@ -330,7 +330,7 @@ func (l *Limiter) incr(ctx context.Context, key string) (int64, error) {
 func dailyKey(app string, t time.Time) string   { return app + ".daily." + t.Format("2006-01-02") }
 func monthlyKey(app string, t time.Time) string { return app + ".monthly." + t.Format("2006-01") }
 
-func throttled(reason string, wait time.Duration) error {
+func throttled(reason failure.Reason, wait time.Duration) error {
 	if wait < time.Millisecond {
 		wait = time.Millisecond
 	}
@@ -353,7 +353,7 @@ func casLoop(ctx context.Context, kv jetstream.KeyValue, key string, update func
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 		case err != nil:
-			return failure.New(failure.Transient, "quota_store", fmt.Errorf("read %s: %w", key, err))
+			return failure.New(failure.Transient, failure.ReasonQuotaStore, fmt.Errorf("read %s: %w", key, err))
 		default:
 			cur, rev = e.Value(), e.Revision()
 		}
@@ -362,7 +362,7 @@ func casLoop(ctx context.Context, kv jetstream.KeyValue, key string, update func
 			return nil
 		}
 		if err != nil {
-			return failure.New(failure.Transient, "quota_store", err)
+			return failure.New(failure.Transient, failure.ReasonQuotaStore, err)
 		}
 		if rev == 0 {
 			_, err = kv.Create(ctx, key, next)
@@ -374,10 +374,10 @@ func casLoop(ctx context.Context, kv jetstream.KeyValue, key string, update func
 		}
 		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			if attempt > 1000 {
-				return failure.New(failure.Transient, "quota_contention", fmt.Errorf("update %s: too many conflicting writers", key))
+				return failure.New(failure.Transient, failure.ReasonQuotaContention, fmt.Errorf("update %s: too many conflicting writers", key))
 			}
 			continue
 		}
-		return failure.New(failure.Transient, "quota_store", fmt.Errorf("write %s: %w", key, err))
+		return failure.New(failure.Transient, failure.ReasonQuotaStore, fmt.Errorf("write %s: %w", key, err))
 	}
 }

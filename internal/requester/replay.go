@@ -52,7 +52,7 @@ func ReplayID(seq uint64) string { return "replay-" + strconv.FormatUint(seq, 10
 // exports.fetched.<tenant>, pointing at the same stored export, which must
 // still exist. With force, the export is applied past the publisher's
 // deletion threshold: a fetched export is republished with Force set, a job
-// carries HeaderForce, which the fetcher turns into Force on its export. The dead letter stays in the DLQ stream. A new
+// carries messages.HeaderForce, which the fetcher turns into Force on its export. The dead letter stays in the DLQ stream. A new
 // trace starts for the replay. ctx bounds the reads and the publish.
 func (r *Requester) Replay(ctx context.Context, seq uint64, force bool) (Replayed, error) {
 	if seq == 0 {
@@ -77,7 +77,7 @@ func (r *Requester) Replay(ctx context.Context, seq uint64, force bool) (Replaye
 	out := Replayed{DeadLetter: dl, ID: ReplayID(seq), Force: force}
 	var extra nats.Header
 	if force {
-		extra = nats.Header{HeaderForce: []string{"true"}}
+		extra = nats.Header{messages.HeaderForce: []string{messages.ForceValue}}
 	}
 
 	if _, err := messages.ParseJobSubject(failed.Subject); err == nil {

@@ -65,7 +65,7 @@ func TestReplayJob(t *testing.T) {
 	if j.JobID != ReplayID(seq) || j.Reason != messages.ReasonReplay || j.ReplayOf != "demand-x" || j.Tenant != tenantA {
 		t.Errorf("replayed job %+v", j)
 	}
-	if msgs[0].Header.Get(HeaderForce) != "" || msgs[0].Header.Get("Authorization") != "" {
+	if msgs[0].Header.Get(messages.HeaderForce) != "" || msgs[0].Header.Get("Authorization") != "" {
 		t.Errorf("replayed job headers %v", msgs[0].Header)
 	}
 	if msgs[0].Header.Get("traceparent") == "" {
@@ -83,8 +83,8 @@ func TestReplayJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs = streamMsgs(t, b.JS, bus.StreamJobs)
-	if len(msgs) != 2 || msgs[1].Header.Get(HeaderForce) != "true" {
-		t.Errorf("forced replay: %d jobs, force header %q", len(msgs), msgs[len(msgs)-1].Header.Get(HeaderForce))
+	if len(msgs) != 2 || msgs[1].Header.Get(messages.HeaderForce) != "true" {
+		t.Errorf("forced replay: %d jobs, force header %q", len(msgs), msgs[len(msgs)-1].Header.Get(messages.HeaderForce))
 	}
 
 	if _, err := r.Replay(ctx, 999, false); !errors.Is(err, ErrNoDeadLetter) || !strings.Contains(err.Error(), "999") {

@@ -26,14 +26,6 @@ import (
 	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
 
-// HeaderForce, set to "true" on an export job, asks for the export to be
-// applied even if it would delete more than the configured share of the
-// tenant's records: the fetcher sets messages.FetchedExport.Force on the
-// export it announces, which the publisher reads. Only a replay with force
-// sets it (skolebuss replay --force). ExportJob has no field for it; a
-// header keeps the job's schema unchanged.
-const HeaderForce = "Skolebuss-Force"
-
 // ErrUnknownTenant is returned for a tenant the configuration does not list.
 var ErrUnknownTenant = errors.New("unknown tenant")
 
@@ -184,7 +176,7 @@ func (r *Requester) scheduled(ctx context.Context, t Tenant, slot time.Time) (Re
 }
 
 // publish encodes job, starts the job's trace, and stores it in JOBS.
-// extra headers (HeaderForce) are added to the message.
+// extra headers (messages.HeaderForce) are added to the message.
 func (r *Requester) publish(ctx context.Context, job messages.ExportJob, extra nats.Header) (Result, error) {
 	ctx, span := telemetry.Start(ctx, r.tracer, "request export", trace.SpanKindProducer,
 		telemetry.Stage("request"), telemetry.Tenant(job.Tenant), telemetry.Application(job.Application), telemetry.Job(job.JobID))

@@ -144,16 +144,13 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// UnmarshalYAML parses a YAML scalar as a duration; a bad value is reported
-// with its line like yaml's own type errors.
+// UnmarshalYAML parses a YAML scalar as a duration (internal/yamlstrict
+// reports an error with the node's file, line and field).
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a duration like 1.5s or 200ms", n.Line)}}
+		return errors.New("not a duration (like 1.5s or 200ms)")
 	}
-	if err := d.UnmarshalText([]byte(n.Value)); err != nil {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
-	}
-	return nil
+	return d.UnmarshalText([]byte(n.Value))
 }
 
 // MarshalText writes d as a Go duration.

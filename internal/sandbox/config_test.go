@@ -15,7 +15,7 @@ func TestLoadConfigRefusesBadFiles(t *testing.T) {
 		want []string // substrings of the error, in order of the message
 	}{
 		{"unknown_field.bad.yaml", []string{"unknown_field.bad.yaml:5:", "applications[0].tenantz", `unknown field "tenantz"`}},
-		{"wrong_type.bad.yaml", []string{"wrong_type.bad.yaml:7:", "applications[0].rate_limit.rate", "fast", "float64"}},
+		{"wrong_type.bad.yaml", []string{"wrong_type.bad.yaml:7:", "applications[0].rate_limit.rate", `"fast" is not a number`}},
 		{"bad_duration.bad.yaml", []string{"bad_duration.bad.yaml:1:", "token_lifetime", "not a duration"}},
 		{"syntax.bad.yaml", []string{"syntax.bad.yaml:4:"}},
 		{"bad_guid.bad.yaml", []string{"bad_guid.bad.yaml:3:", "tenants[0].id", "must be a GUID"}},

@@ -12,7 +12,6 @@ import (
 
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
-	"github.com/skolebuss/skolebuss/internal/publisher"
 	"github.com/skolebuss/skolebuss/internal/snapshot"
 )
 
@@ -127,7 +126,7 @@ func (t *tenantCopy) verify(b messages.Boundary) string {
 			diffs = append(diffs, fmt.Sprintf("%d %s records, export.completed says %d", got, e, want))
 		}
 	}
-	if got := publisher.FormatChecksum(t.checksum); got != b.Checksum {
+	if got := messages.FormatChecksum(t.checksum); got != b.Checksum {
 		diffs = append(diffs, fmt.Sprintf("checksum %s, export.completed says %s", got, b.Checksum))
 	}
 	return strings.Join(diffs, "; ")
@@ -139,7 +138,7 @@ func (t *tenantCopy) snapshotStatus() Status {
 	for i, e := range pifu.Entities {
 		s.Counts[e] = len(t.recs[i])
 	}
-	s.Checksum = publisher.FormatChecksum(t.checksum)
+	s.Checksum = messages.FormatChecksum(t.checksum)
 	return s
 }
 

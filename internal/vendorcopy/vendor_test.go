@@ -17,7 +17,6 @@ import (
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
-	"github.com/skolebuss/skolebuss/internal/publisher"
 	"github.com/skolebuss/skolebuss/internal/rostergen"
 	"github.com/skolebuss/skolebuss/internal/snapshot"
 )
@@ -89,7 +88,7 @@ func stateChecksum(objs map[string]string) string {
 	for k, o := range objs {
 		c.Add(snapshot.KeyHash(pifu.EntityPerson, k), xxhashSum([]byte(o)))
 	}
-	return publisher.FormatChecksum(c)
+	return messages.FormatChecksum(c)
 }
 
 func TestAppliesInOrderIdempotentlyAndVerifies(t *testing.T) {
