@@ -18,7 +18,6 @@ import (
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/requester"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
-	"github.com/skolebuss/skolebuss/internal/worker"
 )
 
 // Object metadata keys: what the FetchedExport needs besides size and digest,
@@ -45,28 +44,18 @@ type fetched struct {
 
 // Handle is the worker.Handler of the stage: see the package documentation
 // for what each outcome does. Cancelling ctx cuts a download (the job is
-// handed back, class Canceled).
-func (f *Fetcher) Handle(ctx context.Context, m *message.Message) (err error) {
-	start := f.now()
+// handed back, class Canceled). The span, the job's metrics and the check
+// that the job's tenant is its subject's are the worker's middleware
+// (WorkerConfig); Handle adds the job's ids to the span in ctx.
+func (f *Fetcher) Handle(ctx context.Context, m *message.Message) error {
 	job, err := messages.DecodeWatermill[messages.ExportJob](m)
 	if err != nil {
-		f.metrics.outcome(ctx, "", start, err, false)
 		return err
 	}
-	ctx, span := telemetry.Start(ctx, f.tracer, "fetch export", trace.SpanKindInternal, telemetry.Stage(Stage),
-		telemetry.Tenant(job.Tenant), telemetry.Application(job.Application), telemetry.Job(job.JobID),
-		telemetry.Count("attempt", int64(worker.Attempt(ctx))))
-	var reused bool
-	defer func() {
-		telemetry.RecordError(span, err)
-		span.End()
-		f.metrics.outcome(ctx, job.Application, start, err, reused)
-	}()
-	if subject := worker.Subject(ctx); subject != "" {
-		if tenant, perr := messages.ParseJobSubject(subject); perr != nil || tenant != job.Tenant {
-			return failure.Permanentf("tenant_mismatch", "job %s for tenant %s arrived on subject %s", job.JobID, job.Tenant, subject)
-		}
-	}
+	span := trace.SpanFromContext(ctx)
+	telemetry.Set(span, telemetry.Application(job.Application), telemetry.Job(job.JobID))
+	note := noteOf(ctx)
+	note.application = job.Application
 	lim, ok := f.cfg.Applications[job.Application]
 	if !ok {
 		return failure.Permanentf("unknown_application", "job %s names application %s, which the configuration does not list", job.JobID, job.Application)
@@ -93,7 +82,7 @@ func (f *Fetcher) Handle(ctx context.Context, m *message.Message) (err error) {
 			return err
 		}
 	}
-	reused = !got.fresh
+	note.reused = !got.fresh
 	telemetry.Set(span, telemetry.Export(got.fe.ExportID), telemetry.Count("bytes", got.fe.Size))
 	// A forced replay of a job forces its export past the publisher's
 	// deletion threshold.
