@@ -34,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -42,6 +43,7 @@ import (
 
 	"github.com/skolebuss/skolebuss/internal/auth"
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/flytapi"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/quota"
@@ -163,7 +165,6 @@ type Fetcher struct {
 	breakers *tenantBreakers
 	logger   *slog.Logger
 	tp       trace.TracerProvider
-	tracer   trace.Tracer
 	metrics  *metrics
 	now      func() time.Time
 }
@@ -191,10 +192,9 @@ func New(cfg Config, d Deps) (*Fetcher, error) {
 		breakers: &tenantBreakers{cfg: cfg.Breaker, m: map[string]*breaker[*fetched]{}},
 		logger:   d.Logger.With("stage", Stage),
 		tp:       d.Tracer,
-		tracer:   d.Tracer.Tracer("github.com/skolebuss/skolebuss/internal/fetcher"),
 		now:      time.Now,
 	}
-	f.tokens = &tokenBreaker{src: d.Tokens, b: newBreaker[auth.Token]("token endpoint", "token_breaker_open", cfg.TokenBreaker)}
+	f.tokens = &tokenBreaker{src: d.Tokens, b: newBreaker[auth.Token]("token endpoint", failure.ReasonTokenBreakerOpen, cfg.TokenBreaker)}
 	f.api = flytapi.New(cfg.API, f.tokens, f.logger, d.Tracer)
 	f.limiter = quota.New(d.Stores.RateLimit, d.Stores.Quota, f.alert, f.logger)
 	var err error
@@ -204,14 +204,26 @@ func New(cfg Config, d Deps) (*Fetcher, error) {
 	return f, nil
 }
 
-// WorkerConfig is the consumer the stage runs on.
+// SpanName is the name of each job's span.
+const SpanName = "fetch export"
+
+// WorkerConfig is the consumer the stage runs on, with the stage's
+// middleware: the job's tenant checked against its subject's, each job in a
+// span named SpanName, and the job metrics (MetricJobs, MetricDuration).
 func (f *Fetcher) WorkerConfig() worker.Config {
 	return worker.Config{
 		Stage: Stage, Stream: bus.StreamJobs, Consumer: Consumer, FilterSubject: messages.JobsSubjects,
 		AckWait: f.cfg.AckWait, MaxAckPending: f.cfg.MaxInFlight, Concurrency: f.cfg.Concurrency,
 		MaxAttempts: f.cfg.MaxAttempts, Backoff: f.cfg.Backoff, TenantOf: messages.ParseJobSubject,
+		PayloadTenant: jobTenant, SpanName: SpanName, Middleware: []message.HandlerMiddleware{f.countJobs},
 		DrainTimeout: f.cfg.DrainTimeout, Replicas: f.cfg.Replicas,
 	}
+}
+
+// jobTenant is the tenant an export job names.
+func jobTenant(m *message.Message) (string, error) {
+	job, err := messages.DecodeWatermill[messages.ExportJob](m)
+	return job.Tenant, err
 }
 
 // Run builds the stage and consumes jobs until ctx is cancelled; then it

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
@@ -102,12 +103,14 @@ func TestRedoAnnouncesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	job := messages.ExportJob{JobID: "redo-1", Tenant: maaneby, Application: demoApp, Reason: messages.ReasonDemand, RequestedAt: time.Now()}
+	// Through the stage's metrics middleware, as the worker runs Handle.
+	handle := f.countJobs(func(m *message.Message) ([]*message.Message, error) { return nil, f.Handle(m.Context(), m) })
 	for i := range 3 {
 		_, m, err := messages.EncodeWatermill(job)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := f.Handle(context.Background(), m); err != nil {
+		if _, err := handle(m); err != nil {
 			t.Fatalf("handle %d: %v", i, err)
 		}
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
-	"github.com/skolebuss/skolebuss/internal/worker"
 )
 
 // Object metadata keys: what the FetchedExport needs besides size and digest,
@@ -44,31 +43,21 @@ type fetched struct {
 
 // Handle is the worker.Handler of the stage: see the package documentation
 // for what each outcome does. Cancelling ctx cuts a download (the job is
-// handed back, class Canceled).
-func (f *Fetcher) Handle(ctx context.Context, m *message.Message) (err error) {
-	start := f.now()
+// handed back, class Canceled). The span, the job's metrics and the check
+// that the job's tenant is its subject's are the worker's middleware
+// (WorkerConfig); Handle adds the job's ids to the span in ctx.
+func (f *Fetcher) Handle(ctx context.Context, m *message.Message) error {
 	job, err := messages.DecodeWatermill[messages.ExportJob](m)
 	if err != nil {
-		f.metrics.outcome(ctx, "", start, err, false)
 		return err
 	}
-	ctx, span := telemetry.Start(ctx, f.tracer, "fetch export", trace.SpanKindInternal, telemetry.Stage(Stage),
-		telemetry.Tenant(job.Tenant), telemetry.Application(job.Application), telemetry.Job(job.JobID),
-		telemetry.Count("attempt", int64(worker.Attempt(ctx))))
-	var reused bool
-	defer func() {
-		telemetry.RecordError(span, err)
-		span.End()
-		f.metrics.outcome(ctx, job.Application, start, err, reused)
-	}()
-	if subject := worker.Subject(ctx); subject != "" {
-		if tenant, perr := messages.ParseJobSubject(subject); perr != nil || tenant != job.Tenant {
-			return failure.Permanentf(failure.ReasonTenantMismatch, "job %s for tenant %s arrived on subject %s", job.JobID, job.Tenant, subject)
-		}
-	}
+	span := trace.SpanFromContext(ctx)
+	telemetry.Set(span, telemetry.Application(job.Application), telemetry.Job(job.JobID))
+	note := noteOf(ctx)
+	note.application = job.Application
 	lim, ok := f.cfg.Applications[job.Application]
 	if !ok {
-		return failure.Permanentf(failure.ReasonUnknownApplication, "job %s names application %s, which the configuration does not list", job.JobID, job.Application)
+		return failure.Permanentf("unknown_application", "job %s names application %s, which the configuration does not list", job.JobID, job.Application)
 	}
 	name := ObjectName(job)
 
@@ -92,7 +81,7 @@ func (f *Fetcher) Handle(ctx context.Context, m *message.Message) (err error) {
 			return err
 		}
 	}
-	reused = !got.fresh
+	note.reused = !got.fresh
 	telemetry.Set(span, telemetry.Export(got.fe.ExportID), telemetry.Count("bytes", got.fe.Size))
 	// A forced replay of a job forces its export past the publisher's
 	// deletion threshold.
@@ -102,7 +91,10 @@ func (f *Fetcher) Handle(ctx context.Context, m *message.Message) (err error) {
 
 // blockOnThrottle makes every replica honour the upstream's Retry-After.
 func (f *Fetcher) blockOnThrottle(ctx context.Context, job messages.ExportJob, err error) {
-	if !failure.IsUpstreamThrottle(err) {
+	if failure.ClassOf(err) != failure.Throttled {
+		return
+	}
+	if r := failure.ReasonOf(err); r != "http_429" && r != "http_503" {
 		return
 	}
 	wait, _ := failure.RetryAfter(err)
@@ -168,7 +160,7 @@ func (f *Fetcher) download(ctx context.Context, job messages.ExportJob, name str
 	}
 	if err != nil {
 		f.removePartial(name)
-		return nil, failure.New(failure.Transient, failure.ReasonStoreMismatch, fmt.Errorf("export of tenant %s: %w", job.Tenant, err))
+		return nil, failure.New(failure.Transient, "store_mismatch", fmt.Errorf("export of tenant %s: %w", job.Tenant, err))
 	}
 	f.metrics.bytes(ctx, job.Application, fe.Size)
 	return &fetched{fe: fe, fresh: true}, nil
@@ -187,7 +179,7 @@ func (f *Fetcher) announce(ctx context.Context, got *fetched) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("announce export %s: %w", got.fe.ExportID, ctx.Err())
 		}
-		return failure.New(failure.Transient, failure.ReasonPublish, fmt.Errorf("announce export %s: %w", got.fe.ExportID, err))
+		return failure.New(failure.Transient, "publish", fmt.Errorf("announce export %s: %w", got.fe.ExportID, err))
 	}
 	f.logger.Info("export fetched", "tenant", got.fe.Tenant, "job_id", got.fe.JobID, "bytes", got.fe.Size,
 		"fresh", got.fresh, "duplicate", ack.Duplicate, "seq", ack.Sequence, "trace_id", telemetry.TraceID(ctx))
@@ -232,7 +224,7 @@ func storeError(ctx context.Context, what, name string, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s export %s: %w", what, name, ctx.Err())
 	}
-	return failure.New(failure.Transient, failure.ReasonObjectStore, fmt.Errorf("%s export %s: %w", what, name, err))
+	return failure.New(failure.Transient, "object_store", fmt.Errorf("%s export %s: %w", what, name, err))
 }
 
 // hashingReader counts and hashes what is read through it and keeps the

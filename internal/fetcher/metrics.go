@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
@@ -92,6 +93,39 @@ func newMetrics(m metric.Meter, f *Fetcher) (*metrics, error) {
 		return nil
 	}, used, limit, share, brk)
 	return ms, err
+}
+
+// jobNote is what Handle found out about a job that the job's metrics are
+// labelled by.
+type jobNote struct {
+	application string
+	reused      bool // the export was stored by an earlier attempt
+}
+
+type noteKey struct{}
+
+// noteOf is the job's note in ctx, or one nobody reads (Handle called
+// outside countJobs).
+func noteOf(ctx context.Context) *jobNote {
+	if n, ok := ctx.Value(noteKey{}).(*jobNote); ok {
+		return n
+	}
+	return &jobNote{}
+}
+
+// countJobs is the stage's metrics middleware (worker.Config.Middleware):
+// per job, MetricDuration and MetricJobs by application, outcome and reason.
+// Handle leaves the application and whether the export was reused in the
+// note this puts in the message's context.
+func (f *Fetcher) countJobs(h message.HandlerFunc) message.HandlerFunc {
+	return func(m *message.Message) ([]*message.Message, error) {
+		start := f.now()
+		note := &jobNote{}
+		m.SetContext(context.WithValue(m.Context(), noteKey{}, note))
+		out, err := h(m)
+		f.metrics.outcome(m.Context(), note.application, start, err, note.reused)
+		return out, err
+	}
 }
 
 // outcome records one handled job.

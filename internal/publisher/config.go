@@ -37,7 +37,8 @@ type Config struct {
 	// Logger receives one line per export (ids and counts only). Default:
 	// discard.
 	Logger *slog.Logger
-	// TracerProvider makes the publisher's spans. Default: no-op.
+	// TracerProvider makes the stage's spans when Run is given none.
+	// Default: no-op.
 	TracerProvider trace.TracerProvider
 	// Meter makes the publisher's metrics (metrics.go: events, exports by
 	// outcome, duration, last applied per tenant). Default: no-op.

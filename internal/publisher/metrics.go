@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
+	"github.com/skolebuss/skolebuss/internal/worker"
 )
 
 // Metric names. Attributes: entity (org, group, person, membership), op
@@ -98,27 +100,61 @@ func outcomeOf(out Outcome, err error) (outcome string, ok bool) {
 	return OutcomeFailed, true
 }
 
-// export records one processed export that started at start: its outcome,
-// its duration, the events it published (counted once all of them are
-// acknowledged, from the export's counts; a redo after a crash counts them
-// again) and, when its state is the tenant's now, the time of that.
+// exportNote carries the Outcome of the export a message brought from
+// Handle to countExports.
+type exportNote struct{ out Outcome }
+
+type noteKey struct{}
+
+// noteOutcome leaves out for countExports, if it runs around the handler.
+func noteOutcome(ctx context.Context, out Outcome) {
+	if n, ok := ctx.Value(noteKey{}).(*exportNote); ok {
+		n.out = out
+	}
+}
+
+// countExports is the stage's metrics middleware (added by Run to
+// worker.Config.Middleware): per export, MetricDuration by outcome and
+// MetricExports by tenant, outcome and reason. A message refused before
+// Process (a body that does not decode, a tenant that is not the
+// subject's) counts as invalid, of the subject's tenant.
+func (p *Publisher) countExports(h message.HandlerFunc) message.HandlerFunc {
+	return func(m *message.Message) ([]*message.Message, error) {
+		start := time.Now()
+		note := &exportNote{}
+		m.SetContext(context.WithValue(m.Context(), noteKey{}, note))
+		res, err := h(m)
+		tenant := note.out.Tenant
+		if tenant == "" {
+			tenant = worker.Tenant(m.Context())
+		}
+		p.metrics.export(m.Context(), tenant, start, note.out, err)
+		return res, err
+	}
+}
+
+// export records one processed export that started at start: its outcome
+// and its duration.
 func (ms *metrics) export(ctx context.Context, tenant string, start time.Time, out Outcome, err error) {
 	outcome, ok := outcomeOf(out, err)
 	if !ok {
 		return
 	}
-	now := time.Now()
 	reason := ""
 	if err != nil {
 		reason = failure.ReasonOf(err)
 	}
-	ms.duration.Record(ctx, now.Sub(start).Seconds(), metric.WithAttributes(attribute.String("outcome", outcome)))
+	ms.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("outcome", outcome)))
 	ms.exports.Add(ctx, 1, metric.WithAttributes(attribute.String(telemetry.KeyTenant, tenant),
 		attribute.String("outcome", outcome), attribute.String("reason", reason)))
-	if err != nil {
-		return
-	}
-	ms.lastApplied.Record(ctx, now.Unix(), metric.WithAttributes(attribute.String(telemetry.KeyTenant, tenant)))
+}
+
+// applied records an export whose state is the tenant's now: the time of
+// that, and the events it published (counted once all of them are
+// acknowledged, from the export's counts; a redo after a crash counts them
+// again).
+func (ms *metrics) applied(ctx context.Context, tenant string, out Outcome) {
+	ms.lastApplied.Record(ctx, time.Now().Unix(), metric.WithAttributes(attribute.String(telemetry.KeyTenant, tenant)))
 	for e, c := range out.Counts {
 		opts, known := ms.opsOf[e]
 		if !known {

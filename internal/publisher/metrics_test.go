@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/skolebuss/skolebuss/internal/failure"
+	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/publisher"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
@@ -46,30 +47,41 @@ func TestMetricsCountWhatThePublisherDid(t *testing.T) {
 	}
 	e.pub = pub
 	start := time.Now().Unix()
+	// Each export through the stage's metrics middleware, as the worker
+	// runs the stage.
+	process := func(fe messages.FetchedExport) publisher.Outcome {
+		t.Helper()
+		out, err := pub.HandleCounted(e.ctx, fe)
+		if err != nil {
+			t.Fatalf("process %s: %v", fe.ExportID, err)
+		}
+		e.waitVendor(fe.ExportID)
+		return out
+	}
 
 	fe0, _ := e.export(0) // applied: every record created
-	e.process(fe0)
+	process(fe0)
 	fe1, doc1 := e.export(1) // applied: creations, updates and deletions
-	e.process(fe1)
+	process(fe1)
 	again := e.put("again", doc1) // unchanged: the same roster again
-	if out := e.process(again); out.Events != 0 {
+	if out := process(again); out.Events != 0 {
 		t.Fatalf("the same roster again published %d events", out.Events)
 	}
-	if out, err := pub.Process(e.ctx, again); err != nil || !out.AlreadyApplied { // unchanged: a redelivery
+	if out, err := pub.HandleCounted(e.ctx, again); err != nil || !out.AlreadyApplied { // unchanged: a redelivery
 		t.Fatalf("redelivery: %+v, %v", out, err)
 	}
 	appliedAt := time.Now().Unix()
 
-	if _, err := pub.Process(e.ctx, e.put("empty", []byte(emptyExport))); failure.ReasonOf(err) != "deletion_held" {
+	if _, err := pub.HandleCounted(e.ctx, e.put("empty", []byte(emptyExport))); failure.ReasonOf(err) != "deletion_held" {
 		t.Fatalf("empty export: %v, want it held", err)
 	}
 	bad := bytes.Replace(doc1, []byte("</person>"), []byte("</persn>"), 1)
-	if _, err := pub.Process(e.ctx, e.put("bad", bad)); !failure.IsPermanent(err) {
+	if _, err := pub.HandleCounted(e.ctx, e.put("bad", bad)); !failure.IsPermanent(err) {
 		t.Fatalf("malformed export: %v, want a permanent error", err)
 	}
 	cancelled, cancel := context.WithCancel(e.ctx)
 	cancel()
-	if _, err := pub.Process(cancelled, e.put("cancelled", doc1)); !errors.Is(err, context.Canceled) {
+	if _, err := pub.HandleCounted(cancelled, e.put("cancelled", doc1)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
 	}
 	// Another tenant, whose snapshots store is away: failed, and never
@@ -81,7 +93,7 @@ func TestMetricsCountWhatThePublisherDid(t *testing.T) {
 	const other = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 	feAway := e.put("away", doc1)
 	feAway.Tenant = other
-	if _, err := away.Process(e.ctx, feAway); err == nil || failure.ClassOf(err) != failure.Transient {
+	if _, err := away.HandleCounted(e.ctx, feAway); err == nil || failure.ClassOf(err) != failure.Transient {
 		t.Fatalf("snapshots away: %v, want a transient error", err)
 	}
 

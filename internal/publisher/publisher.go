@@ -46,7 +46,6 @@ type Publisher struct {
 	js        jetstream.JetStream // for the boundary events (each export's change events have a context of their own)
 	exports   Objects
 	snapshots Objects
-	tracer    trace.Tracer
 	metrics   *metrics
 }
 
@@ -66,8 +65,7 @@ func New(nc *nats.Conn, exports, snapshots Objects, cfg Config) (*Publisher, err
 	if err != nil {
 		return nil, fmt.Errorf("publisher: metrics: %w", err)
 	}
-	return &Publisher{cfg: cfg, nc: nc, js: js, exports: exports, snapshots: snapshots,
-		tracer: cfg.TracerProvider.Tracer("github.com/skolebuss/skolebuss/internal/publisher"), metrics: ms}, nil
+	return &Publisher{cfg: cfg, nc: nc, js: js, exports: exports, snapshots: snapshots, metrics: ms}, nil
 }
 
 // Outcome is what one export did.
@@ -87,16 +85,16 @@ type Outcome struct {
 }
 
 // Handle is the worker handler for exports.fetched.<tenant>: it decodes the
-// FetchedExport and processes it. See Process for the errors.
+// FetchedExport and processes it. See Process for the errors. The span,
+// the export's metrics and the check that the export's tenant is its
+// subject's are the worker's middleware (WorkerConfig, Run).
 func (p *Publisher) Handle(ctx context.Context, m *message.Message) error {
 	fe, err := messages.DecodeWatermill[messages.FetchedExport](m)
 	if err != nil {
 		return err
 	}
-	if err := checkSubject(ctx, fe); err != nil {
-		return err
-	}
-	_, err = p.Process(ctx, fe)
+	out, err := p.Process(ctx, fe)
+	noteOutcome(ctx, out)
 	return err
 }
 
@@ -111,14 +109,19 @@ func (p *Publisher) Handle(ctx context.Context, m *message.Message) error {
 // came from); a failed or unacknowledged publish and the bus being away are
 // transient. Cancelling ctx stops the work and returns an error wrapping
 // ctx.Err(); what was published stays published and the redo completes it.
+//
+// Process adds the export's ids and counts to the span in ctx (the worker
+// starts one per message) and counts the events it published and the time
+// the tenant's state was applied; the export's outcome and duration are
+// counted by the stage's middleware (Run).
 func (p *Publisher) Process(ctx context.Context, fe messages.FetchedExport) (out Outcome, err error) {
 	start := time.Now()
-	ctx, span := telemetry.Start(ctx, p.tracer, "publisher.export", trace.SpanKindInternal,
-		telemetry.Stage("publish"), telemetry.Tenant(fe.Tenant), telemetry.Export(fe.ExportID), telemetry.Job(fe.JobID))
+	span := trace.SpanFromContext(ctx)
+	telemetry.Set(span, telemetry.Export(fe.ExportID), telemetry.Job(fe.JobID))
 	defer func() {
-		p.metrics.export(ctx, fe.Tenant, start, out, err)
-		telemetry.RecordError(span, err)
-		span.End()
+		if err == nil {
+			p.metrics.applied(ctx, fe.Tenant, out)
+		}
 	}()
 	out = Outcome{Tenant: fe.Tenant, ExportID: fe.ExportID}
 

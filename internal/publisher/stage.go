@@ -2,19 +2,17 @@ package publisher
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/trace"
-
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/diff"
-	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/worker"
 )
@@ -23,21 +21,39 @@ import (
 // dlq.publish.<tenant>.
 const Stage = "publish"
 
+// SpanName is the name of each export's span.
+const SpanName = "publisher.export"
+
 // WorkerConfig is the publisher's consumer: exports.fetched.> on the EXPORTS
 // stream, durable "publisher", one message at a time across every replica
-// (a tenant's exports must be applied in the order they were fetched).
+// (a tenant's exports must be applied in the order they were fetched); each
+// export in a span named SpanName, its tenant checked against its subject's
+// (one tenant's export must never become another's state).
 func WorkerConfig() worker.Config {
 	return worker.Config{Stage: Stage, Stream: bus.StreamExports, Consumer: "publisher",
-		FilterSubject: messages.ExportsSubjects, MaxAckPending: 1, TenantOf: messages.ParseFetchedSubject}
+		FilterSubject: messages.ExportsSubjects, MaxAckPending: 1, TenantOf: messages.ParseFetchedSubject,
+		PayloadTenant: exportTenant, SpanName: SpanName}
+}
+
+// exportTenant is the tenant a fetched export names.
+func exportTenant(m *message.Message) (string, error) {
+	fe, err := messages.DecodeWatermill[messages.FetchedExport](m)
+	return fe.Tenant, err
 }
 
 // Run runs the stage until ctx is cancelled (see worker.Run): it consumes
 // with wcfg (WorkerConfig, adjusted by the caller) on js and handles each
-// message with p.Handle.
+// message with p.Handle, counting each export (MetricExports,
+// MetricDuration) in the stage's middleware. tp nil: the Config's
+// TracerProvider.
 //
 // While it runs it also removes, at start and hourly, the spool directories
 // a publisher killed midway left in the spool directory (diff.SweepSpool).
 func (p *Publisher) Run(ctx context.Context, js jetstream.JetStream, wcfg worker.Config, logger *slog.Logger, tp trace.TracerProvider) error {
+	if tp == nil {
+		tp = p.cfg.TracerProvider
+	}
+	wcfg.Middleware = append(wcfg.Middleware[:len(wcfg.Middleware):len(wcfg.Middleware)], p.countExports)
 	var sweeping sync.WaitGroup
 	defer sweeping.Wait()
 	sctx, stop := context.WithCancel(ctx)
@@ -71,22 +87,4 @@ func (p *Publisher) sweepSpool(ctx context.Context, logger *slog.Logger) {
 		case <-t.C:
 		}
 	}
-}
-
-// checkSubject refuses a fetched export whose subject names another tenant
-// than its body: one tenant's export must never become another's state.
-func checkSubject(ctx context.Context, fe messages.FetchedExport) error {
-	subj := worker.Subject(ctx)
-	if subj == "" {
-		return nil // called outside the worker runtime
-	}
-	tenant, err := messages.ParseFetchedSubject(subj)
-	if err != nil {
-		return failure.New(failure.Permanent, failure.ReasonInvalidSubject, err)
-	}
-	if tenant != fe.Tenant {
-		return failure.New(failure.Permanent, failure.ReasonTenantMismatch,
-			fmt.Errorf("fetched export %s of tenant %s came on the subject of tenant %s", fe.ExportID, fe.Tenant, tenant))
-	}
-	return nil
 }

@@ -9,17 +9,11 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
-
-	"github.com/skolebuss/skolebuss/internal/failure"
-	"github.com/skolebuss/skolebuss/internal/messages"
-	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
 
 type runtime struct {
@@ -64,9 +58,7 @@ func (r *runtime) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("worker %s: router: %w", r.cfg.Stage, err)
 	}
-	// The classifier is added first, so it runs outermost and sees the
-	// final error of the handler, after the recoverer turned a panic into one.
-	router.AddMiddleware(r.classify, recoverer)
+	router.AddMiddleware(r.middleware()...)
 	router.AddConsumerHandler(r.cfg.Stage, r.cfg.FilterSubject, &subscriber{r: r}, func(m *message.Message) error {
 		return r.handler(m.Context(), m)
 	})
@@ -81,94 +73,21 @@ func (r *runtime) run(ctx context.Context) error {
 	return nil
 }
 
-// delivery is one JetStream message on its way through the router.
+// delivery is one JetStream message on its way through the router. The
+// classification middleware writes nakDelay (read by the subscriber when it
+// settles the message) and outcome (read by the metrics middleware).
 type delivery struct {
 	msg      jetstream.Msg
 	meta     *jetstream.MsgMetadata
 	tenant   string
 	attempt  int
 	nakDelay time.Duration
-	span     trace.Span
+	outcome  string
 }
 
-// classify is the middleware that maps the handler's error to the fate of the
-// message; see the package documentation. It returns nil (ack) or an error
-// (nak, with the delay it stored on the delivery).
-func (r *runtime) classify(h message.HandlerFunc) message.HandlerFunc {
-	return func(m *message.Message) ([]*message.Message, error) {
-		d, _ := m.Context().Value(keyDelivery).(*delivery)
-		start := time.Now()
-		out, err := h(m)
-		r.duration.Record(context.Background(), time.Since(start).Seconds(), metric.WithAttributes(attribute.String("stage", r.cfg.Stage)))
-		if d == nil {
-			return out, err
-		}
-		defer d.span.End()
-		ctx := m.Context()
-		if err == nil {
-			r.clearAttempts(d)
-			r.count("ok")
-			return out, nil
-		}
-		telemetry.RecordError(d.span, err)
-		log := r.logger.With("tenant", d.tenant, "stream_seq", d.meta.Sequence.Stream, "attempt", d.attempt,
-			"class", failure.ClassOf(err).String(), "reason", failure.ReasonOf(err))
-		switch failure.ClassOf(err) {
-		case failure.Permanent:
-			return r.deadLetter(ctx, d, err, log)
-		case failure.Throttled:
-			d.nakDelay, _ = failure.RetryAfter(err)
-			log.Info("message delayed", "delay", d.nakDelay)
-			r.count("throttled")
-			return nil, err
-		case failure.Canceled:
-			log.Info("message handed back")
-			r.count("handed_back")
-			return nil, err
-		default:
-			if d.attempt >= r.cfg.MaxAttempts {
-				return r.deadLetter(ctx, d, err, log)
-			}
-			if err := r.recordAttempt(d); err != nil {
-				log.Warn("attempt not recorded", "err", err)
-			}
-			d.nakDelay = r.cfg.Backoff[min(d.attempt, len(r.cfg.Backoff))-1]
-			log.Warn("attempt failed; retrying", "delay", d.nakDelay, "err", err)
-			r.count("retried")
-			return nil, err
-		}
-	}
-}
-
-func (r *runtime) deadLetter(ctx context.Context, d *delivery, cause error, log *slog.Logger) ([]*message.Message, error) {
-	raw := &nats.Msg{Subject: d.msg.Subject(), Header: d.msg.Headers(), Data: d.msg.Data()}
-	tenant := d.tenant
-	if tenant == "" {
-		tenant = "unknown"
-	}
-	dl := messages.NewDeadLetter(r.cfg.Stage, tenant, raw, cause, d.attempt, telemetry.TraceID(ctx), time.Now().UTC())
-	nm, err := messages.Encode(dl)
-	if err == nil {
-		telemetry.InjectNATS(ctx, nm)
-		pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err = r.js.PublishMsg(pctx, nm)
-		cancel()
-	}
-	if err != nil {
-		// Not acked: the message stays and comes back; nothing is lost.
-		log.Error("dead letter not stored; message kept for redelivery", "err", err)
-		d.nakDelay = r.cfg.Backoff[0]
-		r.count("retried")
-		return nil, fmt.Errorf("store dead letter: %w", err)
-	}
-	log.Error("message dead-lettered", "err", cause)
-	r.clearAttempts(d)
-	r.count("dead_lettered")
-	return nil, nil
-}
-
-func (r *runtime) count(outcome string) {
-	r.outcomes.Add(context.Background(), 1, metric.WithAttributes(attribute.String("stage", r.cfg.Stage), attribute.String("outcome", outcome)))
+func deliveryOf(ctx context.Context) *delivery {
+	d, _ := ctx.Value(keyDelivery).(*delivery)
+	return d
 }
 
 func (r *runtime) attemptKey(d *delivery) string {
@@ -205,18 +124,5 @@ func (r *runtime) clearAttempts(d *delivery) {
 	defer cancel()
 	if err := r.attempts.Purge(ctx, r.attemptKey(d)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		r.logger.Warn("attempt counter not cleared", "key", r.attemptKey(d), "err", err)
-	}
-}
-
-// recoverer turns a handler's panic into a transient error carrying the panic
-// value (never the message), so one bad message cannot kill the stage.
-func recoverer(h message.HandlerFunc) message.HandlerFunc {
-	return func(m *message.Message) (out []*message.Message, err error) {
-		defer func() {
-			if p := recover(); p != nil {
-				err = failure.New(failure.Transient, "panic", fmt.Errorf("handler panicked: %v", p))
-			}
-		}()
-		return h(m)
 	}
 }

@@ -9,9 +9,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
-	"go.opentelemetry.io/otel/trace"
-
-	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
 
 // subscriber is a watermill Subscriber over the runtime's pull consumer. Each
@@ -115,10 +112,9 @@ func (s *subscriber) deliver(ctx context.Context, jm jetstream.Msg, out chan<- *
 			m.Metadata.Set(k, v[0])
 		}
 	}
-	hctx := telemetry.ExtractWatermill(r.hard, m)
-	hctx, d.span = telemetry.Start(hctx, r.tracer, r.cfg.Stage, trace.SpanKindConsumer,
-		telemetry.Tenant(d.tenant), telemetry.Stage(r.cfg.Stage), telemetry.Count("attempt", int64(d.attempt)))
-	hctx = context.WithValue(hctx, keyDelivery, d)
+	// The trace context in the headers is continued by the tracing
+	// middleware, which starts the message's span.
+	hctx := context.WithValue(r.hard, keyDelivery, d)
 	hctx = context.WithValue(hctx, keyAttempt, d.attempt)
 	hctx = context.WithValue(hctx, keySubject, jm.Subject())
 	m.SetContext(hctx)
@@ -126,11 +122,9 @@ func (s *subscriber) deliver(ctx context.Context, jm jetstream.Msg, out chan<- *
 	select {
 	case out <- m:
 	case <-ctx.Done():
-		d.span.End()
 		_ = jm.Nak()
 		return
 	case <-s.closing:
-		d.span.End()
 		_ = jm.Nak()
 		return
 	}

@@ -25,6 +25,29 @@
 // While a handler runs, an in-progress ack is sent every AckWait/3, so long
 // work keeps its message; a process that dies never acks and JetStream
 // redelivers the message after AckWait.
+//
+// The work common to every stage is done by watermill middleware around the
+// handler, so a handler does its stage's work only. Outermost first:
+//
+//  1. metrics: skolebuss.stage.duration of the message, and
+//     skolebuss.stage.messages{stage, outcome} with the outcome that
+//     classification settled on (ok, retried, throttled, dead_lettered,
+//     handed_back).
+//  2. classification: the only middleware that decides a message's fate
+//     (the contract above): ack, nak with a delay, real attempts, dead
+//     letters; it logs the decision. It sees the final error of everything
+//     inside it, and its dead letters carry the trace id of the message's span.
+//  3. tracing (telemetry.Middleware): continues the trace that came in the
+//     message's headers with a consumer span named Config.SpanName (tenant,
+//     stage, attempt), which the handler's context carries; the error's class
+//     and reason are recorded on it.
+//  4. the stage's own middleware (Config.Middleware, in order): its metrics by
+//     labels of its own.
+//  5. the tenant check (when Config.PayloadTenant is set): the subject's
+//     tenant must be the body's, else a permanent "tenant_mismatch".
+//  6. the recoverer, innermost: a panic becomes a transient "panic" error, its
+//     stack logged and put on the span, so every middleware above sees an
+//     ordinary failure.
 package worker
 
 import (
@@ -43,8 +66,9 @@ import (
 
 // Handler is a stage's business logic for one message; see the package
 // documentation for what its result does. ctx is m.Context(): it carries the
-// trace context that came in the message's headers, the stage's span, the
-// attempt number (Attempt) and the subject (Subject). It is cancelled when
+// message's span (continuing the trace that came in its headers; the handler
+// may add attributes to it), the attempt number (Attempt), the subject
+// (Subject) and its tenant (Tenant). It is cancelled when
 // the stage shuts down and DrainTimeout runs out.
 type Handler func(ctx context.Context, m *message.Message) error
 
@@ -74,6 +98,18 @@ type Config struct {
 	// TenantOf extracts the tenant from a message's subject (for example
 	// messages.ParseJobSubject). Required.
 	TenantOf func(subject string) (string, error)
+	// PayloadTenant, if set, is the tenant the message's body names (its
+	// error, a body that does not decode, fails the message). The tenant
+	// check refuses, as a permanent "tenant_mismatch", a message whose body
+	// names another tenant than its subject, before the handler sees it.
+	PayloadTenant func(m *message.Message) (string, error)
+	// SpanName names the span of each message. Default Stage.
+	SpanName string
+	// Middleware is the stage's own, run inside the message's span and
+	// outside the tenant check and the recoverer (see the package
+	// documentation); the first is outermost. It decides no message's fate:
+	// it returns the error of what it wraps.
+	Middleware []message.HandlerMiddleware
 	// DrainTimeout is how long in-flight handlers may finish when ctx ends;
 	// after it their context is cancelled and their messages nak'ed. Default 30s.
 	DrainTimeout time.Duration
@@ -106,6 +142,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
+	}
+	if c.SpanName == "" {
+		c.SpanName = c.Stage
 	}
 }
 
@@ -193,6 +232,16 @@ func Attempt(ctx context.Context) int {
 func Subject(ctx context.Context) string {
 	s, _ := ctx.Value(keySubject).(string)
 	return s
+}
+
+// Tenant is the tenant named by the subject of the message being handled
+// (Config.TenantOf), or "" outside the runtime or for a subject that names
+// none.
+func Tenant(ctx context.Context) string {
+	if d := deliveryOf(ctx); d != nil {
+		return d.tenant
+	}
+	return ""
 }
 
 // InProgress tells JetStream the handler is still working on the message,

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/bus/bustest"
@@ -57,9 +58,15 @@ func testConfig() Config {
 // start runs the stage until the test ends.
 func start(t *testing.T, js jetstream.JetStream, cfg Config, h Handler) context.CancelFunc {
 	t.Helper()
+	return startWith(t, js, cfg, h, nil, sdktrace.NewTracerProvider())
+}
+
+// startWith is start with a logger and a tracer provider.
+func startWith(t *testing.T, js jetstream.JetStream, cfg Config, h Handler, logger *slog.Logger, tp trace.TracerProvider) context.CancelFunc {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, js, cfg, h, nil, sdktrace.NewTracerProvider()) }()
+	go func() { done <- Run(ctx, js, cfg, h, logger, tp) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
