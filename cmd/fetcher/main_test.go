@@ -95,11 +95,7 @@ func TestKilledFetcherHandsOver(t *testing.T) {
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: filepath.Join(dir, "nats"), Port: -1}}, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close(ctx)
+	b := bustest.Open(t)
 	sc := sandbox.DemoConfig()
 	sb, err := sandbox.New(sc, quiet)
 	if err != nil {
@@ -130,7 +126,7 @@ tenants:
 	}
 	start := func() (*exec.Cmd, *bytes.Buffer) {
 		var logs bytes.Buffer
-		cmd := exec.Command(bin, "--config", cfgFile, "--nats-url", b.Server.ClientURL(), "--ack-wait", "2s", "--log-level", "debug")
+		cmd := exec.Command(bin, "--config", cfgFile, "--nats-url", b.Conn.ConnectedUrl(), "--ack-wait", "2s", "--log-level", "debug")
 		cmd.Env = append(os.Environ(), "TEST_FETCHER_SECRET="+sandbox.DemoClientSecret)
 		cmd.Stdout, cmd.Stderr = &logs, &logs
 		if err := cmd.Start(); err != nil {

@@ -64,15 +64,8 @@ func newEnv(t testing.TB, sc sandbox.Config) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	e := &env{spans: tracetest.NewSpanRecorder()}
+	e.bus = bustest.Open(t)
 	var err error
-	if e.bus, err = bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, quiet()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = e.bus.Close(ctx)
-	})
 	if e.sb, err = sandbox.New(sc, quiet()); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 )
 
 // TestSweepPurgesAbandonedDownloads: a download whose connection dies
@@ -20,18 +21,14 @@ import (
 // younger chunks alone.
 func TestSweepPurgesAbandonedDownloads(t *testing.T) {
 	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	b := bustest.Open(t)
 	whole := bytes.Repeat([]byte("<person/>"), 100_000)
 	if _, err := b.Stores.Exports.Put(ctx, jetstream.ObjectMeta{Name: "t/whole.xml"}, bytes.NewReader(whole)); err != nil {
 		t.Fatal(err)
 	}
 
 	// The abandoned download, on a connection of its own that dies.
-	nc, err := nats.Connect(b.Server.ClientURL())
+	nc, err := nats.Connect(b.Conn.ConnectedUrl())
 	if err != nil {
 		t.Fatal(err)
 	}
