@@ -81,7 +81,7 @@ func TestSweepPurgesAbandonedDownloads(t *testing.T) {
 	if got, err := SweepOrphanChunks(ctx, b.JS, time.Hour); err != nil || got.Uploads != 0 {
 		t.Fatalf("sweep with age 1h: %+v, %v; want nothing purged", got, err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // the orphan's chunks grow older than the age below
 	got, err := SweepOrphanChunks(ctx, b.JS, 20*time.Millisecond)
 	if err != nil || got.Uploads != 1 || got.Chunks == 0 {
 		t.Fatalf("sweep: %+v, %v; want the one abandoned download purged", got, err)

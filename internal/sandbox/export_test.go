@@ -186,7 +186,7 @@ func TestGenerationTicker(t *testing.T) {
 	}
 	s.Close()
 	g1, _ := s.Generation(DemoTenantFjordvik)
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(60 * time.Millisecond) // three intervals, in which the generation must not move
 	if g2, _ := s.Generation(DemoTenantFjordvik); g2 != g1 {
 		t.Errorf("generation moved from %d to %d after Close", g1, g2)
 	}
