@@ -23,6 +23,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/auth"
 	"github.com/skolebuss/skolebuss/internal/app"
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 	"github.com/skolebuss/skolebuss/internal/config"
 	"github.com/skolebuss/skolebuss/internal/diff"
 	"github.com/skolebuss/skolebuss/internal/fetcher"
@@ -199,22 +200,16 @@ func TestNATSEachStageMayProvision(t *testing.T) {
 func startNATS(t *testing.T) *server.Server {
 	t.Helper()
 	setNATSEnv(t)
-	o := loadNATS(t, "nats-1.conf")
-	o.Host, o.Port, o.HTTPPort = "127.0.0.1", -1, 0
-	o.Cluster = server.ClusterOpts{}
-	o.Routes = nil
-	o.StoreDir = t.TempDir()
-	o.NoLog, o.NoSigs = true, true
-	s, err := server.NewServer(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	return s
+	conf := loadNATS(t, "nats-1.conf")
+	return bustest.RunServer(t, func(o *server.Options) {
+		// The conf as written, but for where the test server listens, keeps
+		// its store and logs; no monitoring port and no cluster.
+		conf.Host, conf.Port, conf.StoreDir = o.Host, o.Port, o.StoreDir
+		conf.NoLog, conf.NoSigs, conf.DisableJetStreamBanner = o.NoLog, o.NoSigs, o.DisableJetStreamBanner
+		conf.HTTPPort = 0
+		conf.Cluster, conf.Routes = server.ClusterOpts{}, nil
+		*o = *conf
+	})
 }
 
 // openAs connects to url as compose runs user: a stage (requester, fetcher,

@@ -48,11 +48,7 @@ func TestOneJobIsOneTrace(t *testing.T) {
 	quiet := slog.New(slog.DiscardHandler)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close(context.Background())
+	b := bustest.Open(t)
 
 	sc := sandbox.DemoConfig()
 	for i := range sc.Tenants {

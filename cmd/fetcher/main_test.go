@@ -33,6 +33,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/requester"
 	"github.com/skolebuss/skolebuss/internal/sandbox"
 	"github.com/skolebuss/skolebuss/internal/vendorcopy"
+	"github.com/skolebuss/skolebuss/internal/waitfor"
 )
 
 func noenv(string) string { return "" }
@@ -95,11 +96,7 @@ func TestKilledFetcherHandsOver(t *testing.T) {
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: filepath.Join(dir, "nats"), Port: -1}}, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close(ctx)
+	b := bustest.Open(t)
 	sc := sandbox.DemoConfig()
 	sb, err := sandbox.New(sc, quiet)
 	if err != nil {
@@ -130,7 +127,7 @@ tenants:
 	}
 	start := func() (*exec.Cmd, *bytes.Buffer) {
 		var logs bytes.Buffer
-		cmd := exec.Command(bin, "--config", cfgFile, "--nats-url", b.Server.ClientURL(), "--ack-wait", "2s", "--log-level", "debug")
+		cmd := exec.Command(bin, "--config", cfgFile, "--nats-url", b.Conn.ConnectedUrl(), "--ack-wait", "2s", "--log-level", "debug")
 		cmd.Env = append(os.Environ(), "TEST_FETCHER_SECRET="+sandbox.DemoClientSecret)
 		cmd.Stdout, cmd.Stderr = &logs, &logs
 		if err := cmd.Start(); err != nil {
@@ -154,7 +151,13 @@ tenants:
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "the first fetcher to start downloading", func() bool { return sb.StatsSnapshot().Applications[sandbox.DemoClientID].Served >= 1 })
-	time.Sleep(500 * time.Millisecond) // part of the body is in
+	// Part of the body is in: the object store holds chunks of the download.
+	waitfor.Condition(t, 20*time.Second, func() error {
+		if n := streamMsgs(t, b.JS, "OBJ_"+bus.ObjectExports); n == 0 {
+			return errors.New("no chunk of the download is stored")
+		}
+		return nil
+	})
 	if n := len(fetched(t, b.JS)); n != 0 {
 		t.Fatalf("%d fetched exports before the kill: the download was not midway", n)
 	}
@@ -171,7 +174,14 @@ tenants:
 	}
 	_, logs2 := start()
 	waitFor(t, 30*time.Second, "the second fetcher to complete the job", func() bool { return len(fetched(t, b.JS)) >= 1 })
-	time.Sleep(500 * time.Millisecond)
+	// The job is acknowledged, gone from the work queue: no fetcher
+	// announces it again.
+	waitfor.Condition(t, 10*time.Second, func() error {
+		if n := streamMsgs(t, b.JS, bus.StreamJobs); n != 0 {
+			return fmt.Errorf("%d jobs in the work queue", n)
+		}
+		return nil
+	})
 	fes := fetched(t, b.JS)
 	if len(fes) != 1 {
 		t.Fatalf("%d fetched exports, want exactly 1", len(fes))
@@ -237,13 +247,26 @@ func directExport(t *testing.T, base, tenant string) []byte {
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
+	waitfor.Condition(t, d, func() error {
+		if !cond() {
+			return fmt.Errorf("waiting for %s", what)
 		}
-		time.Sleep(50 * time.Millisecond)
+		return nil
+	})
+}
+
+// streamMsgs is the number of messages stream holds.
+func streamMsgs(t *testing.T, js jetstream.JetStream, stream string) uint64 {
+	t.Helper()
+	s, err := js.Stream(context.Background(), stream)
+	if err != nil {
+		t.Fatal(err)
 	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
 }
 
 // vendorCopyIsTheExport runs the publisher stage and a vendor on b until the

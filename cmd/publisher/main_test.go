@@ -9,7 +9,6 @@ import (
 	"errors"
 	"flag"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 	"github.com/skolebuss/skolebuss/internal/daemon"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
@@ -62,12 +62,7 @@ func TestKilledMidwayAndRestartedPublishesEveryEventOnce(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: filepath.Join(dir, "nats"), Port: -1}},
-		slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close(context.Background())
+	b := bustest.Open(t)
 	v, err := vendorcopy.New(b.JS, vendorcopy.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +107,7 @@ func TestKilledMidwayAndRestartedPublishesEveryEventOnce(t *testing.T) {
 		return info.State.Msgs
 	}
 	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "--nats-url", b.Server.ClientURL(), "--ack-wait", "2s", "--log-level", "warn")
+		cmd := exec.Command(bin, "--nats-url", b.Conn.ConnectedUrl(), "--ack-wait", "2s", "--log-level", "warn")
 		cmd.Env = append(os.Environ(), "SKOLEBUSS_SPOOL_DIR="+filepath.Join(dir, "spool"))
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 )
 
 func noenv(string) string { return "" }
@@ -48,11 +48,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // stops cleanly when its context ends (SIGINT/SIGTERM in main).
 func TestRunsUntilStopped(t *testing.T) {
 	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close(ctx)
+	b := bustest.Open(t)
 	cfgFile := filepath.Join(t.TempDir(), "skolebuss.yaml")
 	yaml := `environment: sandbox
 upstream: {token_url: "http://127.0.0.1:8765/connect/token", api_base: "http://127.0.0.1:8765"}
@@ -79,7 +75,7 @@ tenants:
 	done := make(chan error, 2)
 	for range 2 { // two replicas
 		go func() {
-			done <- run(runCtx, []string{"--config", cfgFile, "--nats-url", b.Server.ClientURL()}, &logs, env)
+			done <- run(runCtx, []string{"--config", cfgFile, "--nats-url", b.Conn.ConnectedUrl()}, &logs, env)
 		}()
 	}
 	deadline := time.Now().Add(15 * time.Second)

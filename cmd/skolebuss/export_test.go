@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 )
 
 const opsTenant = "aa750693-e3ea-441b-93fe-6a71a8371afa"
@@ -21,12 +21,7 @@ const opsTenant = "aa750693-e3ea-441b-93fe-6a71a8371afa"
 // names it and one tenant.
 func opsBus(t *testing.T) (*bus.Bus, string) {
 	t.Helper()
-	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	b := bustest.Open(t)
 	cfg := filepath.Join(t.TempDir(), "skolebuss.yaml")
 	yaml := fmt.Sprintf(`environment: sandbox
 upstream: {token_url: "http://127.0.0.1:8765/connect/token", api_base: "http://127.0.0.1:8765"}
@@ -35,7 +30,7 @@ applications:
 tenants:
   - {id: %s, name: Fjordvik, application: skolebuss-demo}
 nats: {url: %q}
-`, opsTenant, b.Server.ClientURL())
+`, opsTenant, b.Conn.ConnectedUrl())
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

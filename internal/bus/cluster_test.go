@@ -1,10 +1,10 @@
-package bus
+package bus_test
 
 import (
 	"context"
 	"fmt"
-	"net"
-	"path/filepath"
+	"io"
+	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
@@ -14,165 +14,72 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
+	"github.com/skolebuss/skolebuss/internal/waitfor"
 )
-
-// startCluster starts n nats-servers in this process as one JetStream
-// cluster (each with its own store directory, every server routed to every
-// other) and waits until the cluster has a meta leader that knows all n
-// peers and every server is current. The servers are shut down at the end
-// of the test.
-func startCluster(t *testing.T, n int) []*server.Server {
-	t.Helper()
-	// Reserve n route ports at once so that each server's routes can name
-	// the others before any of them starts.
-	ports := make([]int, n)
-	var lns []net.Listener
-	for i := range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-	}
-	for _, ln := range lns {
-		_ = ln.Close()
-	}
-	var routes []string
-	for _, p := range ports {
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
-	}
-	dir := t.TempDir()
-	servers := make([]*server.Server, n)
-	for i := range n {
-		opts := &server.Options{
-			ServerName:             fmt.Sprintf("node-%d", i+1),
-			Host:                   "127.0.0.1",
-			Port:                   -1,
-			JetStream:              true,
-			StoreDir:               filepath.Join(dir, fmt.Sprintf("node-%d", i+1)),
-			NoSigs:                 true,
-			DisableJetStreamBanner: true,
-			Cluster: server.ClusterOpts{
-				Name: "skolebuss-test",
-				Host: "127.0.0.1",
-				Port: ports[i],
-			},
-			Routes: server.RoutesFromStr(strings.Join(routes, ",")),
-		}
-		s, err := server.NewServer(opts)
-		if err != nil {
-			t.Fatalf("server %d: %v", i+1, err)
-		}
-		servers[i] = s
-		t.Cleanup(func() {
-			s.Shutdown()
-			s.WaitForShutdown()
-		})
-		go s.Start()
-	}
-	for _, s := range servers {
-		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatalf("server %s not ready for connections within 10s", s.Name())
-		}
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if clusterReady(servers, n) {
-			return servers
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("JetStream cluster of %d did not elect a meta leader knowing all peers within 20s", n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func clusterReady(servers []*server.Server, n int) bool {
-	var leader *server.Server
-	for _, s := range servers {
-		if s.JetStreamIsLeader() {
-			leader = s
-		}
-	}
-	if leader == nil || len(leader.JetStreamClusterPeers()) != n {
-		return false
-	}
-	for _, s := range servers {
-		if !s.JetStreamIsCurrent() {
-			return false
-		}
-	}
-	return true
-}
 
 // clusterStreams are the streams Provision creates, the backing streams of
 // the object stores and key-value buckets included.
 var clusterStreams = []string{
-	StreamJobs, StreamExports, StreamLMS, StreamDLQ, StreamAlerts,
-	"OBJ_" + ObjectExports, "OBJ_" + ObjectSnapshots,
-	"KV_" + KVQuota, "KV_" + KVRateLimit,
+	bus.StreamJobs, bus.StreamExports, bus.StreamLMS, bus.StreamDLQ, bus.StreamAlerts,
+	"OBJ_" + bus.ObjectExports, "OBJ_" + bus.ObjectSnapshots,
+	"KV_" + bus.KVQuota, "KV_" + bus.KVRateLimit,
 }
 
 // waitReplicated polls the stream until it has a leader and two current
 // followers, and returns its info.
 func waitReplicated(t *testing.T, js jetstream.JetStream, name string, within time.Duration) *jetstream.StreamInfo {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	var last string
-	for {
+	var info *jetstream.StreamInfo
+	waitfor.Condition(t, within, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
 		s, err := js.Stream(ctx, name)
-		var info *jetstream.StreamInfo
 		if err == nil {
 			info, err = s.Info(ctx)
 		}
-		cancel()
-		switch {
-		case err != nil:
-			last = err.Error()
-		case info.Cluster == nil:
-			last = "no cluster info"
-		default:
-			c := info.Cluster
-			current := 0
-			for _, r := range c.Replicas {
-				if r.Current && !r.Offline {
-					current++
-				}
-			}
-			if c.Leader != "" && len(c.Replicas) == 2 && current == 2 {
-				return info
-			}
-			last = fmt.Sprintf("leader %q, %d replicas, %d current", c.Leader, len(c.Replicas), current)
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", name, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream %s not replicated within %s: %s", name, within, last)
+		c := info.Cluster
+		if c == nil {
+			return fmt.Errorf("stream %s: no cluster info", name)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		current := 0
+		for _, r := range c.Replicas {
+			if r.Current && !r.Offline {
+				current++
+			}
+		}
+		if c.Leader == "" || len(c.Replicas) != 2 || current != 2 {
+			return fmt.Errorf("stream %s not replicated: leader %q, %d replicas, %d current", name, c.Leader, len(c.Replicas), current)
+		}
+		return nil
+	})
+	return info
 }
 
-// retry runs f with a fresh 2s context until it returns nil or the deadline
+// retry runs f with a fresh 2s context until it returns nil or within
 // passes, and returns how many attempts failed.
 func retry(t *testing.T, what string, within time.Duration, f func(ctx context.Context) error) int {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for failed := 0; ; failed++ {
+	failed := 0
+	waitfor.Condition(t, within, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := f(ctx)
-		cancel()
-		if err == nil {
-			return failed
+		defer cancel()
+		if err := f(ctx); err != nil {
+			failed++
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, within, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	return failed
 }
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // On a three-node JetStream cluster, Open with an external URL and
 // replicas 3 provisions every stream and store with three current copies,
@@ -182,22 +89,22 @@ func TestClusterReplicasAndLeaderFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node JetStream cluster and shuts down a stream leader (a few seconds); not run under -short")
 	}
-	servers := startCluster(t, 3)
+	servers := bustest.RunCluster(t, 3)
 	var urls []string
 	for _, s := range servers {
 		urls = append(urls, s.ClientURL())
 	}
-	cfg := Config{
+	cfg := bus.Config{
 		URL:           strings.Join(urls, ","),
 		Name:          "skolebuss-cluster-test",
 		ReconnectWait: 100 * time.Millisecond,
-		Provision:     ProvisionConfig{Replicas: 3},
+		Provision:     bus.ProvisionConfig{Replicas: 3},
 	}
-	open := func() *Bus {
+	open := func() *bus.Bus {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		b, err := Open(ctx, cfg, quiet())
+		b, err := bus.Open(ctx, cfg, quiet())
 		if err != nil {
 			t.Fatalf("open against the cluster: %v", err)
 		}
@@ -262,7 +169,7 @@ func TestClusterReplicasAndLeaderFailover(t *testing.T) {
 		if err != nil {
 			t.Fatalf("publish %s: %v", id, err)
 		}
-		if ack.Duplicate || ack.Stream != StreamLMS {
+		if ack.Duplicate || ack.Stream != bus.StreamLMS {
 			t.Fatalf("publish %s: ack %+v", id, ack)
 		}
 	}
@@ -273,10 +180,10 @@ func TestClusterReplicasAndLeaderFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The writes are on every copy before the leader goes.
-	waitReplicated(t, b.JS, StreamLMS, 5*time.Second)
+	waitReplicated(t, b.JS, bus.StreamLMS, 5*time.Second)
 
 	// Kill the server leading the LMS stream.
-	lms, err := b.JS.Stream(ctx, StreamLMS)
+	lms, err := b.JS.Stream(ctx, bus.StreamLMS)
 	if err != nil {
 		t.Fatal(err)
 	}

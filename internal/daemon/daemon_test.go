@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 )
 
 func parse(t *testing.T, args ...string) *Flags {
@@ -92,19 +94,12 @@ tenants:
 // names; Open connects to a real server as that user, and a refused
 // connection names the user, never the password.
 func TestNATSUserFlag(t *testing.T) {
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
-		NoLog: true, NoSigs: true, Users: []*server.User{
+	s := bustest.RunServer(t, func(o *server.Options) {
+		o.Users = []*server.User{
 			{Username: "operator", Password: "pw-operator"},
 			{Username: "publisher", Password: "pw-publisher"},
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	defer s.Shutdown()
+		}
+	})
 	f := filepath.Join(t.TempDir(), "c.yaml")
 	cfg := "upstream:\n  token_url: http://127.0.0.1:8765/connect/token\n  api_base: http://127.0.0.1:8765\n" +
 		"applications:\n  - name: app\n    client_id: app\n    client_secret_env: APP_SECRET\n    scopes: [vfsapi:lmsexport]\n" +

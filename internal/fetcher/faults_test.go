@@ -41,9 +41,9 @@ func TestCutBodyRetried(t *testing.T) {
 	e.setFaults(t, maaneby, sandbox.Faults{CutOffAfter: int64(len(want) / 2)})
 	e.run(t, e.config(nil), 1)
 	job := e.request(t, maaneby, demoApp, "cut")
-	waitFor(t, 10*time.Second, "a cut answer", func() bool { return e.stats(t).Applications[sandbox.DemoClientID].Faulted >= 1 })
-	// While the fault holds, no object of the job is stored.
-	time.Sleep(150 * time.Millisecond)
+	// While the fault holds, no object of the job is stored: not after the
+	// first cut attempt, which is over once its retry is cut too.
+	waitFor(t, 10*time.Second, "two cut answers", func() bool { return e.stats(t).Applications[sandbox.DemoClientID].Faulted >= 2 })
 	if _, err := e.bus.Stores.Exports.GetInfo(context.Background(), ObjectName(job.Job)); !errors.Is(err, jetstream.ErrObjectNotFound) {
 		t.Errorf("partial export stored: %v", err)
 	}

@@ -2,11 +2,13 @@ package fetcher
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/sandbox"
+	"github.com/skolebuss/skolebuss/internal/waitfor"
 )
 
 // The export is streamed into the object store, never held whole: while the
@@ -40,18 +42,22 @@ func TestExportStreamedIntoTheObjectStore(t *testing.T) {
 	before := storedBytes()
 	done := make(chan error, 1)
 	go func() { done <- f.Handle(context.Background(), m) }()
-	// Halfway through the body: the fetch is still running, and the object
-	// store already has a good part of the export (compressed).
-	time.Sleep(time.Second)
-	midway := storedBytes() - before
-	select {
-	case err := <-done:
-		t.Fatalf("the fetch ended within a second (%v): the body was not slow, the test proves nothing", err)
-	default:
-	}
-	if midway < 1<<20 {
-		t.Errorf("halfway through the %d-byte body, the object store held %d bytes of it: not streamed", size, midway)
-	}
+	// While the fetch still runs, the object store already has a good part
+	// of the export (compressed): the bytes are counted before the fetch is
+	// seen running.
+	var midway uint64
+	waitfor.Condition(t, 10*time.Second, func() error {
+		midway = storedBytes() - before
+		select {
+		case err := <-done:
+			t.Fatalf("the fetch ended (%v) and the object store held %d bytes of the %d-byte body while it ran: not streamed, or the body was not slow and the test proves nothing", err, midway, size)
+		default:
+		}
+		if midway < 1<<20 {
+			return fmt.Errorf("the object store holds %d bytes of the %d-byte body", midway, size)
+		}
+		return nil
+	})
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

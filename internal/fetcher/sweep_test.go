@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 )
 
 // TestSweepPurgesAbandonedDownloads: a download whose connection dies
@@ -20,18 +21,14 @@ import (
 // younger chunks alone.
 func TestSweepPurgesAbandonedDownloads(t *testing.T) {
 	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	b := bustest.Open(t)
 	whole := bytes.Repeat([]byte("<person/>"), 100_000)
 	if _, err := b.Stores.Exports.Put(ctx, jetstream.ObjectMeta{Name: "t/whole.xml"}, bytes.NewReader(whole)); err != nil {
 		t.Fatal(err)
 	}
 
 	// The abandoned download, on a connection of its own that dies.
-	nc, err := nats.Connect(b.Server.ClientURL())
+	nc, err := nats.Connect(b.Conn.ConnectedUrl())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +81,7 @@ func TestSweepPurgesAbandonedDownloads(t *testing.T) {
 	if got, err := SweepOrphanChunks(ctx, b.JS, time.Hour); err != nil || got.Uploads != 0 {
 		t.Fatalf("sweep with age 1h: %+v, %v; want nothing purged", got, err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // the orphan's chunks grow older than the age below
 	got, err := SweepOrphanChunks(ctx, b.JS, 20*time.Millisecond)
 	if err != nil || got.Uploads != 1 || got.Chunks == 0 {
 		t.Fatalf("sweep: %+v, %v; want the one abandoned download purged", got, err)

@@ -292,7 +292,7 @@ func TestEventBodyJSON(t *testing.T) {
 // TestEventsMatchSchemas encodes an event of every type and checks its
 // body against the JSON Schema its ce-dataschema names, in docs/schemas.
 func TestEventsMatchSchemas(t *testing.T) {
-	c := &checker{dir: schemaDir, files: map[string]map[string]any{}}
+	c := newChecker(t)
 	var msgs []*nats.Msg
 	for _, e := range pifu.Entities {
 		for _, op := range Ops {

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
 	"github.com/skolebuss/skolebuss/internal/publisher"
@@ -45,10 +46,7 @@ func newEnv(t testing.TB, preset string) *env { return newEnvVendor(t, preset, t
 func newEnvVendor(t testing.TB, preset string, withVendor bool) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := bustest.Open(t)
 	pub, err := publisher.New(b.Conn, b.Stores.Exports, b.Stores.Snapshots,
 		publisher.Config{Diff: diffConfig(t), Logger: quiet()})
 	if err != nil {
@@ -69,9 +67,6 @@ func newEnvVendor(t testing.TB, preset string, withVendor bool) *env {
 		if err := <-done; err != nil {
 			t.Errorf("vendor: %v", err)
 		}
-		cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer ccancel()
-		_ = b.Close(cctx)
 	})
 	sizes, err := rostergen.Preset(preset)
 	if err != nil {

@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 	"github.com/skolebuss/skolebuss/internal/rostergen"
 )
 
@@ -21,11 +21,7 @@ import (
 // municipality parsed as it is read) must still be read whole.
 func TestExportReadOutlastsTheDefaultTimeout(t *testing.T) {
 	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	b := bustest.Open(t)
 	muni, err := rostergen.New(rostergen.Spec{TenantID: "t", Name: "Fjordvik kommune", Seed: 7, Sizes: rostergen.Sizes{Schools: 4, Pupils: 3000, Staff: 300}})
 	if err != nil {
 		t.Fatal(err)

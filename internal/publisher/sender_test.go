@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
@@ -21,11 +21,7 @@ import (
 // sender stops taking messages after it.
 func TestSenderFailsOnAFailedPublish(t *testing.T) {
 	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close(ctx)
+	b := bustest.Open(t)
 	s := mustSender(t, b.Conn, 16, 5*time.Second)
 	if err := s.send(ctx, &nats.Msg{Subject: "lms.t1.person.created", Data: []byte("{}")}, what{seq: 1}); err != nil {
 		t.Fatal(err)
@@ -52,11 +48,7 @@ func TestSenderFailsOnAFailedPublish(t *testing.T) {
 // is still exactly the event it was sent as.
 func TestSenderReusesAcknowledgedMessages(t *testing.T) {
 	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close(ctx)
+	b := bustest.Open(t)
 	const window, n = 32, 785
 	const tenant = "t1"
 	at := time.Date(2026, 3, 2, 7, 30, 0, 0, time.UTC)
@@ -128,11 +120,7 @@ func mustSender(t *testing.T, nc *nats.Conn, window int, timeout time.Duration) 
 // ack timeout, and the sender's reply subscription is gone afterwards.
 func TestSenderTimesOutWithoutAcknowledgement(t *testing.T) {
 	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close(ctx)
+	b := bustest.Open(t)
 	sub, err := b.Conn.SubscribeSync("silent.>")
 	if err != nil {
 		t.Fatal(err)

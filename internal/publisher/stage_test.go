@@ -3,9 +3,6 @@ package publisher_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +15,7 @@ import (
 
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/messages"
+	"github.com/skolebuss/skolebuss/internal/pifu/pifutest"
 	"github.com/skolebuss/skolebuss/internal/publisher"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
@@ -64,15 +62,7 @@ func (e *env) send(ctx context.Context, fe messages.FetchedExport) {
 }
 
 func TestDeletionThresholdHoldsAnEmptyExportUntilForced(t *testing.T) {
-	if xmllint, err := exec.LookPath("xmllint"); err == nil {
-		doc := filepath.Join(t.TempDir(), "empty.xml")
-		if err := os.WriteFile(doc, []byte(emptyExport), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command(xmllint, "--noout", "--schema", "../../testdata/PIFU-IMS_SAS-1.3.xsd", doc).CombinedOutput(); err != nil {
-			t.Fatalf("the empty export is not schema-valid: %v\n%s", err, out)
-		}
-	}
+	pifutest.Validate(t, "the empty export", []byte(emptyExport))
 	e := newEnv(t, "tiny")
 	e.stage(nil)
 	fe0, _ := e.export(0)

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/messages"
 )
@@ -32,7 +33,7 @@ func deadLetter(t *testing.T, js jetstream.JetStream, stage, tenant string, fail
 }
 
 func TestReplayJob(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t)
 	ctx := context.Background()
 	r := newRequester(t, b.JS, Config{Tenants: []Tenant{{ID: tenantA, Application: app}}})
 	job := messages.ExportJob{JobID: "demand-x", Tenant: tenantA, Application: app, Reason: messages.ReasonDemand, RequestedAt: time.Now()}
@@ -96,7 +97,7 @@ func TestReplayJob(t *testing.T) {
 }
 
 func TestReplayFetchedExport(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t)
 	ctx := context.Background()
 	r := newRequester(t, b.JS, Config{})
 	doc := []byte("<enterprise/>")
@@ -154,7 +155,7 @@ func TestReplayFetchedExport(t *testing.T) {
 }
 
 func TestReplayRefusesOtherMessages(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t)
 	ctx := context.Background()
 	r := newRequester(t, b.JS, Config{})
 	// A dead letter of a message that is no job nor fetched export.

@@ -28,24 +28,6 @@ const (
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// openBus starts an embedded JetStream in a temporary directory with
-// everything provisioned.
-func openBus(t *testing.T) *bus.Bus {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = b.Close(ctx)
-	})
-	return b
-}
-
 // streamMsgs returns every message of stream, in order.
 func streamMsgs(t *testing.T, js jetstream.JetStream, stream string) []*jetstream.RawStreamMsg {
 	t.Helper()
@@ -124,7 +106,7 @@ func TestConfigValidate(t *testing.T) {
 // Two requesters (replicas) that schedule the same slots store one job per
 // tenant and slot.
 func TestReplicasCollapseToOneJobPerSlot(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t)
 	cfg := Config{Tenants: []Tenant{
 		{ID: tenantA, Application: app, Interval: time.Second, Jitter: 300 * time.Millisecond},
 		{ID: tenantB, Application: app, Interval: time.Second},
@@ -190,7 +172,7 @@ func TestReplicasCollapseToOneJobPerSlot(t *testing.T) {
 }
 
 func TestRequestNow(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t)
 	rec := tracetest.NewSpanRecorder()
 	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
 	cfg := Config{
@@ -268,7 +250,7 @@ func TestRequestNow(t *testing.T) {
 // TestSameJobIDForTwoTenants: an operator's job id is the tenant's own; the
 // same id for another tenant is another job, not a duplicate.
 func TestSameJobIDForTwoTenants(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t)
 	r := newRequester(t, b.JS, Config{Tenants: []Tenant{{ID: tenantA, Application: app}, {ID: tenantB, Application: app}}})
 	ctx := context.Background()
 	for _, tenant := range []string{tenantA, tenantB} {

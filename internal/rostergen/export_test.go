@@ -4,34 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/skolebuss/skolebuss/internal/pifu/pifutest"
 )
-
-const schemaPath = "../../testdata/PIFU-IMS_SAS-1.3.xsd"
-
-// validate runs the real xmllint against the official PIFU-IMS 1.3 schema.
-func validate(t *testing.T, name string, data []byte) {
-	t.Helper()
-	lint, err := exec.LookPath("xmllint")
-	if err != nil {
-		t.Fatalf("xmllint is required to validate the export (apt-get install libxml2-utils): %v", err)
-	}
-	path := filepath.Join(t.TempDir(), name+".xml")
-	must(t, os.WriteFile(path, data, 0o600))
-	out, err := exec.Command(lint, "--noout", "--schema", schemaPath, path).CombinedOutput()
-	if err != nil {
-		msg := string(out)
-		if len(msg) > 2000 {
-			msg = msg[:2000]
-		}
-		t.Fatalf("%s does not validate: %v\n%s", name, err, msg)
-	}
-}
 
 func TestExportValidatesAgainstSchema(t *testing.T) {
 	t.Parallel()
@@ -41,7 +19,7 @@ func TestExportValidatesAgainstSchema(t *testing.T) {
 	}{{"tiny", []uint64{0, 5}}, {"small", []uint64{0, 5}}, {"medium", []uint64{5}}} {
 		m := newPreset(t, c.preset, 42)
 		for _, gen := range c.gens {
-			validate(t, c.preset, export(t, m, gen))
+			pifutest.Validate(t, c.preset, export(t, m, gen))
 		}
 	}
 }
@@ -52,7 +30,7 @@ func TestExportEscapesNames(t *testing.T) {
 	m, err := New(Spec{TenantID: "t", Name: name, Seed: 3, Sizes: sz})
 	must(t, err)
 	data := export(t, m, 0)
-	validate(t, "escaped", data)
+	pifutest.Validate(t, "escaped", data)
 	d := parseDoc(t, data)
 	for _, g := range d.groups {
 		if g.typeValue() == "skoleeier" && g.Short != name {

@@ -7,41 +7,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/skolebuss/skolebuss/internal/pifu/pifutest"
 	"github.com/skolebuss/skolebuss/internal/rostergen"
 )
-
-const schema = "../../testdata/PIFU-IMS_SAS-1.3.xsd"
-
-// xmllint validates doc against the PIFU schema; it returns xmllint's
-// complaint, or "" when the document validates. A missing xmllint fails the
-// test.
-func xmllint(t *testing.T, doc []byte) string {
-	t.Helper()
-	if _, err := exec.LookPath("xmllint"); err != nil {
-		t.Fatal("xmllint is not installed (apt-get install libxml2-utils); the schema tests need it")
-	}
-	f := filepath.Join(t.TempDir(), "export.xml")
-	if err := os.WriteFile(f, doc, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("xmllint", "--noout", "--schema", schema, f).CombinedOutput()
-	if err != nil {
-		if len(out) > 2000 {
-			out = out[:2000]
-		}
-		return string(out) + err.Error()
-	}
-	return ""
-}
 
 func TestExportValidatesAgainstSchema(t *testing.T) {
 	_, base := start(t, DemoConfig())
@@ -51,7 +25,7 @@ func TestExportValidatesAgainstSchema(t *testing.T) {
 	}
 	for _, id := range tenants {
 		body := readExport(t, base, token(t, base, demoForm(id)))
-		if msg := xmllint(t, body); msg != "" {
+		if msg := pifutest.SchemaErrors(t, body); msg != "" {
 			t.Errorf("tenant %s: export does not validate:\n%s", id, msg)
 		}
 	}
@@ -180,7 +154,7 @@ func TestExportDeterministicAndChanges(t *testing.T) {
 	if bytes.Equal(a, next) {
 		t.Fatal("the next generation serves the same bytes")
 	}
-	if msg := xmllint(t, next); msg != "" {
+	if msg := pifutest.SchemaErrors(t, next); msg != "" {
 		t.Errorf("generation 1 does not validate:\n%s", msg)
 	}
 	if _, err := s.Advance("00000000-0000-0000-0000-000000000000"); err == nil {
@@ -212,7 +186,7 @@ func TestGenerationTicker(t *testing.T) {
 	}
 	s.Close()
 	g1, _ := s.Generation(DemoTenantFjordvik)
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(60 * time.Millisecond) // three intervals, in which the generation must not move
 	if g2, _ := s.Generation(DemoTenantFjordvik); g2 != g1 {
 		t.Errorf("generation moved from %d to %d after Close", g1, g2)
 	}

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
@@ -34,11 +35,7 @@ func newTelemetry(t *testing.T) (*telemetry.Telemetry, *tracetest.SpanRecorder) 
 // it, and its fetched-export message carries it on to the publisher.
 func TestTraceTravelsThroughJetStream(t *testing.T) {
 	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close(ctx)
+	b := bustest.Open(t)
 	tel, rec := newTelemetry(t)
 	tracer := tel.Tracer("test")
 	tenant := "aa750693-e3ea-441b-93fe-6a71a8371afa"

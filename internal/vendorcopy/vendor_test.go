@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
 	"github.com/skolebuss/skolebuss/internal/rostergen"
@@ -24,17 +24,6 @@ import (
 const tenant = "t1"
 
 var at = time.Date(2026, 8, 17, 6, 0, 0, 0, time.UTC)
-
-func openBus(t *testing.T) *bus.Bus {
-	t.Helper()
-	b, err := bus.Open(context.Background(), bus.Config{Embedded: bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}},
-		slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
-	return b
-}
 
 func runVendor(t *testing.T, b *bus.Bus, cfg Config) *Vendor {
 	t.Helper()
@@ -92,7 +81,7 @@ func stateChecksum(objs map[string]string) string {
 }
 
 func TestAppliesInOrderIdempotentlyAndVerifies(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t)
 	var mu sync.Mutex
 	var progress []Status
 	v := runVendor(t, b, Config{ProgressEvery: 1, OnProgress: func(s Status) {
@@ -150,7 +139,7 @@ func TestAppliesInOrderIdempotentlyAndVerifies(t *testing.T) {
 }
 
 func TestRestartedVendorRebuildsItsCopy(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t)
 	publish(t, b, boundary("x1", messages.PhaseStarted, 1, ""), "")
 	publish(t, b, event("e1", pifu.EntityPerson, messages.OpCreated, "p1", `{"a":1}`, ""), "")
 	publish(t, b, boundary("x1", messages.PhaseCompleted, 1, stateChecksum(map[string]string{"p1": `{"a":1}`})), "")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -21,30 +21,12 @@ import (
 	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/messages"
+	"github.com/skolebuss/skolebuss/internal/waitfor"
 )
 
 func setup(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	srv, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := bus.Provision(ctx, js, bus.ProvisionConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	return js
+	return bustest.Open(t).JS
 }
 
 func testConfig() Config {
@@ -90,13 +72,12 @@ func publish(t *testing.T, js jetstream.JetStream, tenant, body string) {
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	waitfor.Condition(t, d, func() error {
+		if !cond() {
+			return fmt.Errorf("waiting for %s", what)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func streamMsgs(t *testing.T, js jetstream.JetStream, stream string) uint64 {
@@ -158,7 +139,7 @@ func TestPermanentErrorIsDeadLetteredOnce(t *testing.T) {
 	if dl.TraceID == "" || string(dl.Message.Data) != `{"job":"x"}` || dl.Message.Subject != "jobs.export.t1" {
 		t.Fatalf("dead letter lacks trace id or the failed message: %+v", dl)
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // time for a redelivery, which must not come
 	if calls.Load() != 1 {
 		t.Fatalf("permanent error handled %d times, want 1", calls.Load())
 	}

@@ -1,5 +1,8 @@
-// Package bustest helps tests look into JetStream: every message a stream
-// holds, to count, decode or check.
+// Package bustest is the JetStream world of every package's tests: an
+// in-process nats-server (or a 3-node cluster of them) on free ports with its
+// store in the test's temporary directory, a connection or a provisioned bus
+// on it, and every message a stream holds, to count, decode or check.
+// Everything it starts is stopped at the end of the test.
 package bustest
 
 import (
