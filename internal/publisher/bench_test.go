@@ -9,6 +9,7 @@ import (
 
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/publisher"
+	"github.com/skolebuss/skolebuss/internal/rawpublish"
 )
 
 // BenchmarkFirstExport publishes a medium municipality's first export (about
@@ -42,7 +43,7 @@ func BenchmarkFirstExport(b *testing.B) {
 				if _, err := e.bus.JS.CreateStream(e.ctx, jetstream.StreamConfig{Name: "RAW", Subjects: []string{"raw.>"}}); err != nil {
 					b.Fatal(err)
 				}
-				raw, err := bus.MeasureRawPublish(e.ctx, e.bus.JS, "raw.x", int(info.State.Bytes/info.State.Msgs), out.Events, bus.WithMsgID())
+				raw, err := rawpublish.Measure(e.ctx, e.bus.JS, "raw.x", int(info.State.Bytes/info.State.Msgs), out.Events, rawpublish.WithMsgID())
 				if err != nil {
 					b.Fatal(err)
 				}

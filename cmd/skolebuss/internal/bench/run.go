@@ -15,6 +15,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
 	"github.com/skolebuss/skolebuss/internal/publisher"
+	"github.com/skolebuss/skolebuss/internal/rawpublish"
 )
 
 // rawStream captures the raw publish measurement, apart from the pipeline's
@@ -207,7 +208,7 @@ func rawRate(ctx context.Context, b *bus.Bus, lms jetstream.StreamConfig, size, 
 	if err != nil {
 		return 0, err
 	}
-	rate, err := bus.MeasureRawPublish(ctx, js, rawSubject, size, count, bus.WithMsgID())
+	rate, err := rawpublish.Measure(ctx, js, rawSubject, size, count, rawpublish.WithMsgID())
 	if err != nil {
 		return 0, err
 	}

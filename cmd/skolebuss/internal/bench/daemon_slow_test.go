@@ -1,6 +1,6 @@
 //go:build slow
 
-package main
+package bench
 
 import (
 	"context"
@@ -10,18 +10,16 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/skolebuss/skolebuss/cmd/skolebuss/internal/bench"
 )
 
 // TestLargeExportThroughput measures the publisher binary, run as its
-// daemon, on the large municipality with internal/bench (the measurement of
+// daemon, on the large municipality (the measurement of
 // `skolebuss bench`): its first export (events per second, against the raw
 // asynchronous publish rate of messages of the same size on the same
 // server), an unchanged re-export (against parsing the export alone), and
 // the process's peak RSS. Run it with
 //
-//	go test -tags slow -run TestLargeExportThroughput -v -timeout 20m ./cmd/publisher/
+//	go test -tags slow -run TestLargeExportThroughput -v -timeout 20m ./cmd/skolebuss/internal/bench/
 //
 // SKOLEBUSS_BENCH_PRESET picks another size; SKOLEBUSS_BENCH_GOGC sets GOGC
 // for the publisher alone.
@@ -32,14 +30,14 @@ func TestLargeExportThroughput(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "publisher")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/skolebuss/skolebuss/cmd/publisher").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 18*time.Minute)
 	defer cancel()
-	rep, err := bench.Run(ctx, bench.Config{
+	rep, err := Run(ctx, Config{
 		Size: preset, DataDir: filepath.Join(dir, "runs"), Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-		Publisher: bench.Launcher{Daemon: true, Command: func(natsURL, _, spoolDir string) *exec.Cmd {
+		Publisher: Launcher{Daemon: true, Command: func(natsURL, _, spoolDir string) *exec.Cmd {
 			cmd := exec.Command(bin, "--nats-url", natsURL, "--ack-wait", "60s")
 			cmd.Env = append(os.Environ(), "SKOLEBUSS_SPOOL_DIR="+spoolDir)
 			if g := os.Getenv("SKOLEBUSS_BENCH_GOGC"); g != "" {
@@ -61,8 +59,8 @@ func TestLargeExportThroughput(t *testing.T) {
 	if f.Events != f.Records {
 		t.Errorf("%d events for a first export of %d records", f.Events, f.Records)
 	}
-	if f.PeakRSS >= bench.TargetPeakRSS {
-		t.Errorf("peak RSS %d MiB, not under %d MiB", f.PeakRSS>>20, bench.TargetPeakRSS>>20)
+	if f.PeakRSS >= TargetPeakRSS {
+		t.Errorf("peak RSS %d MiB, not under %d MiB", f.PeakRSS>>20, TargetPeakRSS>>20)
 	}
 }
 

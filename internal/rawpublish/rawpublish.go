@@ -1,37 +1,43 @@
-package bus
+// Package rawpublish measures the raw JetStream publish rate: asynchronous
+// publishes of plain messages, with nothing of the pipeline around them. It
+// is the baseline skolebuss's benchmarks (skolebuss bench, the publisher's
+// go test benchmarks) set the pipeline's event rate against, measured in the
+// same run on the same server.
+package rawpublish
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skolebuss/skolebuss/internal/bus"
 )
 
-// RawOption changes what MeasureRawPublish sends.
-type RawOption func(*rawOptions)
+// Option changes what Measure sends.
+type Option func(*options)
 
-type rawOptions struct{ msgID bool }
+type options struct{ msgID bool }
 
 // WithMsgID gives every message a unique Nats-Msg-Id, as the pipeline's
 // events carry, so the server's duplicate tracking is part of the cost.
-func WithMsgID() RawOption { return func(o *rawOptions) { o.msgID = true } }
+func WithMsgID() Option { return func(o *options) { o.msgID = true } }
 
-// MeasureRawPublish publishes count messages of size bytes to subject (which
+// Measure publishes count messages of size bytes to subject (which
 // a stream must capture) with asynchronous JetStream publishes, bounded by
 // the JetStream context's max-pending window, waits for every
 // acknowledgement and returns the rate in messages per second, from the first
 // publish to the last acknowledgement. It is the raw baseline the pipeline's
 // event rate is compared with. Any failed publish is an error. Cancelling
 // ctx stops the run and returns ctx's error.
-func MeasureRawPublish(ctx context.Context, js jetstream.JetStream, subject string, size, count int, opts ...RawOption) (msgsPerSec float64, err error) {
+func Measure(ctx context.Context, js jetstream.JetStream, subject string, size, count int, opts ...Option) (msgsPerSec float64, err error) {
 	if size < 0 || count <= 0 {
 		return 0, fmt.Errorf("measure raw publish: size %d and count %d must be positive", size, count)
 	}
-	var o rawOptions
+	var o options
 	for _, f := range opts {
 		f(&o)
 	}
@@ -50,7 +56,7 @@ func MeasureRawPublish(ctx context.Context, js jetstream.JetStream, subject stri
 		if o.msgID {
 			m.Header = nats.Header{nats.MsgIdHdr: {prefix + strconv.Itoa(i)}}
 		}
-		f, err := PublishAsync(ctx, js, m)
+		f, err := bus.PublishAsync(ctx, js, m)
 		if err != nil {
 			return 0, fmt.Errorf("measure raw publish: message %d: %w", i, err)
 		}
@@ -75,21 +81,4 @@ func MeasureRawPublish(ctx context.Context, js jetstream.JetStream, subject stri
 		}
 	}
 	return float64(count) / elapsed.Seconds(), nil
-}
-
-// PublishAsync is js.PublishMsgAsync that waits, instead of failing, while
-// the JetStream context's window of unacknowledged publishes is full (a slow
-// server, as with sync_always, stalls the window longer than the client's
-// stall wait): it retries until the window has room or ctx is done. Other
-// errors are returned as they are.
-func PublishAsync(ctx context.Context, js jetstream.JetStream, m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
-	for {
-		f, err := js.PublishMsgAsync(m, opts...)
-		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
-			return f, err
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-	}
 }
