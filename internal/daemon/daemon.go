@@ -115,9 +115,6 @@ func (d *Flags) Load(getenv func(string) string, stderr io.Writer) (*config.Conf
 	return cfg, logger, nil
 }
 
-// Embedded reports whether --embedded was given.
-func (d *Flags) Embedded() bool { return d.embedded }
-
 // Open connects to NATS (or starts the embedded server with --embedded) and
 // provisions the streams and stores.
 func (d *Flags) Open(ctx context.Context, cfg *config.Config, name string, logger *slog.Logger) (*bus.Bus, error) {

@@ -58,14 +58,6 @@ func twoDigits(n int) string {
 	return s
 }
 
-// Spec returns the spec the municipality was made from (Churn with its
-// default filled in).
-func (m *Municipality) Spec() Spec {
-	s := m.spec
-	s.Churn = s.churn()
-	return s
-}
-
 // Source returns the datasource of the export ("vfs@fjordvik.kommune.no"),
 // which is also the source of every sourcedid in it.
 func (m *Municipality) Source() string { return m.source }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/xml"
 	"io"
-	"strings"
 	"testing"
 )
 
@@ -222,16 +221,6 @@ func (d *doc) stats() Stats {
 	}
 	s.Memberships = d.records
 	return s
-}
-
-// classOf returns the basisgruppe a pupil is in.
-func (d *doc) classOf(pupil string) string {
-	for r := range d.roles {
-		if r.member == pupil && r.roletype == "01" && strings.HasPrefix(r.group, "BG-") {
-			return r.group
-		}
-	}
-	return ""
 }
 
 func export(t testing.TB, m *Municipality, gen uint64) []byte {

@@ -167,9 +167,6 @@ func (s *Server) Generation(tenantID string) (uint64, error) {
 	return t.gen.Load(), nil
 }
 
-// JWKS returns the published key set (the body of /.well-known/jwks.json).
-func (s *Server) JWKS() []byte { return s.signer.jwks() }
-
 // Paths of the upstream API and of the sandbox's own admin calls.
 const (
 	PathToken     = "/connect/token"

@@ -98,7 +98,6 @@ type Vendor struct {
 	mu      sync.Mutex
 	tenants map[string]*tenantCopy
 	changed chan struct{} // closed and replaced when an export completes
-	rejects int
 }
 
 // New returns a Vendor reading from js.
@@ -202,9 +201,6 @@ func (v *Vendor) apply(m *nats.Msg) {
 }
 
 func (v *Vendor) reject(subject string, err error) {
-	v.mu.Lock()
-	v.rejects++
-	v.mu.Unlock()
 	v.cfg.Logger.Warn("vendor: message rejected", "subject", subject, "err", err)
 }
 
@@ -235,13 +231,6 @@ func (v *Vendor) Tenants() []string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return slices.Sorted(maps.Keys(v.tenants))
-}
-
-// Rejected is the number of messages that did not decode.
-func (v *Vendor) Rejected() int {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.rejects
 }
 
 // WaitFor waits until tenant's export exportID has completed (its

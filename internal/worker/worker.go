@@ -244,15 +244,6 @@ func Tenant(ctx context.Context) string {
 	return ""
 }
 
-// InProgress tells JetStream the handler is still working on the message,
-// resetting its AckWait. The runtime already does this every AckWait/3;
-// a handler may call it after a long blocking step.
-func InProgress(ctx context.Context) {
-	if d, ok := ctx.Value(keyDelivery).(*delivery); ok {
-		_ = d.msg.InProgress()
-	}
-}
-
 func watermillLogger(l *slog.Logger) watermill.LoggerAdapter {
 	return watermill.NewSlogLoggerWithLevelMapping(l, map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // the router's per-handler chatter
