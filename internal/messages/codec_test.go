@@ -304,9 +304,13 @@ func TestEventsMatchSchemas(t *testing.T) {
 		}
 	}
 	for _, ph := range []Phase{PhaseStarted, PhaseCompleted} {
-		m, err := Encode(Boundary{ID: BoundaryID(tenant, "exp-42", ph), Tenant: tenant, ExportID: "exp-42", Phase: ph, Time: at,
+		b := Boundary{ID: BoundaryID(tenant, "exp-42", ph), Tenant: tenant, ExportID: "exp-42", Phase: ph, Time: at,
 			Counts:   map[pifu.Entity]Counts{pifu.EntityOrg: {Created: 2, Total: 2}, pifu.EntityPerson: {Updated: 1, Unchanged: 9, Total: 10}},
-			Checksum: "xxh64sum:" + strings.Repeat("a1", 8)})
+			Checksum: "xxh64sum:" + strings.Repeat("a1", 8)}
+		if ph == PhaseStarted {
+			b.Upstream = &Upstream{APIVersion: "1.4", Deprecation: "@1798761600", Sunset: "Sat, 01 May 2027 00:00:00 GMT"}
+		}
+		m, err := Encode(b)
 		if err != nil {
 			t.Fatal(err)
 		}

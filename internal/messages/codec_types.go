@@ -129,6 +129,7 @@ type boundaryBody struct {
 	ExportID string                 `json:"export_id"`
 	Counts   map[pifu.Entity]Counts `json:"counts"`
 	Checksum string                 `json:"checksum,omitempty"`
+	Upstream *Upstream              `json:"upstream,omitempty"`
 }
 
 func (b Boundary) envelope() (envelope, error) {
@@ -140,7 +141,7 @@ func (b Boundary) envelope() (envelope, error) {
 	if counts == nil {
 		counts = map[pifu.Entity]Counts{}
 	}
-	data, err := json.Marshal(boundaryBody{Tenant: b.Tenant, ExportID: b.ExportID, Counts: counts, Checksum: b.Checksum})
+	data, err := json.Marshal(boundaryBody{Tenant: b.Tenant, ExportID: b.ExportID, Counts: counts, Checksum: b.Checksum, Upstream: b.Upstream})
 	if err != nil {
 		return envelope{}, err
 	}
@@ -168,7 +169,7 @@ func (b *Boundary) decode(t string, h getter, data []byte) error {
 		return undecodable(t, err)
 	}
 	*b = Boundary{ID: h.Get(HeaderID), Tenant: body.Tenant, ExportID: body.ExportID, Phase: ph, Time: tm,
-		Counts: body.Counts, Checksum: body.Checksum}
+		Counts: body.Counts, Checksum: body.Checksum, Upstream: body.Upstream}
 	if err := b.Validate(); err != nil {
 		return invalid(err)
 	}

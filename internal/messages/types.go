@@ -226,6 +226,26 @@ type Boundary struct {
 	// see FormatChecksum), required on
 	// completion.
 	Checksum string
+	// Upstream is what the upstream said of its API when it served the
+	// export, on export.started only; nil when it said nothing.
+	Upstream *Upstream
+}
+
+// Upstream is what the upstream announced about its API with an export:
+// its version, and a deprecation or sunset (RFC 9745 and RFC 8594 headers,
+// as sent), so that a vendor learns of a coming change from the events.
+type Upstream struct {
+	APIVersion  string `json:"api_version,omitempty"`
+	Deprecation string `json:"deprecation,omitempty"`
+	Sunset      string `json:"sunset,omitempty"`
+}
+
+// UpstreamOf is what fe says the upstream announced; nil when nothing.
+func UpstreamOf(fe FetchedExport) *Upstream {
+	if fe.APIVersion == "" && fe.Deprecation == "" && fe.Sunset == "" {
+		return nil
+	}
+	return &Upstream{APIVersion: fe.APIVersion, Deprecation: fe.Deprecation, Sunset: fe.Sunset}
 }
 
 // Type is the CloudEvents type: no.skolebuss.export.<phase>.v1.

@@ -65,6 +65,9 @@ func (r *run) completed(ctx context.Context, counts map[pifu.Entity]messages.Cou
 func (r *run) boundary(ctx context.Context, phase messages.Phase, counts map[pifu.Entity]messages.Counts, checksum string) error {
 	b := messages.Boundary{ID: messages.BoundaryID(r.fe.Tenant, r.fe.ExportID, phase), Tenant: r.fe.Tenant,
 		ExportID: r.fe.ExportID, Phase: phase, Time: r.time, Counts: counts, Checksum: checksum}
+	if phase == messages.PhaseStarted {
+		b.Upstream = messages.UpstreamOf(r.fe)
+	}
 	m, err := messages.Encode(b)
 	if err != nil {
 		return failure.New(failure.Permanent, failure.ReasonInvalidEvent, fmt.Errorf("export.%s: %w", phase, err))
