@@ -154,6 +154,13 @@ func (p Password) Validate() error {
 // calls, its pulled messages and its resync replies arrive. It may not read
 // another inbox, nor any subject of a stream live.
 //
+// A consumer it makes may be a push consumer with any deliver subject: the
+// server checks none against the vendor's permissions. What it delivers keeps
+// its subjects in vendor.<vendor>.>, so no other stream stores it; a core
+// subscriber on the deliver subject does receive it, so a responder (the
+// resync requests') takes the vendor from the message's subject and refuses
+// one it cannot parse.
+//
 // Not allowed, so refused by the server: stream lists and names (they would
 // tell one vendor the others' names), direct and message gets (a consumer
 // is the way to read), any subject of another stream, another vendor's or
