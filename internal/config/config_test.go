@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/skolebuss/skolebuss/internal/auth"
+	"github.com/skolebuss/skolebuss/internal/projection"
 )
 
 func TestBadFilesRefused(t *testing.T) {
@@ -248,6 +249,18 @@ func TestVendorProfileAndName(t *testing.T) {
 		`vendors[2].profile[0]: "everything" is not a part`, "vendors[2].delivery: no kind"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("bad vendor: %v, want %q", err, want)
+		}
+	}
+}
+
+func TestProfilePartsAreTheProjections(t *testing.T) {
+	// The parts a config may name are the parts the projection knows.
+	if got := projection.PartNames(); !slices.Equal(got, ProfileParts) {
+		t.Fatalf("config parts %v, projection parts %v", ProfileParts, got)
+	}
+	for _, v := range Demo().Vendors {
+		if _, err := projection.ParseProfile(v.Parts()...); err != nil {
+			t.Error(err)
 		}
 	}
 }
