@@ -1,11 +1,13 @@
 package projection
 
 import (
+	"maps"
 	"net/url"
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
 )
 
@@ -45,21 +47,26 @@ func IsGuardianGroup(g *pifu.Group) bool {
 //     parent stays in the roster; a pupil's link to the teacher is what
 //     a profile without guardians loses.
 //
-// Records may be added in any order. The Index holds 16 bytes a membership
-// until Build, and a hash set of the linked persons and guardian groups
-// after. It is not safe for concurrent use until built; a built Index is
-// read-only.
+// Records may be added in any order. A built Index can also be carried
+// from one export to the next by that export's canonical changes (Apply),
+// without the export's document: Clone it as the relations before the
+// export, Apply every change of the export to the clone for the relations
+// after it. The Index keeps counts: of the links to each person, of each
+// person's memberships in groups that are not guardian groups, and the set
+// of guardian groups (8 to 16 bytes an entry, so a large municipality's
+// index is a few MB). It is not safe for concurrent use while it is built
+// or changed; otherwise it is read-only.
 type Index struct {
-	linked  map[uint64]struct{} // persons some person links to
+	links   map[uint64]int32    // links to each person
+	roster  map[uint64]int32    // each person's memberships in groups that are not guardian groups
 	ggroups map[uint64]struct{} // guardian groups
 	members [][2]uint64         // (member, group) of every membership, until Build
-	roster  map[uint64]struct{} // linked persons with a membership in a group that is not a guardian group
 	built   bool
 }
 
 // NewIndex returns an empty Index.
 func NewIndex() *Index {
-	return &Index{linked: map[uint64]struct{}{}, ggroups: map[uint64]struct{}{}}
+	return &Index{links: map[uint64]int32{}, roster: map[uint64]int32{}, ggroups: map[uint64]struct{}{}}
 }
 
 // hashID is XXH64 of the sourcedid's key (pifu.SourcedID.Key), without
@@ -73,13 +80,11 @@ func hashID(id pifu.SourcedID) uint64 {
 	return d.Sum64()
 }
 
-// Add takes one record of the export into account.
+// Add takes one record of the export into account, before Build.
 func (x *Index) Add(rec pifu.Record) {
 	switch {
 	case rec.Person != nil:
-		for _, c := range rec.Person.ContactPersons {
-			x.linked[hashID(c.Person)] = struct{}{}
-		}
+		x.link(rec.Person, 1)
 	case rec.Group != nil:
 		if IsGuardianGroup(rec.Group) {
 			x.ggroups[hashID(rec.Group.SourcedID)] = struct{}{}
@@ -89,20 +94,74 @@ func (x *Index) Add(rec pifu.Record) {
 	}
 }
 
-// Build ends the adding: it resolves the memberships of the linked persons.
-// The Index answers only after Build.
+func (x *Index) link(p *pifu.Person, d int32) {
+	for _, c := range p.ContactPersons {
+		count(x.links, hashID(c.Person), d)
+	}
+}
+
+func count(m map[uint64]int32, k uint64, d int32) {
+	if n := m[k] + d; n > 0 {
+		m[k] = n
+	} else {
+		delete(m, k)
+	}
+}
+
+// Build ends the adding: it counts the memberships now that every guardian
+// group is known. The Index answers only after Build.
 func (x *Index) Build() *Index {
-	x.roster = map[uint64]struct{}{}
 	for _, m := range x.members {
-		if _, linked := x.linked[m[0]]; !linked {
-			continue
-		}
 		if _, guardians := x.ggroups[m[1]]; !guardians {
-			x.roster[m[0]] = struct{}{}
+			x.roster[m[0]]++
 		}
 	}
 	x.members, x.built = nil, true
 	return x
+}
+
+// Clone is a copy of a built Index that Apply may change.
+func (x *Index) Clone() *Index {
+	return &Index{links: maps.Clone(x.links), roster: maps.Clone(x.roster), ggroups: maps.Clone(x.ggroups), built: true}
+}
+
+// Apply carries a built Index over one canonical change. The changes of an
+// export must be applied in their order (creations of groups before those
+// of memberships, deletions of memberships before those of groups), as the
+// publisher sends them. A group that turns into a guardian group or out of
+// one keeps its members counted as they were until the next Index built
+// from a whole export (a membership's record does not say its group's
+// type, and the Index does not list a group's members).
+func (x *Index) Apply(c Canonical) {
+	if !x.built {
+		panic("projection: Apply to an Index before Build")
+	}
+	d := int32(1)
+	if c.Op == messages.OpDeleted {
+		d = -1
+	}
+	rec := c.Record
+	switch {
+	case rec.Person != nil:
+		if c.Op == messages.OpUpdated {
+			x.link(c.Old.Person, -1)
+		}
+		x.link(rec.Person, d)
+	case rec.Group != nil:
+		k := hashID(rec.Group.SourcedID)
+		if IsGuardianGroup(rec.Group) && c.Op != messages.OpDeleted {
+			x.ggroups[k] = struct{}{}
+		} else {
+			delete(x.ggroups, k)
+		}
+	case rec.Membership != nil:
+		if c.Op == messages.OpUpdated {
+			return // the key holds the group and the member: neither changed
+		}
+		if _, guardians := x.ggroups[hashID(rec.Membership.Group)]; !guardians {
+			count(x.roster, hashID(rec.Membership.Member), d)
+		}
+	}
 }
 
 // GuardianPerson implements Relations.
@@ -111,9 +170,7 @@ func (x *Index) GuardianPerson(id pifu.SourcedID) bool {
 		panic("projection: Index used before Build")
 	}
 	h := hashID(id)
-	_, linked := x.linked[h]
-	_, roster := x.roster[h]
-	return linked && !roster
+	return x.links[h] > 0 && x.roster[h] == 0
 }
 
 // GuardianGroup implements Relations.
@@ -124,6 +181,14 @@ func (x *Index) GuardianGroup(id pifu.SourcedID) bool {
 
 // GuardianPersons is the number of persons who are guardians only (a link
 // to a person the export does not hold counts too).
-func (x *Index) GuardianPersons() int { return len(x.linked) - len(x.roster) }
+func (x *Index) GuardianPersons() int {
+	n := 0
+	for k := range x.links {
+		if x.roster[k] == 0 {
+			n++
+		}
+	}
+	return n
+}
 
 var _ Relations = (*Index)(nil)

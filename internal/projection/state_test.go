@@ -97,3 +97,68 @@ func TestVendorStateFollowsTheExports(t *testing.T) {
 		}
 	}
 }
+
+// An Index carried from export to export by the canonical changes alone
+// answers as the Index built from each export's whole document: a fan-out
+// needs no export document to tell guardians from the roster.
+func TestIndexCarriedByTheChanges(t *testing.T) {
+	preset := "medium"
+	if testing.Short() {
+		preset = "small"
+	}
+	docs := generated(t, preset, 0, 1, 2, 3)
+	carried := index(t, docs[0])
+	for g := 1; g < len(docs); g++ {
+		whole := index(t, docs[g]) // built from the whole document
+		next := carried.Clone()
+		applied, guardianOps, linkOps := 0, 0, 0
+		changes(t, docs[g-1], docs[g], func(c diff.Change) {
+			dc, err := projection.Decode(c.Entity, messages.Op(c.Op), c.Object, c.Previous)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Guardians come and go, and links change, or this proves little.
+			if p := dc.Record.Person; p != nil && c.Op != diff.Updated {
+				if carried.GuardianPerson(p.SourcedID) || whole.GuardianPerson(p.SourcedID) {
+					guardianOps++
+				}
+				if len(p.ContactPersons) > 0 {
+					linkOps++
+				}
+			}
+			next.Apply(dc)
+			applied++
+		})
+		persons, guardians := 0, 0
+		each(t, docs[g], func(r pifu.Record) {
+			switch {
+			case r.Person != nil:
+				persons++
+				got, want := next.GuardianPerson(r.Person.SourcedID), whole.GuardianPerson(r.Person.SourcedID)
+				if got != want {
+					t.Fatalf("generation %d, person %s: carried says guardian %v, built %v", g, r.Key(), got, want)
+				}
+				if got {
+					guardians++
+				}
+			case r.Group != nil:
+				if next.GuardianGroup(r.Group.SourcedID) != whole.GuardianGroup(r.Group.SourcedID) {
+					t.Fatalf("generation %d, group %s", g, r.Key())
+				}
+			}
+		})
+		if next.GuardianPersons() != whole.GuardianPersons() || guardians == 0 {
+			t.Fatalf("generation %d: carried %d guardians, built %d, found %d", g, next.GuardianPersons(), whole.GuardianPersons(), guardians)
+		}
+		// The clone is the relations before the export: Apply left it alone.
+		if g == 1 && carried.GuardianPersons() != index(t, docs[0]).GuardianPersons() {
+			t.Fatal("Apply changed the Index it was cloned from")
+		}
+		t.Logf("generation %d: %d changes applied, %d persons, %d guardians; %d guardians and %d linking persons created or deleted",
+			g, applied, persons, guardians, guardianOps, linkOps)
+		if guardianOps == 0 || linkOps == 0 {
+			t.Errorf("generation %d: no guardian or link came or went", g)
+		}
+		carried = next
+	}
+}
