@@ -231,3 +231,28 @@ func TestTransitions(t *testing.T) {
 		t.Errorf("pupil deleted: %+v %v", ch, err)
 	}
 }
+
+func TestIndexEncoding(t *testing.T) {
+	ix := projection.NewIndex()
+	for _, r := range family() {
+		ix.Add(r)
+	}
+	b, err := ix.Build().MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var y projection.Index
+	if err := y.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"mother", "teacher", "pupil", "5a", "5a-parents"} {
+		if y.GuardianPerson(sid(id)) != ix.GuardianPerson(sid(id)) || y.GuardianGroup(sid(id)) != ix.GuardianGroup(sid(id)) {
+			t.Errorf("%s answers differently after encoding", id)
+		}
+	}
+	for i := range b {
+		if err := new(projection.Index).UnmarshalBinary(b[:i]); err == nil {
+			t.Errorf("cut at %d of %d bytes: decoded", i, len(b))
+		}
+	}
+}
