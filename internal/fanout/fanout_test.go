@@ -95,7 +95,7 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-func (w *world) publish(t *testing.T, v messages.Codable) {
+func (w *world) publish(t testing.TB, v messages.Codable) {
 	t.Helper()
 	m, err := messages.Encode(v)
 	if err != nil {
@@ -107,7 +107,7 @@ func (w *world) publish(t *testing.T, v messages.Codable) {
 }
 
 // changes runs the diff of generation g of tenant against the one before.
-func (w *world) changes(t *testing.T, tenant string, g int, fn func(diff.Change)) diff.Result {
+func (w *world) changes(t testing.TB, tenant string, g int, fn func(diff.Change)) diff.Result {
 	t.Helper()
 	docs := w.docs[tenant]
 	in := diff.Input{Tenant: tenant, ExportID: exportID(tenant, g), Next: pifu.NewDecoder(bytes.NewReader(docs[g]))}
@@ -136,7 +136,7 @@ func event(tenant, export string, c diff.Change) messages.Event {
 
 // publishExport publishes generation g of tenant as the publisher does:
 // export.started, the changes, export.completed with the checksum.
-func (w *world) publishExport(t *testing.T, tenant string, g int) {
+func (w *world) publishExport(t testing.TB, tenant string, g int) {
 	t.Helper()
 	id := exportID(tenant, g)
 	var evs []messages.Event
