@@ -7,6 +7,7 @@
 package app
 
 import (
+	"fmt"
 	"net"
 	"strconv"
 
@@ -14,8 +15,10 @@ import (
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/config"
 	"github.com/skolebuss/skolebuss/internal/diff"
+	"github.com/skolebuss/skolebuss/internal/fanout"
 	"github.com/skolebuss/skolebuss/internal/fetcher"
 	"github.com/skolebuss/skolebuss/internal/flytapi"
+	"github.com/skolebuss/skolebuss/internal/projection"
 	"github.com/skolebuss/skolebuss/internal/publisher"
 	"github.com/skolebuss/skolebuss/internal/quota"
 	"github.com/skolebuss/skolebuss/internal/requester"
@@ -119,4 +122,29 @@ func DiffConfig(c *config.Config) diff.Config {
 // telemetry, which NewPublisher adds.
 func PublisherConfig(c *config.Config) publisher.Config {
 	return publisher.Config{Diff: DiffConfig(c)}
+}
+
+// FanoutConfig is every vendor with its linked tenants and its profile, and
+// the replicas of its consumer. A profile the configuration validated always
+// parses; an error here is a configuration built in code and not validated.
+func FanoutConfig(c *config.Config) (fanout.Config, error) {
+	fc := fanout.Config{Replicas: c.NATS.Replicas}
+	for _, v := range c.Vendors {
+		p, err := projection.ParseProfile(v.Parts()...)
+		if err != nil {
+			return fanout.Config{}, fmt.Errorf("vendor %s: %w", v.Name, err)
+		}
+		fc.Vendors = append(fc.Vendors, fanout.Vendor{Name: v.Name, Tenants: append([]string(nil), v.Tenants...), Profile: p})
+	}
+	return fc, nil
+}
+
+// VendorNames are the names of the configuration's vendors, for
+// bus.ProvisionVendors.
+func VendorNames(c *config.Config) []string {
+	var out []string
+	for _, v := range c.Vendors {
+		out = append(out, v.Name)
+	}
+	return out
 }

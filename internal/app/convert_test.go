@@ -44,4 +44,20 @@ func TestConvert(t *testing.T) {
 	if d := DiffConfig(c); d.DeleteThreshold != 0.3 || d.SpoolDir != c.Publisher.SpoolDir {
 		t.Errorf("diff %+v", d)
 	}
+	fo, err := FanoutConfig(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fo.Vendors) != 2 || fo.Replicas != 3 {
+		t.Fatalf("fan-out %+v", fo)
+	}
+	if v := fo.Vendors[0]; v.Name != config.DemoVendorContact || len(v.Tenants) != 3 || v.Profile.String() != "roster+contact" {
+		t.Errorf("fan-out vendor %+v (%s)", v, v.Profile)
+	}
+	if v := fo.Vendors[1]; v.Name != config.DemoVendorRoster || len(v.Tenants) != 2 || v.Profile.String() != "roster" {
+		t.Errorf("fan-out vendor %+v (%s)", v, v.Profile)
+	}
+	if err := fo.Validate(); err != nil {
+		t.Error(err)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/auth"
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/config"
+	"github.com/skolebuss/skolebuss/internal/fanout"
 	"github.com/skolebuss/skolebuss/internal/fetcher"
 	"github.com/skolebuss/skolebuss/internal/publisher"
 	"github.com/skolebuss/skolebuss/internal/requester"
@@ -146,4 +147,19 @@ func NewPublisher(rt Runtime, opts StageOptions) (*Publisher, error) {
 // Run runs the stage until ctx ends (see publisher.Publisher.Run).
 func (p *Publisher) Run(ctx context.Context) error {
 	return p.Publisher.Run(ctx, p.rt.Bus.JS, p.Worker, p.rt.logger("publisher"), p.rt.Tracer)
+}
+
+// NewFanout builds the fan-out stage from the configuration's vendors: it
+// provisions each vendor's stream and the fan-out's object store on the
+// bus (idempotently), and returns the stage; Run it until ctx ends.
+func NewFanout(ctx context.Context, rt Runtime) (*fanout.Fanout, error) {
+	fc, err := FanoutConfig(rt.Config)
+	if err != nil {
+		return nil, err
+	}
+	store, err := bus.ProvisionVendors(ctx, rt.Bus.JS, BusConfig(rt.Config, "").Provision, VendorNames(rt.Config))
+	if err != nil {
+		return nil, err
+	}
+	return fanout.New(fc, fanout.Deps{Conn: rt.Bus.Conn, JS: rt.Bus.JS, Store: store, Logger: rt.logger("fanout")})
 }

@@ -1,6 +1,7 @@
 // Package config reads skolebuss's one YAML file: the environment, the
 // upstream endpoints, the applications and their limits, the tenants and
-// their schedules, NATS, the publisher and telemetry.
+// their schedules, the LMS vendors and what each receives, NATS, the
+// publisher and telemetry.
 //
 // Loading is strict: an unknown key, a value of the wrong type or a value
 // out of range is refused with the file, the line and the field. Secrets are
@@ -14,6 +15,7 @@
 package config
 
 import (
+	"slices"
 	"time"
 
 	"github.com/skolebuss/skolebuss/internal/auth"
@@ -53,6 +55,7 @@ type Config struct {
 	Upstream        Upstream      `yaml:"upstream"`
 	Applications    []Application `yaml:"applications"`
 	Tenants         []Tenant      `yaml:"tenants"`
+	Vendors         []Vendor      `yaml:"vendors"`
 	NATS            NATS          `yaml:"nats"`
 	Publisher       Publisher     `yaml:"publisher"`
 	Retry           Retry         `yaml:"retry"`
@@ -122,6 +125,71 @@ type Tenant struct {
 type Schedule struct {
 	Interval time.Duration `yaml:"interval"`
 	Jitter   time.Duration `yaml:"jitter"`
+}
+
+// Vendor is one LMS vendor: the tenants linked to it, the parts of the
+// records it may receive, and how it receives them.
+type Vendor struct {
+	// Name is the vendor's subject token (vendor.<name>.>, stream
+	// VENDOR_<name>): lower-case letters, digits, '-' and '_', at most
+	// MaxVendorNameLen bytes.
+	Name string `yaml:"name"`
+	// Tenants are the ids of the configured tenants whose records the vendor
+	// receives.
+	Tenants []string `yaml:"tenants"`
+	// Profile names the parts of the records the vendor receives (see
+	// ProfileParts). roster is always included and is the whole default;
+	// national_id is given only when listed by name.
+	Profile []string `yaml:"profile"`
+	// Delivery is how the vendor receives its events: exactly one kind.
+	Delivery Delivery `yaml:"delivery"`
+}
+
+// Parts is the vendor's profile as it applies: roster first, then every
+// other part the profile lists, in the order of ProfileParts.
+func (v Vendor) Parts() []string {
+	out := []string{PartRoster}
+	for _, p := range ProfileParts[1:] {
+		if slices.Contains(v.Profile, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// MaxVendorNameLen is the longest vendor name, in bytes.
+const MaxVendorNameLen = 32
+
+// The parts a vendor's profile can name.
+const (
+	PartRoster       = "roster"       // ids, names, roles, groups, memberships, status, language
+	PartContact      = "contact"      // e-mail, phone, address, web addresses
+	PartDemographics = "demographics" // gender, birthday, photo
+	PartGuardians    = "guardians"    // relations between persons: guardians and next of kin, their records and groups
+	PartNationalID   = "national_id"  // the national identity number (personNIN, personNINencrypted)
+)
+
+// ProfileParts lists the parts a profile can name, roster first.
+var ProfileParts = []string{PartRoster, PartContact, PartDemographics, PartGuardians, PartNationalID}
+
+// Delivery is how a vendor receives its events. Exactly one kind is set;
+// NATS (the vendor's own stream on the bus) is the only kind so far, and
+// another kind is one more pointer field here.
+type Delivery struct {
+	NATS *NATSDelivery `yaml:"nats"`
+}
+
+// NATSDelivery delivers to the stream VENDOR_<name> on subjects
+// vendor.<name>.>, which only the vendor's NATS user may read. It has no
+// settings yet.
+type NATSDelivery struct{}
+
+// Kind names the delivery's kind ("nats"), or "" when none is set.
+func (d Delivery) Kind() string {
+	if d.NATS != nil {
+		return "nats"
+	}
+	return ""
 }
 
 // NATS is an external server (URL) or the embedded one.
@@ -214,9 +282,16 @@ var DemoTenants = []Tenant{
 	{ID: "7c9e6679-7425-40de-944b-e07fc1f90ae7", Name: "Nordstrand kommune"},
 }
 
+// The demo's two vendors: one with roster and contact on every demo tenant,
+// one with the roster only on the first and the third.
+const (
+	DemoVendorContact = "itslearning-demo"
+	DemoVendorRoster  = "roster-only-demo"
+)
+
 // Default is the demo's configuration: the sandbox on 127.0.0.1:8765, the
 // application skolebuss-demo, the three demo tenants exported every 10
-// minutes, and the embedded NATS server. The application's secret is not
+// minutes, the two demo vendors, and the embedded NATS server. The application's secret is not
 // set: the demo sets it (ClientSecret = DemoSecret, the sandbox's public demo
 // secret) or names it with ClientSecretEnv before Validate.
 func Default() *Config {
@@ -232,6 +307,12 @@ func Default() *Config {
 		t.Application = DemoApplication
 		t.Schedule = Schedule{Interval: 10 * time.Minute, Jitter: 30 * time.Second}
 		c.Tenants = append(c.Tenants, t)
+	}
+	c.Vendors = []Vendor{
+		{Name: DemoVendorContact, Tenants: []string{DemoTenants[0].ID, DemoTenants[1].ID, DemoTenants[2].ID},
+			Profile: []string{PartRoster, PartContact}, Delivery: Delivery{NATS: &NATSDelivery{}}},
+		{Name: DemoVendorRoster, Tenants: []string{DemoTenants[0].ID, DemoTenants[2].ID},
+			Profile: []string{PartRoster}, Delivery: Delivery{NATS: &NATSDelivery{}}},
 	}
 	return &c
 }
@@ -254,6 +335,16 @@ func (c *Config) Application(name string) (*Application, bool) {
 	for i := range c.Applications {
 		if c.Applications[i].Name == name {
 			return &c.Applications[i], true
+		}
+	}
+	return nil, false
+}
+
+// Vendor returns the vendor named name.
+func (c *Config) Vendor(name string) (*Vendor, bool) {
+	for i := range c.Vendors {
+		if c.Vendors[i].Name == name {
+			return &c.Vendors[i], true
 		}
 	}
 	return nil, false

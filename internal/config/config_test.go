@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/skolebuss/skolebuss/internal/auth"
+	"github.com/skolebuss/skolebuss/internal/projection"
 )
 
 func TestBadFilesRefused(t *testing.T) {
@@ -36,6 +38,12 @@ func TestBadFilesRefused(t *testing.T) {
 		"wrong-type.bad.yaml":                  {8, `applications[0].scopes: "vfsapi:..." is not a list`},
 		"nats-inline-password.bad.yaml":        {12, "nats.password: an inline secret is refused; use password_env"},
 		"syntax.bad.yaml":                      {3, "mapping values are not allowed"},
+		"vendor-name.bad.yaml":                 {18, `vendors[1].name: "Itslearning.EU" has 'I' at byte 0`},
+		"vendor-twice.bad.yaml":                {18, `vendors[1].name: "lms-a" is named twice`},
+		"vendor-unknown-tenant.bad.yaml":       {16, `vendors[0].tenants[1]: "nordstrand" is not one of the tenants`},
+		"vendor-profile.bad.yaml":              {17, `vendors[0].profile[2]: "nin" is not a part; the parts are roster, contact, demographics, guardians, national_id`},
+		"vendor-delivery-kind.bad.yaml":        {18, `vendors[0].delivery.webhook: unknown field "webhook" in vendors[0].delivery`},
+		"vendor-no-delivery.bad.yaml":          {15, "vendors[0].delivery: no kind: give one, like delivery: {nats: {}}"},
 	}
 	files, err := filepath.Glob("testdata/*.bad.yaml")
 	if err != nil {
@@ -85,6 +93,17 @@ func TestExampleLoads(t *testing.T) {
 	if !ok || a.RateLimit.Rate != 5 || a.Quotas.AlertAt[1] != 0.95 || a.ClientSecretEnv != "SKOLEBUSS_DEMO_SECRET" {
 		t.Errorf("application %+v", a)
 	}
+	if len(c.Vendors) != 2 {
+		t.Fatalf("vendors %+v", c.Vendors)
+	}
+	if v := c.Vendors[0]; v.Name != "lms-contact" || len(v.Tenants) != 3 || v.Delivery.Kind() != "nats" ||
+		!slices.Equal(v.Parts(), []string{PartRoster, PartContact}) {
+		t.Errorf("vendor 0 %+v, parts %v", v, v.Parts())
+	}
+	if v := c.Vendors[1]; v.Name != "lms-roster" || !slices.Equal(v.Tenants, []string{"0f6d2a4c-1b3e-4c5d-8e7f-9a0b1c2d3e4f"}) ||
+		!slices.Equal(v.Parts(), []string{PartRoster}) {
+		t.Errorf("vendor 1 %+v, parts %v", v, v.Parts())
+	}
 	if n := c.NATS; n.URL != "" || n.Embedded.Port != 4222 || n.Embedded.SyncAlways || n.DuplicateWindow != time.Hour {
 		t.Errorf("nats %+v", n)
 	}
@@ -118,6 +137,16 @@ func TestDefaultIsTheDemo(t *testing.T) {
 		if c.Tenants[i].ID != id || c.Tenants[i].Application != DemoApplication {
 			t.Errorf("tenant %d: %+v", i, c.Tenants[i])
 		}
+	}
+	if len(c.Vendors) != 2 {
+		t.Fatalf("demo vendors %+v", c.Vendors)
+	}
+	contact, roster := c.Vendors[0], c.Vendors[1]
+	if contact.Name != DemoVendorContact || len(contact.Tenants) != 3 || !slices.Equal(contact.Parts(), []string{PartRoster, PartContact}) {
+		t.Errorf("demo vendor %+v", contact)
+	}
+	if roster.Name != DemoVendorRoster || !slices.Equal(roster.Tenants, []string{ids[0], ids[2]}) || !slices.Equal(roster.Parts(), []string{PartRoster}) {
+		t.Errorf("demo vendor %+v", roster)
 	}
 	if c.Upstream.TokenURL != "http://127.0.0.1:8765/connect/token" || c.Upstream.TenantParam != "tenant_ID" || c.NATS.URL != "" {
 		t.Errorf("default upstream %+v nats %+v", c.Upstream, c.NATS)
@@ -186,5 +215,52 @@ func TestResolveSecrets(t *testing.T) {
 	err = c2.ResolveSecrets(func(string) string { return "" }, os.ReadFile)
 	if err == nil || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "skolebuss-demo") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestVendorProfileAndName(t *testing.T) {
+	// roster is always in, in front; national_id only when named.
+	for _, tc := range []struct {
+		profile, want []string
+	}{
+		{nil, []string{PartRoster}},
+		{[]string{PartContact}, []string{PartRoster, PartContact}},
+		{[]string{PartNationalID, PartGuardians, PartRoster}, []string{PartRoster, PartGuardians, PartNationalID}},
+		{[]string{PartContact, PartDemographics, PartGuardians}, []string{PartRoster, PartContact, PartDemographics, PartGuardians}},
+	} {
+		if got := (Vendor{Profile: tc.profile}).Parts(); !slices.Equal(got, tc.want) {
+			t.Errorf("profile %v: parts %v, want %v", tc.profile, got, tc.want)
+		}
+	}
+	for name, ok := range map[string]bool{
+		"itslearning": true, "lms_2-b": true, "0": true, strings.Repeat("a", MaxVendorNameLen): true,
+		"": false, strings.Repeat("a", MaxVendorNameLen+1): false, "Lms": false, "lms.a": false, "lms*": false,
+		"lms>": false, "lms a": false, "lms\x00": false, "læring": false,
+	} {
+		if err := ValidateVendorName(name); (err == nil) != ok {
+			t.Errorf("ValidateVendorName(%q) = %v, want ok %v", name, err, ok)
+		}
+	}
+	// A vendor built in code is validated as one read from a file.
+	c := Demo()
+	c.Vendors = append(c.Vendors, Vendor{Name: "third", Tenants: []string{"no-such-tenant"}, Profile: []string{"everything"}})
+	err := c.Validate()
+	for _, want := range []string{`vendors[2].tenants[0]: "no-such-tenant" is not one of the tenants`,
+		`vendors[2].profile[0]: "everything" is not a part`, "vendors[2].delivery: no kind"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad vendor: %v, want %q", err, want)
+		}
+	}
+}
+
+func TestProfilePartsAreTheProjections(t *testing.T) {
+	// The parts a config may name are the parts the projection knows.
+	if got := projection.PartNames(); !slices.Equal(got, ProfileParts) {
+		t.Fatalf("config parts %v, projection parts %v", ProfileParts, got)
+	}
+	for _, v := range Demo().Vendors {
+		if _, err := projection.ParseProfile(v.Parts()...); err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -1,10 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -80,6 +82,7 @@ func (c *Config) Validate() error {
 	v.upstream()
 	v.applications()
 	v.tenants()
+	v.vendors()
 	v.nats()
 	if t := c.Publisher.DeleteThreshold; t <= 0 || t > 1 || math.IsNaN(t) {
 		v.add("publisher.delete_threshold", "%v is not a share in (0, 1]", t)
@@ -280,6 +283,72 @@ func (v *validator) tenants() {
 			v.add(p+".schedule.jitter", "%s must be at least 0 and less than the interval %s", s.Jitter, s.Interval)
 		}
 	}
+}
+
+func (v *validator) vendors() {
+	seen := map[string]bool{}
+	for i, vd := range v.c.Vendors {
+		p := fmt.Sprintf("vendors[%d]", i)
+		if err := ValidateVendorName(vd.Name); err != nil {
+			v.add(p+".name", "%s", err)
+		} else if seen[vd.Name] {
+			v.add(p+".name", "%q is named twice", vd.Name)
+		}
+		seen[vd.Name] = true
+		linked := map[string]bool{}
+		for j, t := range vd.Tenants {
+			tp := fmt.Sprintf("%s.tenants[%d]", p, j)
+			switch _, ok := v.c.Tenant(t); {
+			case !ok:
+				v.add(tp, "%q is not one of the tenants", t)
+			case linked[t]:
+				v.add(tp, "%q is listed twice", t)
+			}
+			linked[t] = true
+		}
+		parts := map[string]bool{}
+		for j, part := range vd.Profile {
+			pp := fmt.Sprintf("%s.profile[%d]", p, j)
+			switch {
+			case !slices.Contains(ProfileParts, part):
+				v.add(pp, "%q is not a part; the parts are %s", part, strings.Join(ProfileParts, ", "))
+			case parts[part]:
+				v.add(pp, "%q is listed twice", part)
+			}
+			parts[part] = true
+		}
+		if vd.Delivery.Kind() == "" {
+			v.add(p+".delivery", "no kind: give one, like delivery: {nats: {}}")
+		}
+	}
+}
+
+// ValidateVendorName reports whether name can name a vendor: 1 to
+// MaxVendorNameLen bytes, each a lower-case ASCII letter, a digit, '-' or
+// '_'. The name is a subject token and part of a stream name, so anything
+// else is refused, never escaped.
+func ValidateVendorName(name string) error {
+	if name == "" {
+		return errors.New("is empty")
+	}
+	if len(name) > MaxVendorNameLen {
+		return fmt.Errorf("%q is %d bytes long, at most %d allowed", truncName(name), len(name), MaxVendorNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return fmt.Errorf("%q has %q at byte %d: a vendor name is lower-case letters, digits, '-' and '_'", truncName(name), c, i)
+		}
+	}
+	return nil
+}
+
+func truncName(s string) string {
+	if len(s) > 40 {
+		return s[:37] + "..."
+	}
+	return s
 }
 
 func (v *validator) nats() {

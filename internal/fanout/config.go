@@ -1,0 +1,103 @@
+// Package fanout is the stage that delivers the canonical change events to
+// each LMS vendor: from the LMS stream to the vendor's own stream
+// VENDOR_<vendor> (subjects vendor.<vendor>.<tenant>.>), only the tenants
+// linked to the vendor, each record cut to the vendor's profile
+// (internal/projection), in the same per-tenant order and between the same
+// export.started / export.completed boundaries, which carry the vendor's
+// own counts and the checksum of the state the vendor holds.
+//
+// A vendor's durable consumer on the LMS stream delivers only the
+// export.completed events of its tenants, one at a time: an export is
+// delivered to a vendor when the canonical one is whole. For each, the
+// stage reads the export's events from the stream (the events of the
+// tenant after the last export it delivered, of this export's id), carries
+// the tenant's guardian index over them (for a profile without guardians),
+// projects them to count, then projects and publishes them with
+// deterministic ids (a hash of the canonical event's id and the vendor), and
+// stores what the vendor now holds (checksum, totals, index) in the object
+// store "fanout" before it acknowledges the export. A fan-out killed
+// midway redoes the export: the same ids, which the vendor's stream stores
+// once within its duplicate window.
+package fanout
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/skolebuss/skolebuss/internal/messages"
+	"github.com/skolebuss/skolebuss/internal/projection"
+)
+
+// Vendor is one vendor: its name (a subject token), the tenants linked to
+// it and its profile.
+type Vendor struct {
+	Name    string
+	Tenants []string
+	Profile projection.Profile
+}
+
+// Config configures the stage. The zero value of a field means its default.
+type Config struct {
+	Vendors []Vendor
+	// AckWait is how long an export stays with a fan-out that stopped
+	// answering before another takes it; while one works on an export it
+	// tells the server every AckWait/3. Default 1m.
+	AckWait time.Duration
+	// Window is the vendor events awaiting their acknowledgement at once.
+	// Default 4096.
+	Window int
+	// Replicas of the consumers: 1 embedded, 3 in a cluster. Default 1.
+	Replicas int
+	// Poll is how long one wait for the next export lasts before the stage
+	// looks at its context again. Default 2s.
+	Poll time.Duration
+	// Retry is the wait before an export that failed is tried again.
+	// Default 5s.
+	Retry time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.AckWait == 0 {
+		c.AckWait = time.Minute
+	}
+	if c.Window == 0 {
+		c.Window = 4096
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Poll == 0 {
+		c.Poll = 2 * time.Second
+	}
+	if c.Retry == 0 {
+		c.Retry = 5 * time.Second
+	}
+	return c
+}
+
+// Validate reports every vendor or setting that is wrong.
+func (c Config) Validate() error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, v := range c.Vendors {
+		if err := messages.ValidateToken("vendor", v.Name); err != nil {
+			errs = append(errs, fmt.Errorf("fanout: vendor %d: %w", i, err))
+		} else if seen[v.Name] {
+			errs = append(errs, fmt.Errorf("fanout: vendor %q is given twice", v.Name))
+		}
+		seen[v.Name] = true
+		for _, t := range v.Tenants {
+			if err := messages.ValidateTenant(t); err != nil {
+				errs = append(errs, fmt.Errorf("fanout: vendor %q: %w", v.Name, err))
+			}
+		}
+	}
+	if c.AckWait < 0 || c.Window < 0 || c.Replicas < 0 || c.Poll < 0 || c.Retry < 0 {
+		errs = append(errs, errors.New("fanout: a negative duration or size"))
+	}
+	return errors.Join(errs...)
+}
+
+// ConsumerName is the durable consumer of vendor on the LMS stream.
+func ConsumerName(vendor string) string { return "fanout-" + vendor }

@@ -1,0 +1,164 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/messages"
+)
+
+// Deps are what the stage works with.
+type Deps struct {
+	// Conn is the connection the vendors' events are published on (each
+	// export on a JetStream context of its own); JS reads the LMS stream.
+	Conn *nats.Conn
+	JS   jetstream.JetStream
+	// Store is the object store "fanout" (bus.ProvisionVendors).
+	Store  jetstream.ObjectStore
+	Logger *slog.Logger
+}
+
+// Fanout is the stage. It is safe for concurrent use; Run it once.
+type Fanout struct {
+	cfg  Config
+	deps Deps
+}
+
+// New returns the stage. The vendors' streams and the object store must be
+// provisioned (bus.ProvisionVendors).
+func New(cfg Config, deps Deps) (*Fanout, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Conn == nil || deps.JS == nil || deps.Store == nil {
+		return nil, errors.New("fanout: a connection, JetStream and the object store are required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Fanout{cfg: cfg.withDefaults(), deps: deps}, nil
+}
+
+// Run delivers to every vendor with linked tenants until ctx ends, each
+// vendor on its own consumer and goroutine, one export at a time in the
+// order of the exports' completion. An export that fails is tried again
+// after Config.Retry; the export in hand when ctx ends is handed back (a
+// killed process's after AckWait) and redone with the same ids. It returns
+// nil when ctx ends, or the first error that stops a vendor's consumer.
+func (f *Fanout) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, v := range f.cfg.Vendors {
+		if len(v.Tenants) == 0 {
+			continue
+		}
+		cons, err := f.consumer(ctx, v)
+		if err != nil {
+			if ctx.Err() != nil {
+				break // stopped while starting
+			}
+			return err
+		}
+		g.Go(func() error { return f.run(ctx, v, cons) })
+	}
+	return g.Wait()
+}
+
+// consumer creates or updates the vendor's durable consumer: the
+// export.completed events of its tenants, one in hand at a time.
+func (f *Fanout) consumer(ctx context.Context, v Vendor) (jetstream.Consumer, error) {
+	var filters []string
+	for _, t := range v.Tenants {
+		s, err := messages.BoundarySubject(t, messages.PhaseCompleted)
+		if err != nil {
+			return nil, err
+		}
+		filters = append(filters, s)
+	}
+	cons, err := f.deps.JS.CreateOrUpdateConsumer(ctx, bus.StreamLMS, jetstream.ConsumerConfig{
+		Durable: ConsumerName(v.Name), Description: "fan-out to vendor " + v.Name,
+		FilterSubjects: filters, AckPolicy: jetstream.AckExplicitPolicy, AckWait: f.cfg.AckWait,
+		MaxAckPending: 1, DeliverPolicy: jetstream.DeliverAllPolicy, Replicas: f.cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fanout: consumer of vendor %s: %w", v.Name, err)
+	}
+	return cons, nil
+}
+
+func (f *Fanout) run(ctx context.Context, v Vendor, cons jetstream.Consumer) error {
+	log := f.deps.Logger.With("vendor", v.Name)
+	for ctx.Err() == nil {
+		m, err := cons.Next(jetstream.FetchMaxWait(f.cfg.Poll))
+		if errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			log.Warn("fan-out: fetch", "err", err)
+			sleep(ctx, f.cfg.Retry)
+			continue
+		}
+		if err := f.handle(ctx, v, m); err != nil {
+			if ctx.Err() != nil {
+				_ = m.Nak() // handed back at once: redone by the next run
+				return nil
+			}
+			log.Error("fan-out: export not delivered; trying again", "subject", m.Subject(), "err", err)
+			_ = m.NakWithDelay(f.cfg.Retry)
+		}
+	}
+	return nil
+}
+
+// handle delivers the export whose export.completed is m, telling the
+// server it is in progress while it works, and acknowledges m.
+func (f *Fanout) handle(ctx context.Context, v Vendor, m jetstream.Msg) error {
+	meta, err := m.Metadata()
+	if err != nil {
+		return err
+	}
+	b, err := messages.Decode[messages.Boundary](&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
+	if err != nil {
+		return err
+	}
+	work, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { // ends with work
+		t := time.NewTicker(f.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-work.Done():
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	}()
+	start := time.Now()
+	if err := f.deliver(work, v, b, meta.Sequence.Stream); err != nil {
+		return fmt.Errorf("export %s of %s: %w", b.ExportID, b.Tenant, err)
+	}
+	f.deps.Logger.Info("fan-out: export delivered", "vendor", v.Name, "tenant", b.Tenant, "export_id", b.ExportID,
+		"duration", time.Since(start))
+	return m.DoubleAck(ctx)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

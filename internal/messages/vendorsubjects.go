@@ -1,0 +1,39 @@
+package messages
+
+import "github.com/skolebuss/skolebuss/internal/pifu"
+
+// The subjects of a vendor's stream: vendor.<vendor>.<tenant>.<entity>.<op>
+// and vendor.<vendor>.<tenant>.export.<phase>. The vendor name is a subject
+// token (the configuration allows lower-case letters, digits, '-' and '_').
+
+// VendorSubjects is vendor.<vendor>.>: every subject of one vendor's stream.
+func VendorSubjects(vendor string) (string, error) {
+	if err := ValidateToken("vendor", vendor); err != nil {
+		return "", err
+	}
+	return "vendor." + vendor + ".>", nil
+}
+
+// VendorEventSubject is vendor.<vendor>.<tenant>.<entity>.<op>.
+func VendorEventSubject(vendor, tenant string, e pifu.Entity, op Op) (string, error) {
+	if err := ValidateToken("vendor", vendor); err != nil {
+		return "", err
+	}
+	s, err := EventSubject(tenant, e, op) // lms.<tenant>.<entity>.<op>
+	if err != nil {
+		return "", err
+	}
+	return "vendor." + vendor + s[len("lms"):], nil
+}
+
+// VendorBoundarySubject is vendor.<vendor>.<tenant>.export.<phase>.
+func VendorBoundarySubject(vendor, tenant string, p Phase) (string, error) {
+	if err := ValidateToken("vendor", vendor); err != nil {
+		return "", err
+	}
+	s, err := BoundarySubject(tenant, p)
+	if err != nil {
+		return "", err
+	}
+	return "vendor." + vendor + s[len("lms"):], nil
+}
