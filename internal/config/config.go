@@ -132,7 +132,7 @@ type Schedule struct {
 type Vendor struct {
 	// Name is the vendor's subject token (vendor.<name>.>, stream
 	// VENDOR_<name>): lower-case letters, digits, '-' and '_', at most
-	// MaxVendorNameLen bytes.
+	// messages.MaxVendorLen bytes.
 	Name string `yaml:"name"`
 	// Tenants are the ids of the configured tenants whose records the vendor
 	// receives.
@@ -157,8 +157,6 @@ func (v Vendor) Parts() []string {
 	return out
 }
 
-// MaxVendorNameLen is the longest vendor name, in bytes.
-const MaxVendorNameLen = 32
 
 // The parts a vendor's profile can name.
 const (

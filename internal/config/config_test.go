@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/skolebuss/skolebuss/internal/auth"
+	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/projection"
 )
 
@@ -38,7 +39,7 @@ func TestBadFilesRefused(t *testing.T) {
 		"wrong-type.bad.yaml":                  {8, `applications[0].scopes: "vfsapi:..." is not a list`},
 		"nats-inline-password.bad.yaml":        {12, "nats.password: an inline secret is refused; use password_env"},
 		"syntax.bad.yaml":                      {3, "mapping values are not allowed"},
-		"vendor-name.bad.yaml":                 {18, `vendors[1].name: "Itslearning.EU" has 'I' at byte 0`},
+		"vendor-name.bad.yaml":                 {18, `vendors[1].name: vendor name "Itslearning.EU" contains a dot`},
 		"vendor-twice.bad.yaml":                {18, `vendors[1].name: "lms-a" is named twice`},
 		"vendor-unknown-tenant.bad.yaml":       {16, `vendors[0].tenants[1]: "nordstrand" is not one of the tenants`},
 		"vendor-profile.bad.yaml":              {17, `vendors[0].profile[2]: "nin" is not a part; the parts are roster, contact, demographics, guardians, national_id`},
@@ -233,12 +234,12 @@ func TestVendorProfileAndName(t *testing.T) {
 		}
 	}
 	for name, ok := range map[string]bool{
-		"itslearning": true, "lms_2-b": true, "0": true, strings.Repeat("a", MaxVendorNameLen): true,
-		"": false, strings.Repeat("a", MaxVendorNameLen+1): false, "Lms": false, "lms.a": false, "lms*": false,
+		"itslearning": true, "lms_2-b": true, "0": true, strings.Repeat("a", messages.MaxVendorLen): true,
+		"": false, strings.Repeat("a", messages.MaxVendorLen+1): false, "Lms": false, "lms.a": false, "lms*": false,
 		"lms>": false, "lms a": false, "lms\x00": false, "læring": false,
 	} {
-		if err := ValidateVendorName(name); (err == nil) != ok {
-			t.Errorf("ValidateVendorName(%q) = %v, want ok %v", name, err, ok)
+		if err := messages.ValidateVendor(name); (err == nil) != ok {
+			t.Errorf("ValidateVendor(%q) = %v, want ok %v", name, err, ok)
 		}
 	}
 	// A vendor built in code is validated as one read from a file.

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -289,8 +288,8 @@ func (v *validator) vendors() {
 	seen := map[string]bool{}
 	for i, vd := range v.c.Vendors {
 		p := fmt.Sprintf("vendors[%d]", i)
-		if err := ValidateVendorName(vd.Name); err != nil {
-			v.add(p+".name", "%s", err)
+		if err := messages.ValidateVendor(vd.Name); err != nil {
+			v.add(p+".name", "%s", stripToken(err))
 		} else if seen[vd.Name] {
 			v.add(p+".name", "%q is named twice", vd.Name)
 		}
@@ -321,27 +320,6 @@ func (v *validator) vendors() {
 			v.add(p+".delivery", "no kind: give one, like delivery: {nats: {}}")
 		}
 	}
-}
-
-// ValidateVendorName reports whether name can name a vendor: 1 to
-// MaxVendorNameLen bytes, each a lower-case ASCII letter, a digit, '-' or
-// '_'. The name is a subject token and part of a stream name, so anything
-// else is refused, never escaped.
-func ValidateVendorName(name string) error {
-	if name == "" {
-		return errors.New("is empty")
-	}
-	if len(name) > MaxVendorNameLen {
-		return fmt.Errorf("%q is %d bytes long, at most %d allowed", truncName(name), len(name), MaxVendorNameLen)
-	}
-	for i := 0; i < len(name); i++ {
-		switch c := name[i]; {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
-		default:
-			return fmt.Errorf("%q has %q at byte %d: a vendor name is lower-case letters, digits, '-' and '_'", truncName(name), c, i)
-		}
-	}
-	return nil
 }
 
 func truncName(s string) string {

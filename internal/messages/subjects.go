@@ -34,6 +34,27 @@ var ErrInvalidSubject = errors.New("invalid subject")
 // the wildcards '*' and '>', spaces, control characters and everything else
 // are refused rather than escaped, so one tenant can never address another's
 // subjects. what names the token in the error ("tenant", "application").
+// MaxVendorLen is the longest vendor name, in bytes.
+const MaxVendorLen = 32
+
+// ValidateVendor reports whether name can name an LMS vendor: a subject
+// token (ValidateToken) of at most MaxVendorLen bytes with no upper-case
+// letter, since it names the vendor's stream, subjects, NATS user and inbox.
+func ValidateVendor(name string) error {
+	if err := ValidateToken("vendor name", name); err != nil {
+		return err
+	}
+	if len(name) > MaxVendorLen {
+		return fmt.Errorf("%w: vendor name %q is %d bytes long, at most %d allowed", ErrInvalidToken, name, len(name), MaxVendorLen)
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c >= 'A' && c <= 'Z' {
+			return fmt.Errorf("%w: vendor name %q has the upper-case %q at byte %d: lower-case letters, digits, '-' and '_' only", ErrInvalidToken, name, c, i)
+		}
+	}
+	return nil
+}
+
 func ValidateToken(what, s string) error {
 	if s == "" {
 		return fmt.Errorf("%w: %s is empty", ErrInvalidToken, what)

@@ -17,11 +17,10 @@ import (
 	"regexp"
 	"slices"
 
+	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/messages"
 )
 
-// MaxVendorNameLen is the longest vendor name.
-const MaxVendorNameLen = 32
 
 // ErrInvalid is wrapped by every error about a vendor or a user that cannot
 // be written.
@@ -30,7 +29,7 @@ var ErrInvalid = errors.New("natsauth: invalid")
 // Vendor is one vendor's NATS user, as Write takes it.
 type Vendor struct {
 	// Name is the vendor's name: lowercase ASCII letters, digits, '-' and
-	// '_', at most MaxVendorNameLen bytes. Its stream is "VENDOR_"+Name on
+	// '_', at most messages.MaxVendorLen bytes. Its stream is "VENDOR_"+Name on
 	// "vendor.<Name>.>", its NATS user "vendor-"+Name.
 	Name string
 	// Password says where the server finds the user's password.
@@ -76,7 +75,7 @@ type Rules struct {
 }
 
 // StreamName is the name of vendor's stream.
-func StreamName(vendor string) string { return "VENDOR_" + vendor }
+func StreamName(vendor string) string { return bus.VendorStream(vendor) }
 
 // UserName is the name of vendor's NATS user.
 func UserName(vendor string) string { return "vendor-" + vendor }
@@ -84,22 +83,6 @@ func UserName(vendor string) string { return "vendor-" + vendor }
 // InboxPrefix is the inbox prefix vendor's clients must use
 // (nats.CustomInboxPrefix): the only subjects it may subscribe to are below it.
 func InboxPrefix(vendor string) string { return "_INBOX_" + vendor }
-
-// ValidateVendorName reports whether name can be a vendor's name.
-func ValidateVendorName(name string) error {
-	if err := messages.ValidateToken("vendor", name); err != nil {
-		return fmt.Errorf("%w vendor name: %w", ErrInvalid, err)
-	}
-	if len(name) > MaxVendorNameLen {
-		return fmt.Errorf("%w vendor name %q: %d bytes long, at most %d allowed", ErrInvalid, name, len(name), MaxVendorNameLen)
-	}
-	for _, c := range []byte(name) {
-		if c >= 'A' && c <= 'Z' {
-			return fmt.Errorf("%w vendor name %q: an uppercase letter, only lowercase ones are allowed", ErrInvalid, name)
-		}
-	}
-	return nil
-}
 
 var (
 	envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -204,7 +187,8 @@ func VendorPermissions(vendor string) Permissions {
 func validateVendors(vendors []Vendor) error {
 	seen := make(map[string]bool, len(vendors))
 	for _, v := range vendors {
-		if err := ValidateVendorName(v.Name); err != nil {
+		if err := messages.ValidateVendor(v.Name); err != nil {
+			err = fmt.Errorf("%w %w", ErrInvalid, err)
 			return err
 		}
 		if seen[v.Name] {
