@@ -57,10 +57,11 @@ type proc struct {
 }
 
 // TestDaemonsApart starts the sandbox, the requester with the embedded NATS
-// server, a fetcher, a publisher and `skolebuss watch` as five processes,
-// requests two exports of one tenant around a sandbox generation with
-// `skolebuss export`, and checks that the watching vendor's copy matched
-// both; then stops every process with SIGINT and expects a clean exit.
+// server, a fetcher, a publisher, a fan-out and `skolebuss watch` as six
+// processes, requests two exports of one tenant around a sandbox generation
+// with `skolebuss export`, and checks that the watching vendor's copy matched
+// both and that the fan-out delivered both to the configured vendor; then
+// stops every process with SIGINT and expects a clean exit.
 func TestDaemonsApart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries; skipped with -short")
@@ -92,6 +93,10 @@ nats:
   embedded: {data_dir: %[3]s/nats, host: 127.0.0.1, port: %[4]d}
 publisher:
   spool_dir: %[3]s/spool
+vendors:
+  - name: apart-vendor
+    tenants: [%[2]s]
+    delivery: {nats: {}}
 `, sandboxAddr, maaneby, dir, natsPort)
 	cfgFile := filepath.Join(dir, "skolebuss.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
@@ -149,6 +154,7 @@ publisher:
 	waitFor("the embedded NATS server", req, func(s string) bool { return strings.Contains(s, "requester schedule started") })
 	fetch := start("fetcher", "--config", cfgFile, "--metrics-addr", metricsAddr)
 	pub := start("publisher", "--config", cfgFile)
+	fan := start("fanout", "--config", cfgFile)
 	watch := start("skolebuss watch", "watch", "--config", cfgFile)
 	waitFor("the watcher", watch, func(s string) bool { return strings.Contains(s, "watching the LMS stream") })
 
@@ -175,6 +181,19 @@ publisher:
 		t.Fatalf("the second generation brought no changes:\n%s", s)
 	}
 
+	// The fan-out delivered both exports to the vendor's stream.
+	for _, id := range []string{"apart1", "apart2"} {
+		waitFor("the fan-out of "+id, fan, func(s string) bool {
+			for line := range strings.SplitSeq(s, "\n") {
+				if strings.Contains(line, "fan-out: export delivered") && strings.Contains(line, "vendor=apart-vendor") &&
+					strings.Contains(line, "export_id="+id) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+
 	// The fetcher serves its metrics, with the job it did.
 	mresp, err := http.Get("http://" + metricsAddr + "/metrics")
 	if err != nil {
@@ -185,7 +204,7 @@ publisher:
 	if !strings.Contains(string(body), "skolebuss_fetch_jobs_total") || !strings.Contains(string(body), "skolebuss_quota_used") {
 		t.Fatalf("fetcher metrics lack the jobs and the quota use:\n%s", body)
 	}
-	for _, p := range []*proc{fetch, pub, req} {
+	for _, p := range []*proc{fetch, pub, fan, req} {
 		if strings.Contains(p.out.String(), "skolebuss-demo-secret") {
 			t.Fatalf("%s logged the client secret", p.name)
 		}
@@ -194,7 +213,7 @@ publisher:
 	// SIGINT stops every process cleanly, the server's owner last.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, p := range []*proc{watch, fetch, pub, req, sb} {
+	for _, p := range []*proc{watch, fan, fetch, pub, req, sb} {
 		_ = p.cmd.Process.Signal(syscall.SIGINT)
 		select {
 		case err := <-p.done:

@@ -19,7 +19,7 @@ import (
 func init() {
 	register(command{
 		name:    "demo",
-		summary: "run the whole pipeline on this machine: embedded JetStream, the sandbox upstream, all stages and a demo LMS vendor",
+		summary: "run the whole pipeline on this machine: embedded JetStream, the sandbox upstream, all stages and the demo LMS vendors",
 		run:     runDemo,
 	})
 }
@@ -28,9 +28,13 @@ const demoUsage = `Usage: skolebuss demo [--once] [flags]
 
 Runs the whole pipeline in this process: an embedded NATS JetStream server, the
 sandbox upstream with its three demo municipalities (Fjordvik, Måneby,
-Nordstrand), the requester, fetcher and publisher stages, and a demo LMS vendor
-that applies the change events to its own copy of each municipality and checks
-it against every export.completed.
+Nordstrand), the requester, fetcher, publisher and fan-out stages, a copy of
+the canonical change events of each municipality, and the two demo LMS vendors
+of the demo configuration with different profiles: itslearning-demo (roster
+and contact, all three municipalities) and roster-only-demo (the roster only,
+Fjordvik and Nordstrand). Each vendor reads only its own stream
+(VENDOR_<vendor>), applies it to its own copy and checks that copy against
+every export.completed the fan-out sent it (its counts and checksum).
 
 Without --once it runs until Ctrl-C: every tenant is exported at once and then
 on its schedule (--interval), while the sandbox moves a generation forward every
@@ -41,9 +45,10 @@ telemetry is flushed. Other processes can join while it runs, for example
 "skolebuss export --tenant ID" or a second fetcher (NATS on --nats-port).
 
 With --once it exports every tenant, advances the sandbox one generation,
-exports again, then checks that the vendor's copy of each tenant equals the
-latest export record for record, prints a summary, and exits 0 only if all
-matched (1 otherwise).
+exports again, then checks that the canonical copy of each tenant equals the
+latest export record for record and that each vendor's copy of each of its
+tenants matched its latest export.completed, prints a summary per tenant and
+per vendor and tenant, and exits 0 only if all matched (1 otherwise).
 
 Flags:
 `
@@ -51,7 +56,7 @@ Flags:
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	once := fs.Bool("once", false, "export every tenant twice around one sandbox generation, check the vendor's copies, print a summary and exit")
+	once := fs.Bool("once", false, "export every tenant twice around one sandbox generation, check the canonical and the vendors' copies, print a summary and exit")
 	dataDir := fs.String("data-dir", "", "`DIR` for JetStream's files and the spool (default: a temporary directory, removed at exit)")
 	sandboxAddr := fs.String("sandbox-addr", config.SandboxAddr, "`HOST:PORT` of the sandbox upstream")
 	natsPort := fs.Int("nats-port", 4222, "`PORT` of the embedded NATS server on 127.0.0.1 (-1: any free port)")

@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "Usage: skolebuss %s <command> [flags]\n\nCommands:\n", args[0])
 		for _, n := range group {
-			fmt.Fprintf(stderr, "  %-16s %s\n", n, commands[n].summary)
+			fmt.Fprintf(stderr, "  %-20s %s\n", n, commands[n].summary)
 		}
 		if help {
 			return 0
@@ -112,6 +112,6 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-16s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-20s %s\n", n, commands[n].summary)
 	}
 }

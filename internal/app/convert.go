@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 
 	"github.com/skolebuss/skolebuss/internal/auth"
 	"github.com/skolebuss/skolebuss/internal/bus"
@@ -18,6 +19,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/fanout"
 	"github.com/skolebuss/skolebuss/internal/fetcher"
 	"github.com/skolebuss/skolebuss/internal/flytapi"
+	"github.com/skolebuss/skolebuss/internal/natsauth"
 	"github.com/skolebuss/skolebuss/internal/projection"
 	"github.com/skolebuss/skolebuss/internal/publisher"
 	"github.com/skolebuss/skolebuss/internal/quota"
@@ -145,6 +147,23 @@ func VendorNames(c *config.Config) []string {
 	var out []string
 	for _, v := range c.Vendors {
 		out = append(out, v.Name)
+	}
+	return out
+}
+
+// VendorPasswordEnv is the environment variable the NATS server reads vendor's
+// password from: SKOLEBUSS_VENDOR_<NAME>_PASSWORD, the name upper-cased with
+// '-' as '_' (itslearning-demo: SKOLEBUSS_VENDOR_ITSLEARNING_DEMO_PASSWORD).
+func VendorPasswordEnv(vendor string) string {
+	return "SKOLEBUSS_VENDOR_" + strings.ToUpper(strings.ReplaceAll(vendor, "-", "_")) + "_PASSWORD"
+}
+
+// NATSAuthVendors are the NATS users of the configuration's vendors, for
+// natsauth.Write: each vendor's password named by VendorPasswordEnv.
+func NATSAuthVendors(c *config.Config) []natsauth.Vendor {
+	var out []natsauth.Vendor
+	for _, v := range c.Vendors {
+		out = append(out, natsauth.Vendor{Name: v.Name, Password: natsauth.Password{Env: VendorPasswordEnv(v.Name)}})
 	}
 	return out
 }

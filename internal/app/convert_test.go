@@ -60,4 +60,14 @@ func TestConvert(t *testing.T) {
 	if err := fo.Validate(); err != nil {
 		t.Error(err)
 	}
+	nv := NATSAuthVendors(c)
+	if len(nv) != 2 || nv[0].Name != config.DemoVendorContact || nv[0].Password.Env != "SKOLEBUSS_VENDOR_ITSLEARNING_DEMO_PASSWORD" ||
+		nv[1].Password.Env != "SKOLEBUSS_VENDOR_ROSTER_ONLY_DEMO_PASSWORD" {
+		t.Errorf("NATS users of the vendors %+v", nv)
+	}
+	for _, v := range nv {
+		if err := v.Password.Validate(); err != nil {
+			t.Error(err)
+		}
+	}
 }

@@ -53,7 +53,7 @@ type StageOptions struct {
 	// MaxInFlight is the messages in flight across all replicas (fetcher).
 	MaxInFlight int
 	// Window is the change events awaiting their acknowledgement at once
-	// (publisher).
+	// (publisher, fan-out).
 	Window int
 }
 
@@ -149,14 +149,16 @@ func (p *Publisher) Run(ctx context.Context) error {
 	return p.Publisher.Run(ctx, p.rt.Bus.JS, p.Worker, p.rt.logger("publisher"), p.rt.Tracer)
 }
 
-// NewFanout builds the fan-out stage from the configuration's vendors: it
-// provisions each vendor's stream and the fan-out's object store on the
-// bus (idempotently), and returns the stage; Run it until ctx ends.
-func NewFanout(ctx context.Context, rt Runtime) (*fanout.Fanout, error) {
+// NewFanout builds the fan-out stage from the configuration's vendors and
+// opts (AckWait and Window): it provisions each vendor's stream and the
+// fan-out's object store on the bus (idempotently), and returns the stage;
+// Run it until ctx ends.
+func NewFanout(ctx context.Context, rt Runtime, opts StageOptions) (*fanout.Fanout, error) {
 	fc, err := FanoutConfig(rt.Config)
 	if err != nil {
 		return nil, err
 	}
+	fc.AckWait, fc.Window = opts.AckWait, opts.Window
 	store, err := bus.ProvisionVendors(ctx, rt.Bus.JS, BusConfig(rt.Config, "").Provision, VendorNames(rt.Config))
 	if err != nil {
 		return nil, err

@@ -15,7 +15,7 @@ import (
 func TestNewFanout(t *testing.T) {
 	b := bustest.Open(t)
 	ctx := context.Background()
-	f, err := NewFanout(ctx, Runtime{Config: config.Demo(), Bus: b})
+	f, err := NewFanout(ctx, Runtime{Config: config.Demo(), Bus: b}, StageOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,11 @@
 package messages
 
-import "github.com/skolebuss/skolebuss/internal/pifu"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/skolebuss/skolebuss/internal/pifu"
+)
 
 // The subjects of a vendor's stream: vendor.<vendor>.<tenant>.<entity>.<op>
 // and vendor.<vendor>.<tenant>.export.<phase>. The vendor name is a subject
@@ -36,4 +41,22 @@ func VendorBoundarySubject(vendor, tenant string, p Phase) (string, error) {
 		return "", err
 	}
 	return "vendor." + vendor + s[len("lms"):], nil
+}
+
+// ParseVendorSubject parses vendor.<vendor>.<tenant>.<entity>.<op> and
+// vendor.<vendor>.<tenant>.export.<phase>: the vendor, and the rest as
+// ParseLMSSubject parses the same subject of the LMS stream.
+func ParseVendorSubject(s string) (vendor string, subj LMSSubject, err error) {
+	p, err := split(s, []string{"vendor"}, 5)
+	if err != nil {
+		return "", LMSSubject{}, err
+	}
+	if err := ValidateToken("vendor", p[1]); err != nil {
+		return "", LMSSubject{}, wrapSubject(s, err)
+	}
+	subj, err = ParseLMSSubject("lms." + strings.Join(p[2:], "."))
+	if err != nil {
+		return "", LMSSubject{}, fmt.Errorf("vendor subject %q: %w", s, err)
+	}
+	return p[1], subj, nil
 }

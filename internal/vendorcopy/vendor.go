@@ -1,7 +1,11 @@
-// Package vendorcopy is the demo LMS vendor: it reads the canonical change events
-// of the LMS stream in order, applies them to its own in-memory copy of each
-// tenant, and on every export.completed checks that its copy has exactly the
-// counts per entity and the state checksum the publisher announced.
+// Package vendorcopy is the demo LMS vendor: it reads the change events of one
+// stream in order, applies them to its own in-memory copy of each tenant, and
+// on every export.completed checks that its copy has exactly the counts per
+// entity and the state checksum the boundary announced. It reads either the
+// canonical LMS stream (lms.<tenant>.>, as the publisher wrote it) or, with
+// Config.Vendor, one vendor's own stream (vendor.<vendor>.<tenant>.>, as the
+// fan-out wrote it: the vendor's tenants only, cut to its profile, with the
+// vendor's counts and checksum).
 //
 // It applies events idempotently: it remembers the ids of the last
 // Config.RememberIDs events of each tenant and skips an event it has applied
@@ -36,10 +40,15 @@ import (
 
 // Config configures a Vendor. The zero value takes the defaults.
 type Config struct {
-	// Stream and Consumer: the stream to read (default bus.StreamLMS) and the
-	// durable consumer's name (default "demo-vendor").
+	// Vendor, if set, is the vendor whose stream is read: Stream defaults to
+	// bus.VendorStream(Vendor), FilterSubject to vendor.<Vendor>.>, and only
+	// subjects of that vendor are applied. Empty reads the canonical events.
+	Vendor string
+	// Stream and Consumer: the stream to read (default bus.StreamLMS, or the
+	// vendor's) and the durable consumer's name (default "demo-vendor").
 	Stream, Consumer string
-	// FilterSubject selects the events (default "lms.>": every tenant).
+	// FilterSubject selects the events (default "lms.>": every tenant; or
+	// vendor.<Vendor>.>).
 	FilterSubject string
 	// RememberIDs is how many applied event ids are kept per tenant to skip
 	// redeliveries. Default 1<<21 (16 bytes each).
@@ -56,7 +65,11 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Stream == "" {
+	switch {
+	case c.Stream != "":
+	case c.Vendor != "":
+		c.Stream = bus.VendorStream(c.Vendor)
+	default:
 		c.Stream = bus.StreamLMS
 	}
 	if c.Consumer == "" {
@@ -64,6 +77,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FilterSubject == "" {
 		c.FilterSubject = messages.LMSSubjects
+		if c.Vendor != "" {
+			c.FilterSubject, _ = messages.VendorSubjects(c.Vendor) // Validate checks the name
+		}
 	}
 	if c.RememberIDs == 0 {
 		c.RememberIDs = 1 << 21
@@ -79,6 +95,11 @@ func (c Config) withDefaults() Config {
 
 // Validate reports the first field out of range.
 func (c Config) Validate() error {
+	if c.Vendor != "" {
+		if err := messages.ValidateVendor(c.Vendor); err != nil {
+			return fmt.Errorf("vendor: %w", err)
+		}
+	}
 	c = c.withDefaults()
 	switch {
 	case c.RememberIDs < 1:
@@ -152,10 +173,10 @@ func (v *Vendor) run(ctx context.Context) error {
 	}
 }
 
-// apply applies one message of the LMS stream. A message that does not
-// decode is logged and skipped (a real vendor would alert).
+// apply applies one message of the stream. A message that does not decode,
+// or another vendor's, is logged and skipped (a real vendor would alert).
 func (v *Vendor) apply(m *nats.Msg) {
-	subj, err := messages.ParseLMSSubject(m.Subject)
+	subj, err := v.parse(m.Subject)
 	if err != nil {
 		v.reject(m.Subject, err)
 		return
@@ -198,6 +219,19 @@ func (v *Vendor) apply(m *nats.Msg) {
 	if progress && v.cfg.OnProgress != nil {
 		v.cfg.OnProgress(st)
 	}
+}
+
+// parse parses a subject of the stream read: the LMS stream's, or with
+// Config.Vendor one of that vendor's stream.
+func (v *Vendor) parse(subject string) (messages.LMSSubject, error) {
+	if v.cfg.Vendor == "" {
+		return messages.ParseLMSSubject(subject)
+	}
+	vendor, subj, err := messages.ParseVendorSubject(subject)
+	if err == nil && vendor != v.cfg.Vendor {
+		err = fmt.Errorf("an event of vendor %s in the stream of vendor %s", vendor, v.cfg.Vendor)
+	}
+	return subj, err
 }
 
 func (v *Vendor) reject(subject string, err error) {

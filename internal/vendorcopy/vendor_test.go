@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/pifu"
 	"github.com/skolebuss/skolebuss/internal/rostergen"
 	"github.com/skolebuss/skolebuss/internal/snapshot"
+	"github.com/skolebuss/skolebuss/internal/waitfor"
 )
 
 const tenant = "t1"
@@ -220,4 +223,98 @@ func TestIDSetForgetsTheOldest(t *testing.T) {
 	if !s.add(hexID) || s.add(hexID) {
 		t.Error("hex ids")
 	}
+}
+
+// With Config.Vendor the copy reads that vendor's stream, whose subjects
+// carry the vendor, and checks its export.completed as the canonical one.
+func TestReadsAVendorsStream(t *testing.T) {
+	b := bustest.Open(t)
+	ctx := context.Background()
+	if _, err := bus.ProvisionVendors(ctx, b.JS, bus.ProvisionConfig{}, []string{"vendor-a", "vendor-b"}); err != nil {
+		t.Fatal(err)
+	}
+	// to publishes v on vendor's stream, as the fan-out does.
+	to := func(vendor string, v messages.Codable) {
+		t.Helper()
+		m, err := messages.Encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch x := v.(type) {
+		case messages.Event:
+			m.Subject, err = messages.VendorEventSubject(vendor, x.Tenant, x.Entity, x.Op)
+		case messages.Boundary:
+			m.Subject, err = messages.VendorBoundarySubject(vendor, x.Tenant, x.Phase)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.JS.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := runVendor(t, b, Config{Vendor: "vendor-a"})
+	canonical := runVendor(t, b, Config{Consumer: "canonical"})
+
+	to("vendor-a", boundary("x1", messages.PhaseStarted, 1, ""))
+	to("vendor-a", event("a1", pifu.EntityPerson, messages.OpCreated, "p1", `{"a":1}`, ""))
+	to("vendor-a", boundary("x1", messages.PhaseCompleted, 1, stateChecksum(map[string]string{"p1": `{"a":1}`})))
+	// Vendor b's stream and the LMS stream are not vendor a's.
+	to("vendor-b", event("b1", pifu.EntityPerson, messages.OpCreated, "p2", `{"b":1}`, ""))
+	publish(t, b, event("c1", pifu.EntityPerson, messages.OpCreated, "p3", `{"c":1}`, ""), "")
+
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := a.WaitFor(wctx, tenant, "x1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Matched || st.Applied != 1 || st.Counts[pifu.EntityPerson] != 1 {
+		t.Fatalf("vendor a's copy: %+v", st)
+	}
+	if c := a.Copy(tenant); len(c[pifu.EntityPerson]) != 1 || string(c[pifu.EntityPerson]["p1"]) != `{"a":1}` {
+		t.Fatalf("vendor a's copy %v", c)
+	}
+	// The canonical copy read the LMS stream only.
+	waitfor.Condition(t, 10*time.Second, func() error {
+		if st, _ := canonical.Status(tenant); st.Applied != 1 {
+			return fmt.Errorf("the canonical copy applied %d events, want the LMS stream's one", st.Applied)
+		}
+		return nil
+	})
+	if c := canonical.Copy(tenant); len(c[pifu.EntityPerson]) != 1 || c[pifu.EntityPerson]["p3"] == nil {
+		t.Fatalf("canonical copy %v", c)
+	}
+
+	// A copy of vendor a pointed at vendor b's stream applies none of it.
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	wrong := runVendor(t, b, Config{Vendor: "vendor-a", Stream: bus.VendorStream("vendor-b"), FilterSubject: "vendor.vendor-b.>",
+		Consumer: "wrong", Logger: slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &logs}, nil))})
+	waitfor.Condition(t, 10*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !strings.Contains(logs.String(), "an event of vendor vendor-b in the stream of vendor vendor-a") {
+			return fmt.Errorf("vendor b's event was not refused:\n%s", logs.String())
+		}
+		return nil
+	})
+	if got := wrong.Tenants(); len(got) != 0 {
+		t.Errorf("the wrong stream's events were applied: %v", got)
+	}
+
+	if _, err := New(b.JS, Config{Vendor: "Vendor.A"}); err == nil {
+		t.Error("an invalid vendor name was accepted")
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -1,11 +1,15 @@
 // Package demo runs the whole skolebuss pipeline in one process for
 // `skolebuss demo`: the embedded NATS JetStream server, the sandbox upstream
-// with its demo tenants, the requester, fetcher and publisher stages, and a
-// demo LMS vendor that applies the events to its own copy of each tenant.
+// with its demo tenants, the requester, fetcher, publisher and fan-out
+// stages, a demo copy of the canonical events of each tenant, and one demo
+// LMS vendor per configured vendor, each applying its own stream (its
+// tenants only, cut to its profile) to its own copy.
 //
 // Run keeps it all going until ctx ends, printing progress per tenant; Once
 // exports every tenant, advances the sandbox one generation, exports again,
-// and checks that the vendor's copy of each tenant equals the latest export.
+// and checks that the canonical copy of each tenant equals the latest export
+// and that each vendor's copy of each of its tenants matches the counts and
+// checksum of its export.completed.
 package demo
 
 import (
@@ -18,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -91,7 +96,8 @@ type pipeline struct {
 	bus      *bus.Bus
 	tel      *telemetry.Telemetry
 	req      *requester.Requester
-	vendor   *vendorcopy.Vendor
+	vendor   *vendorcopy.Vendor // the canonical events' copy
+	vendors  []vendorCopy       // one per configured vendor
 	progress *progress
 	names    map[string]string // tenant id -> name
 
@@ -100,8 +106,16 @@ type pipeline struct {
 	cleanups []func()
 }
 
-// start brings the pipeline up: sandbox, NATS, stages, vendor. The stages run
-// until close.
+// vendorCopy is a configured vendor's demo copy, built from its own stream.
+type vendorCopy struct {
+	name    string
+	profile string   // its parts joined by "+"
+	tenants []string // linked tenant ids, in the configuration's order
+	copy    *vendorcopy.Vendor
+}
+
+// start brings the pipeline up: sandbox, NATS, stages, the copies. The
+// stages run until close.
 func start(ctx context.Context, opts Options, schedule bool) (*pipeline, error) {
 	opts.setDefaults()
 	p := &pipeline{opts: opts, names: map[string]string{}}
@@ -186,6 +200,20 @@ func start(ctx context.Context, opts Options, schedule bool) (*pipeline, error) 
 	if err != nil {
 		return nil, err
 	}
+	// The fan-out provisions each vendor's stream, which its copy reads.
+	fan, err := app.NewFanout(ctx, rt, app.StageOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range cfg.Vendors {
+		c, err := vendorcopy.New(p.bus.JS, vendorcopy.Config{Vendor: v.Name, OnProgress: p.progress.vendorUpdate(v.Name),
+			ProgressEvery: 1 << 30, Logger: opts.Log.With("component", "vendor", "vendor", v.Name)})
+		if err != nil {
+			return nil, err
+		}
+		p.vendors = append(p.vendors, vendorCopy{name: v.Name, profile: strings.Join(v.Parts(), "+"),
+			tenants: append([]string(nil), v.Tenants...), copy: c})
+	}
 
 	// The stages run until close cancels them; each drains its work first.
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -194,7 +222,11 @@ func start(ctx context.Context, opts Options, schedule bool) (*pipeline, error) 
 	p.stages = g
 	g.Go(func() error { return fetch.Run(gctx) })
 	g.Go(func() error { return pub.Run(gctx) })
+	g.Go(func() error { return fan.Run(gctx) })
 	g.Go(func() error { return p.vendor.Run(gctx) })
+	for _, v := range p.vendors {
+		g.Go(func() error { return v.copy.Run(gctx) })
+	}
 	if schedule {
 		g.Go(func() error { return p.req.Run(gctx) })
 	}

@@ -9,11 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skolebuss/skolebuss/internal/config"
 	"github.com/skolebuss/skolebuss/internal/pifu"
 )
 
 // The README's `skolebuss demo --once`: two rounds around a sandbox
-// generation, every tenant's vendor copy equal to its latest export.
+// generation, every tenant's canonical copy equal to its latest export, and
+// each vendor's copy of each of its tenants matching its export.completed.
 func TestOnceMatchesEveryTenant(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -46,11 +48,55 @@ func TestOnceMatchesEveryTenant(t *testing.T) {
 			t.Fatalf("%s: created %d in the first export, %d changes in the second, %d records", tr.Name, created, changed, total)
 		}
 	}
-	for _, want := range []string{"all 3 tenants match.", "equal, record for record", "dead letters: 0"} {
+	// Each vendor's copy of each of its tenants, from its own stream,
+	// matched; the roster-only vendor sees no contact field of a person,
+	// the vendor with contact does.
+	linked := map[string]int{config.DemoVendorContact: 3, config.DemoVendorRoster: 2}
+	fields := map[string]map[string]bool{}
+	for _, v := range sum.Vendors {
+		linked[v.Vendor]--
+		if !v.Matched || v.Status.LastExport != latestExport(sum, v.Tenant) || v.Status.Checksum == "" {
+			t.Fatalf("vendor %s, tenant %s: %+v", v.Vendor, v.Name, v)
+		}
+		if v.Status.Counts[pifu.EntityPerson] == 0 {
+			t.Fatalf("vendor %s, tenant %s: no persons in its copy", v.Vendor, v.Name)
+		}
+		if fields[v.Vendor] == nil {
+			fields[v.Vendor] = map[string]bool{}
+		}
+		for _, f := range v.PersonFields {
+			fields[v.Vendor][f] = true
+		}
+	}
+	for v, n := range linked {
+		if n != 0 {
+			t.Fatalf("vendor %s: %d copies too few in the summary", v, n)
+		}
+	}
+	for _, f := range []string{"email", "emails", "tel", "phones", "addresses"} {
+		if fields[config.DemoVendorRoster][f] {
+			t.Errorf("the roster-only vendor received persons' %s", f)
+		}
+	}
+	if !fields[config.DemoVendorContact]["email"] || !fields[config.DemoVendorRoster]["name"] {
+		t.Errorf("person fields: contact vendor %v, roster vendor %v", fields[config.DemoVendorContact], fields[config.DemoVendorRoster])
+	}
+	for _, want := range []string{"all 3 tenants match, and the copies of all 2 vendors (5 tenant copies) match.",
+		"equal, record for record", "dead letters: 0", "roster-only-demo  roster ", "matches: counts and checksum"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("summary lacks %q:\n%s", want, out.String())
 		}
 	}
+}
+
+// latestExport is the export id of tenant's latest round in sum.
+func latestExport(sum Summary, tenant string) string {
+	for _, tr := range sum.Tenants {
+		if tr.ID == tenant && len(tr.Rounds) > 0 {
+			return tr.Rounds[len(tr.Rounds)-1].ExportID
+		}
+	}
+	return ""
 }
 
 // A second demo on the same sandbox address is refused with a clear message.

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -21,6 +23,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
 	"github.com/skolebuss/skolebuss/internal/publisher"
+	"github.com/skolebuss/skolebuss/internal/vendorcopy"
 )
 
 // Round is one export of one tenant in Once.
@@ -48,30 +51,60 @@ type TenantResult struct {
 	Problem string
 }
 
+// VendorResult is what Once found for one configured vendor's copy of one
+// of its tenants, built from the vendor's own stream.
+type VendorResult struct {
+	Vendor  string
+	Profile string // the vendor's parts joined by "+"
+	Tenant  string // id
+	Name    string // the tenant's name
+	// Status is the copy's status after the latest export: Matched says
+	// whether it had exactly the counts and checksum of the vendor's
+	// export.completed of that export.
+	Status vendorcopy.Status
+	// Export is the export the vendor's copy should have completed last.
+	Export string
+	// Matched is Status.Matched for that export; Problem says why not.
+	Matched bool
+	Problem string
+	// PersonFields are the fields found in the copy's person records,
+	// sorted: what the vendor's profile lets it see of a person.
+	PersonFields []string
+}
+
 // Summary is the outcome of Once.
 type Summary struct {
 	Tenants     []TenantResult
+	Vendors     []VendorResult
 	DeadLetters uint64
 }
 
-// OK reports whether every tenant's copy equals its latest export.
+// OK reports whether every tenant's canonical copy equals its latest
+// export and every vendor's copy matched its latest export.completed.
 func (s Summary) OK() bool {
 	for _, t := range s.Tenants {
 		if !t.Equal {
 			return false
 		}
 	}
+	for _, v := range s.Vendors {
+		if !v.Matched {
+			return false
+		}
+	}
 	return len(s.Tenants) > 0
 }
 
-// ErrMismatch is returned by Once when a vendor's copy differs from the
-// export it should hold.
-var ErrMismatch = errors.New("the demo vendor's copy differs from the latest export")
+// ErrMismatch is returned by Once when a copy differs from what it should
+// hold.
+var ErrMismatch = errors.New("a demo copy differs from what it should hold")
 
 // Once exports every demo tenant, advances the sandbox one generation,
-// exports again, then checks that the demo vendor's copy of each tenant
-// equals the latest export record for record. It prints the summary to Out
-// and returns ErrMismatch if any tenant differs.
+// exports again, then checks that the canonical copy of each tenant equals
+// the latest export record for record, and that each configured vendor's
+// copy of each of its tenants, built from the vendor's own stream, matched
+// the counts and checksum of the vendor's latest export.completed. It
+// prints the summary to Out and returns ErrMismatch if any copy differs.
 func Once(ctx context.Context, opts Options) (Summary, error) {
 	p, err := start(ctx, opts, false)
 	if err != nil {
@@ -103,7 +136,7 @@ func Once(ctx context.Context, opts Options) (Summary, error) {
 	for i := range results {
 		p.verify(ctx, &results[i])
 	}
-	sum := Summary{Tenants: results, DeadLetters: p.deadLetters(ctx)}
+	sum := Summary{Tenants: results, Vendors: p.verifyVendors(results), DeadLetters: p.deadLetters(ctx)}
 	printSummary(o.Out, sum)
 	if !sum.OK() {
 		return sum, ErrMismatch
@@ -152,7 +185,46 @@ func (p *pipeline) exportAll(ctx context.Context, run string, round int, results
 		last.Took = time.Since(started)
 		last.Counts = p.completedCounts(ctx, r.ID)
 	}
+	// Each vendor receives the export of each of its tenants once the
+	// canonical one is whole.
+	for _, v := range p.vendors {
+		for _, tenant := range v.tenants {
+			i := slices.IndexFunc(results, func(r TenantResult) bool { return r.ID == tenant })
+			if i < 0 {
+				continue // a tenant the demo does not export
+			}
+			if _, err := v.copy.WaitFor(rctx, tenant, ids[i]); err != nil {
+				return fmt.Errorf("export %s of %s did not reach vendor %s within %s: %w", ids[i], results[i].Name, v.name, o.Timeout, err)
+			}
+		}
+	}
 	return nil
+}
+
+// verifyVendors reads each vendor's copy of each of its tenants after the
+// tenant's latest export.
+func (p *pipeline) verifyVendors(results []TenantResult) []VendorResult {
+	var out []VendorResult
+	for _, v := range p.vendors {
+		for _, tenant := range v.tenants {
+			r := VendorResult{Vendor: v.name, Profile: v.profile, Tenant: tenant, Name: p.names[tenant]}
+			if i := slices.IndexFunc(results, func(r TenantResult) bool { return r.ID == tenant }); i >= 0 && len(results[i].Rounds) > 0 {
+				r.Export = results[i].Rounds[len(results[i].Rounds)-1].ExportID
+			}
+			r.Status, _ = v.copy.Status(tenant)
+			r.PersonFields = personFields(v.copy.Copy(tenant)[pifu.EntityPerson])
+			switch {
+			case r.Status.LastExport != r.Export:
+				r.Problem = fmt.Sprintf("its last export is %q, want %q", r.Status.LastExport, r.Export)
+			case !r.Status.Matched:
+				r.Problem = r.Status.Mismatch
+			default:
+				r.Matched = true
+			}
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // completedCounts reads the counts of the tenant's last export.completed.
@@ -331,9 +403,9 @@ func printSummary(out io.Writer, s Summary) {
 		}
 	}
 	tw.Flush()
-	fmt.Fprintln(out, "\nThe vendor's copy against the latest export of each tenant (records per entity as `skolebuss pifu inspect` counts them):")
+	fmt.Fprintln(out, "\nThe canonical copy against the latest export of each tenant (records per entity as `skolebuss pifu inspect` counts them):")
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "tenant\torgs\tgroups\tpersons\tmemberships\tfindings\tvendor's copy")
+	fmt.Fprintln(tw, "tenant\torgs\tgroups\tpersons\tmemberships\tfindings\tcanonical copy")
 	sorted := append([]TenantResult(nil), s.Tenants...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	for _, t := range sorted {
@@ -345,12 +417,54 @@ func printSummary(out io.Writer, s Summary) {
 			t.Inspect[pifu.EntityPerson], t.Inspect[pifu.EntityMembership], t.Findings, verdict)
 	}
 	tw.Flush()
+	if len(s.Vendors) > 0 {
+		fmt.Fprintln(out, "\nEach vendor's copy, built from its own stream (its tenants only, cut to its profile), against its export.completed:")
+		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "vendor\tprofile\ttenant\torgs\tgroups\tpersons\tmemberships\tchecksum\tvendor's copy")
+		for _, v := range s.Vendors {
+			verdict := "matches: counts and checksum"
+			if !v.Matched {
+				verdict = "DIFFERS: " + v.Problem
+			}
+			c := v.Status.Counts
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", v.Vendor, v.Profile, v.Name, c[pifu.EntityOrg], c[pifu.EntityGroup],
+				c[pifu.EntityPerson], c[pifu.EntityMembership], v.Status.Checksum, verdict)
+		}
+		tw.Flush()
+	}
 	fmt.Fprintf(out, "\ndead letters: %d\n", s.DeadLetters)
 	if s.OK() {
-		fmt.Fprintf(out, "all %d tenants match.\n", len(s.Tenants))
+		fmt.Fprintf(out, "all %d tenants match", len(s.Tenants))
+		if n := vendorCount(s.Vendors); n > 0 {
+			fmt.Fprintf(out, ", and the copies of all %d vendors (%d tenant copies) match", n, len(s.Vendors))
+		}
+		fmt.Fprintln(out, ".")
 	} else {
 		fmt.Fprintln(out, "MISMATCH: see above.")
 	}
+}
+
+// personFields are the top-level fields of the person records, sorted.
+func personFields(persons map[string]json.RawMessage) []string {
+	seen := map[string]bool{}
+	for _, obj := range persons {
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(obj, &fields) == nil {
+			for f := range fields {
+				seen[f] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// vendorCount is the number of distinct vendors in vs.
+func vendorCount(vs []VendorResult) int {
+	seen := map[string]bool{}
+	for _, v := range vs {
+		seen[v.Vendor] = true
+	}
+	return len(seen)
 }
 
 func randomID() string {

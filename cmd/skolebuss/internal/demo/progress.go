@@ -23,11 +23,38 @@ type progress struct {
 	width  int // of the terminal: live lines are cut to it, so redrawing works
 	names  map[string]string
 	status map[string]vendorcopy.Status
-	drawn  int // lines of the last table drawn
+	// vendors holds each configured vendor's copies: vendor -> tenant ->
+	// status, the vendors in the order they were first seen.
+	vendors     map[string]map[string]vendorcopy.Status
+	vendorOrder []string
+	drawn       int // lines of the last table drawn
 }
 
 func newProgress(out io.Writer, live bool, width int, names map[string]string) *progress {
-	return &progress{out: out, live: live, width: width, names: names, status: map[string]vendorcopy.Status{}}
+	return &progress{out: out, live: live, width: width, names: names, status: map[string]vendorcopy.Status{},
+		vendors: map[string]map[string]vendorcopy.Status{}}
+}
+
+// vendorUpdate is the progress callback of vendor's copy: a line per export
+// the vendor completed, or its row under the table.
+func (p *progress) vendorUpdate(vendor string) func(vendorcopy.Status) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.vendors[vendor]; !ok {
+		p.vendors[vendor] = map[string]vendorcopy.Status{}
+		p.vendorOrder = append(p.vendorOrder, vendor)
+	}
+	return func(s vendorcopy.Status) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		prev, seen := p.vendors[vendor][s.Tenant]
+		p.vendors[vendor][s.Tenant] = s
+		if p.live || s.LastExport == "" || (seen && prev.LastExport == s.LastExport) {
+			return
+		}
+		fmt.Fprintf(p.out, "%s  %-20s vendor %s received export %s: %s; its copy %s\n", clock(), p.name(s.Tenant), vendor,
+			s.LastExport, counts(s.Counts), verdict(s))
+	}
 }
 
 // update is the vendor's progress callback: it must return quickly.
@@ -88,11 +115,19 @@ func (p *progress) draw() {
 		for _, n := range s.Counts {
 			records += n
 		}
-		v := verdict(s)
-		if s.Matched && v != "applying" {
-			v = "matches"
+		lines = append(lines, fmt.Sprintf("%-20s %-8d %7d/%-7d %7d  %-24s  %s", p.name(id), s.Exports, s.InExport, s.Expected, records, short(s), export))
+	}
+	for _, v := range p.vendorOrder {
+		var parts []string
+		for _, id := range p.tenants() {
+			if s, ok := p.vendors[v][id]; ok {
+				parts = append(parts, p.name(id)+" "+short(s))
+			}
 		}
-		lines = append(lines, fmt.Sprintf("%-20s %-8d %7d/%-7d %7d  %-24s  %s", p.name(id), s.Exports, s.InExport, s.Expected, records, v, export))
+		if len(parts) == 0 {
+			parts = append(parts, "waiting for its first export")
+		}
+		lines = append(lines, fmt.Sprintf("vendor %s: %s", v, strings.Join(parts, ", ")))
 	}
 	for _, l := range lines {
 		if r := []rune(l); p.width > 1 && len(r) >= p.width {
@@ -133,6 +168,15 @@ func verdict(s vendorcopy.Status) string {
 	default:
 		return "MISMATCH: " + s.Mismatch
 	}
+}
+
+// short is verdict with "matches" for a match, for the table.
+func short(s vendorcopy.Status) string {
+	v := verdict(s)
+	if s.Matched && v != "applying" {
+		v = "matches"
+	}
+	return v
 }
 
 func counts(c map[pifu.Entity]int) string {

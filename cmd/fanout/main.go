@@ -1,0 +1,89 @@
+// Command fanout runs the fan-out stage of skolebuss: it delivers the
+// canonical change events of the LMS stream to each configured LMS vendor's
+// own stream, VENDOR_<vendor>, on vendor.<vendor>.<tenant>.<entity>.<op>:
+// only the vendor's tenants, each record cut to the vendor's profile. Run
+// with --help for the flags.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/skolebuss/skolebuss/internal/app"
+	"github.com/skolebuss/skolebuss/internal/daemon"
+)
+
+const usageText = `Usage: fanout [flags]
+
+Runs the fan-out stage: for every vendor in the configuration's vendors, it
+takes each export of the vendor's linked tenants once the canonical export is
+whole (its lms.<tenant>.export.completed), and publishes it to the vendor's
+own stream VENDOR_<vendor> on vendor.<vendor>.<tenant>.<entity>.<op>, between
+vendor.<vendor>.<tenant>.export.started and .export.completed, in the same
+per-tenant order. Each record is cut to the vendor's profile (roster always;
+contact, demographics, guardians and national_id only when the profile names
+them): a record the profile removes entirely is not sent, nor an update that
+changes only removed fields. The boundaries carry the vendor's own counts and
+the checksum of the state the vendor holds. A vendor whose user may read only
+its own stream (skolebuss vendors nats-config) never sees another vendor's
+tenants, nor the canonical LMS stream.
+
+Event ids are a hash of the canonical event's id and the vendor, and what
+each vendor holds is stored (object store "fanout") before the export is
+acknowledged, so a fan-out killed midway and started again redoes the export
+and the vendor's stream stores nothing twice. Each vendor has its own durable
+consumer (fanout-<vendor>); several fan-out processes share them.
+
+The configuration is one YAML file (--config; without it the sandbox demo's
+configuration, with its two demo vendors), then SKOLEBUSS_* environment
+variables, then these flags. NATS: --nats-url, else the config's nats.url,
+else the embedded server's address from the config (nats://127.0.0.1:4222 by
+default); --embedded runs that server in this process instead.
+
+SIGINT or SIGTERM stops it cleanly: no new export is taken, the export in
+hand is handed back at once (the next run redoes it with the same ids),
+telemetry is flushed and the connection drained.
+
+Flags:
+`
+
+func main() { daemon.Main("fanout", run) }
+
+func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("fanout", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	d := daemon.Flags{NATSOnly: true}
+	d.Register(fs)
+	ackWait := fs.Duration("ack-wait", time.Minute, "how long an export stays with a fan-out that stopped answering, before another takes it")
+	window := fs.Int("window", 4096, "vendor events that may wait for their acknowledgement at once")
+	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
+	if err := daemon.ParseFlags(fs, args); err != nil {
+		return err
+	}
+	if *ackWait <= 0 || *window <= 0 {
+		return fmt.Errorf("%w: --ack-wait and --window must be positive", daemon.ErrUsage)
+	}
+	cfg, logger, err := d.Load(getenv, stderr)
+	if err != nil {
+		return err
+	}
+	rt, stop, err := d.Start(ctx, cfg, "skolebuss-fanout", logger)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	f, err := app.NewFanout(ctx, rt, app.StageOptions{AckWait: *ackWait, Window: *window})
+	if err != nil {
+		return err
+	}
+	if len(cfg.Vendors) == 0 {
+		logger.Warn("fanout started with no vendors in the configuration: nothing to deliver")
+	}
+	logger.Info("fanout started", "vendors", app.VendorNames(cfg))
+	err = f.Run(ctx)
+	logger.Info("fanout stopped")
+	return err
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/skolebuss/skolebuss/internal/app"
+	"github.com/skolebuss/skolebuss/internal/config"
+	"github.com/skolebuss/skolebuss/internal/daemon"
+	"github.com/skolebuss/skolebuss/internal/natsauth"
+)
+
+func init() {
+	register(command{
+		name:    "vendors nats-config",
+		summary: "write the NATS users of the configured LMS vendors: each may read its own stream only",
+		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			return vendorsNATSConfig(args, stdout, stderr, os.Getenv)
+		},
+	})
+}
+
+const vendorsNATSConfigHelp = `Usage: skolebuss vendors nats-config [--config FILE] [-o FILE]
+
+Writes the NATS users of the configuration's vendors as the users list of a
+nats-server account, for the NATS server the pipeline runs on. The server
+enforces what each may do: vendor V's user, "vendor-V", may read its own
+stream VENDOR_V (vendor.V.<tenant>.>) through consumers, request resyncs on
+vendorreq.V.resync.<tenant> and receive on its own inbox prefix _INBOX_V.>
+(its clients set that prefix, nats.CustomInboxPrefix("_INBOX_V")); nothing
+else. Another vendor's events, the canonical LMS stream, the jobs, the
+exports, the dead letters, the alerts and the stores are refused to it, by
+subscription, consumer, direct get or stream info alike.
+
+The output is the account's "users" key; include it inside the account's
+block of the server's configuration:
+
+    accounts {
+      SKOLEBUSS {
+        jetstream: enabled
+        include ./vendors.conf
+      }
+    }
+
+A key given twice in a block keeps the later value, so the account's other
+users (the stages') must not be given in a users list of their own there.
+
+No password is written. Each vendor's is read by the server, when it loads
+its configuration, from an environment variable named after the vendor:
+SKOLEBUSS_VENDOR_<NAME>_PASSWORD, the name upper-cased with '-' as '_'
+(vendor itslearning-demo: SKOLEBUSS_VENDOR_ITSLEARNING_DEMO_PASSWORD). The
+variable may hold the password or its bcrypt hash (nats server passwd); a
+variable that is not set stops the server from starting.
+
+The configuration is --config FILE (default: the sandbox demo's, with its two
+demo vendors), then SKOLEBUSS_* variables. With -o FILE the file is written
+whole or not at all; without it, to standard output.
+
+Flags:
+`
+
+func vendorsNATSConfig(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("skolebuss vendors nats-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "", "the skolebuss YAML `FILE` (default: the sandbox demo's configuration)")
+	out := fs.String("o", "", "write to `FILE` instead of standard output")
+	fs.Usage = func() { fmt.Fprint(stderr, vendorsNATSConfigHelp); fs.PrintDefaults() }
+	if err := daemon.ParseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg := config.Demo()
+	if *configFile != "" {
+		var err error
+		if cfg, err = config.Load(*configFile); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
+	if err := cfg.Apply(getenv); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if len(cfg.Vendors) == 0 {
+		return fmt.Errorf("%w: %s has no vendors", errUsage, configName(cfg))
+	}
+	var b bytes.Buffer
+	if err := natsauth.Write(&b, app.NATSAuthVendors(cfg)); err != nil {
+		return err
+	}
+	if *out == "" {
+		_, err := stdout.Write(b.Bytes())
+		return err
+	}
+	return writeFileWhole(*out, b.Bytes())
+}
+
+// writeFileWhole writes data to a temporary file beside path and renames it
+// to path, so path holds the whole of data or is left as it was.
+func writeFileWhole(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // after the rename, nothing to remove
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
