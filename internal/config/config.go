@@ -157,7 +157,6 @@ func (v Vendor) Parts() []string {
 	return out
 }
 
-
 // The parts a vendor's profile can name.
 const (
 	PartRoster       = "roster"       // ids, names, roles, groups, memberships, status, language

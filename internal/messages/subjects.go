@@ -29,11 +29,6 @@ var ErrInvalidToken = errors.New("invalid subject token")
 // ErrInvalidSubject is wrapped by every error of the subject parsers.
 var ErrInvalidSubject = errors.New("invalid subject")
 
-// ValidateToken reports whether s can stand as one token of a NATS subject:
-// 1 to MaxTokenLen characters, each an ASCII letter, digit, '-' or '_'. Dots,
-// the wildcards '*' and '>', spaces, control characters and everything else
-// are refused rather than escaped, so one tenant can never address another's
-// subjects. what names the token in the error ("tenant", "application").
 // MaxVendorLen is the longest vendor name, in bytes.
 const MaxVendorLen = 32
 
@@ -55,6 +50,11 @@ func ValidateVendor(name string) error {
 	return nil
 }
 
+// ValidateToken reports whether s can stand as one token of a NATS subject:
+// 1 to MaxTokenLen characters, each an ASCII letter, digit, '-' or '_'. Dots,
+// the wildcards '*' and '>', spaces, control characters and everything else
+// are refused rather than escaped, so one tenant can never address another's
+// subjects. what names the token in the error ("tenant", "application").
 func ValidateToken(what, s string) error {
 	if s == "" {
 		return fmt.Errorf("%w: %s is empty", ErrInvalidToken, what)

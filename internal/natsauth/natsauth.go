@@ -21,7 +21,6 @@ import (
 	"github.com/skolebuss/skolebuss/internal/messages"
 )
 
-
 // ErrInvalid is wrapped by every error about a vendor or a user that cannot
 // be written.
 var ErrInvalid = errors.New("natsauth: invalid")
