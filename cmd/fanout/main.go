@@ -8,7 +8,7 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
+	"errors"
 	"io"
 	"time"
 
@@ -50,40 +50,33 @@ telemetry is flushed and the connection drained.
 Flags:
 `
 
-func main() { daemon.Main("fanout", run) }
+func main() { daemon.Main(stage.Name, stage.Run) }
+
+var stage = daemon.Daemon{Name: "fanout", Usage: usageText, NATSOnly: true, Setup: setup}
+
+func setup(fs *flag.FlagSet) (func() error, func(context.Context, app.Runtime) (daemon.Stage, error)) {
+	var o app.StageOptions
+	fs.DurationVar(&o.AckWait, "ack-wait", time.Minute, "how long an export stays with a fan-out that stopped answering, before another takes it")
+	fs.IntVar(&o.Window, "window", 4096, "vendor events that may wait for their acknowledgement at once")
+	check := func() error {
+		if o.AckWait <= 0 || o.Window <= 0 {
+			return errors.New("--ack-wait and --window must be positive")
+		}
+		return nil
+	}
+	return check, func(ctx context.Context, rt app.Runtime) (daemon.Stage, error) {
+		f, err := app.NewFanout(ctx, rt, o)
+		if err != nil {
+			return nil, err
+		}
+		if len(rt.Config.Vendors) == 0 {
+			rt.Logger.Warn("no vendors in the configuration: nothing to deliver")
+		}
+		rt.Logger.Info("delivering", "vendors", app.VendorNames(rt.Config))
+		return f, nil
+	}
+}
 
 func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("fanout", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	d := daemon.Flags{NATSOnly: true}
-	d.Register(fs)
-	ackWait := fs.Duration("ack-wait", time.Minute, "how long an export stays with a fan-out that stopped answering, before another takes it")
-	window := fs.Int("window", 4096, "vendor events that may wait for their acknowledgement at once")
-	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
-	if err := daemon.ParseFlags(fs, args); err != nil {
-		return err
-	}
-	if *ackWait <= 0 || *window <= 0 {
-		return fmt.Errorf("%w: --ack-wait and --window must be positive", daemon.ErrUsage)
-	}
-	cfg, logger, err := d.Load(getenv, stderr)
-	if err != nil {
-		return err
-	}
-	rt, stop, err := d.Start(ctx, cfg, "skolebuss-fanout", logger)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	f, err := app.NewFanout(ctx, rt, app.StageOptions{AckWait: *ackWait, Window: *window})
-	if err != nil {
-		return err
-	}
-	if len(cfg.Vendors) == 0 {
-		logger.Warn("fanout started with no vendors in the configuration: nothing to deliver")
-	}
-	logger.Info("fanout started", "vendors", app.VendorNames(cfg))
-	err = f.Run(ctx)
-	logger.Info("fanout stopped")
-	return err
+	return stage.Run(ctx, args, stderr, getenv)
 }

@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"time"
 
@@ -42,36 +41,26 @@ fetcher), telemetry is flushed and the connection drained.
 Flags:
 `
 
-func main() { daemon.Main("fetcher", run) }
+func main() { daemon.Main(stage.Name, stage.Run) }
+
+var stage = daemon.Daemon{Name: "fetcher", Usage: usageText, Setup: setup}
+
+func setup(fs *flag.FlagSet) (func() error, func(context.Context, app.Runtime) (daemon.Stage, error)) {
+	var o app.StageOptions
+	fs.DurationVar(&o.AckWait, "ack-wait", 30*time.Second, "how long a job stays with a fetcher that stopped answering, before another takes it")
+	fs.IntVar(&o.Concurrency, "concurrency", 4, "jobs this fetcher works on at once")
+	fs.IntVar(&o.MaxInFlight, "max-in-flight", 16, "jobs in flight across all fetchers (the consumer's max ack pending)")
+	fs.DurationVar(&o.Drain, "drain", 30*time.Second, "how long downloads in flight may finish at shutdown")
+	return nil, func(ctx context.Context, rt app.Runtime) (daemon.Stage, error) {
+		f, err := app.NewFetcher(rt, o)
+		if err != nil {
+			return nil, err
+		}
+		rt.Logger.Info("fetching", "applications", len(f.Config.Applications), "concurrency", o.Concurrency)
+		return f, nil
+	}
+}
 
 func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("fetcher", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var d daemon.Flags
-	d.Register(fs)
-	ackWait := fs.Duration("ack-wait", 30*time.Second, "how long a job stays with a fetcher that stopped answering, before another takes it")
-	concurrency := fs.Int("concurrency", 4, "jobs this fetcher works on at once")
-	inFlight := fs.Int("max-in-flight", 16, "jobs in flight across all fetchers (the consumer's max ack pending)")
-	drain := fs.Duration("drain", 30*time.Second, "how long downloads in flight may finish at shutdown")
-	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
-	if err := daemon.ParseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, logger, err := d.Load(getenv, stderr)
-	if err != nil {
-		return err
-	}
-	rt, stop, err := d.Start(ctx, cfg, "skolebuss-fetcher", logger)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	f, err := app.NewFetcher(rt, app.StageOptions{AckWait: *ackWait, Concurrency: *concurrency, MaxInFlight: *inFlight, Drain: *drain})
-	if err != nil {
-		return err
-	}
-	logger.Info("fetcher started", "applications", len(f.Config.Applications), "concurrency", *concurrency)
-	err = f.Run(ctx)
-	logger.Info("fetcher stopped")
-	return err
+	return stage.Run(ctx, args, stderr, getenv)
 }

@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"time"
 
@@ -46,35 +45,26 @@ the connection drained.
 Flags:
 `
 
-func main() { daemon.Main("publisher", run) }
+func main() { daemon.Main(stage.Name, stage.Run) }
+
+var stage = daemon.Daemon{Name: "publisher", Usage: usageText, NATSOnly: true, Setup: setup}
+
+func setup(fs *flag.FlagSet) (func() error, func(context.Context, app.Runtime) (daemon.Stage, error)) {
+	var o app.StageOptions
+	fs.DurationVar(&o.AckWait, "ack-wait", 30*time.Second, "how long an export stays with a publisher that stopped answering, before another takes it")
+	fs.DurationVar(&o.Drain, "drain", 30*time.Second, "how long the export in hand may finish at shutdown")
+	fs.IntVar(&o.Window, "window", publisher.DefaultWindow, "change events that may wait for their acknowledgement at once")
+	return nil, func(ctx context.Context, rt app.Runtime) (daemon.Stage, error) {
+		p, err := app.NewPublisher(rt, o)
+		if err != nil {
+			return nil, err
+		}
+		c := rt.Config.Publisher
+		rt.Logger.Info("publishing", "spool_dir", c.SpoolDir, "delete_threshold", c.DeleteThreshold)
+		return p, nil
+	}
+}
 
 func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("publisher", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	d := daemon.Flags{NATSOnly: true}
-	d.Register(fs)
-	ackWait := fs.Duration("ack-wait", 30*time.Second, "how long an export stays with a publisher that stopped answering, before another takes it")
-	drain := fs.Duration("drain", 30*time.Second, "how long the export in hand may finish at shutdown")
-	window := fs.Int("window", publisher.DefaultWindow, "change events that may wait for their acknowledgement at once")
-	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
-	if err := daemon.ParseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, logger, err := d.Load(getenv, stderr)
-	if err != nil {
-		return err
-	}
-	rt, stop, err := d.Start(ctx, cfg, "skolebuss-publisher", logger)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	p, err := app.NewPublisher(rt, app.StageOptions{AckWait: *ackWait, Drain: *drain, Window: *window})
-	if err != nil {
-		return err
-	}
-	logger.Info("publisher started", "spool_dir", cfg.Publisher.SpoolDir, "delete_threshold", cfg.Publisher.DeleteThreshold)
-	err = p.Run(ctx)
-	logger.Info("publisher stopped")
-	return err
+	return stage.Run(ctx, args, stderr, getenv)
 }

@@ -39,31 +39,20 @@ connection drained.
 Flags:
 `
 
-func main() { daemon.Main("requester", run) }
+func main() { daemon.Main(stage.Name, stage.Run) }
+
+var stage = daemon.Daemon{Name: "requester", Usage: usageText, NATSOnly: true, Setup: setup}
+
+func setup(*flag.FlagSet) (func() error, func(context.Context, app.Runtime) (daemon.Stage, error)) {
+	return nil, func(ctx context.Context, rt app.Runtime) (daemon.Stage, error) {
+		r, err := app.NewRequester(rt)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", daemon.ErrUsage, err)
+		}
+		return r, nil
+	}
+}
 
 func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("requester", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	d := daemon.Flags{NATSOnly: true}
-	d.Register(fs)
-	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
-	if err := daemon.ParseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, logger, err := d.Load(getenv, stderr)
-	if err != nil {
-		return err
-	}
-	rt, stop, err := d.Start(ctx, cfg, "skolebuss-requester", logger)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	r, err := app.NewRequester(rt)
-	if err != nil {
-		return fmt.Errorf("%w: %v", daemon.ErrUsage, err)
-	}
-	err = r.Run(ctx)
-	logger.Info("requester stopped")
-	return err
+	return stage.Run(ctx, args, stderr, getenv)
 }
