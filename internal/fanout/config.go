@@ -18,6 +18,12 @@
 // store "fanout" before it acknowledges the export. A fan-out killed
 // midway redoes the export: the same ids, which the vendor's stream stores
 // once within its duplicate window.
+//
+// A tenant the configuration no longer links to a vendor, but of which the
+// vendor holds state in "fanout", is unlinked when the stage starts: the
+// vendor's consumer stops delivering it, one TenantUnlinked
+// (vendor.<vendor>.<tenant>.tenant.unlinked) is published on the vendor's
+// stream, and the state is removed.
 package fanout
 
 import (

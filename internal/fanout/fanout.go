@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -53,27 +54,65 @@ func New(cfg Config, deps Deps) (*Fanout, error) {
 // after Config.Retry; the export in hand when ctx ends is handed back (a
 // killed process's after AckWait) and redone with the same ids. It returns
 // nil when ctx ends, or the first error that stops a vendor's consumer.
+//
+// First, for each vendor, it unlinks every tenant the vendor has state of
+// in the object store "fanout" that the configuration no longer links to
+// it: the vendor's consumer is narrowed to its tenants (deleted when it has
+// none), so nothing more of such a tenant flows to the vendor, then one
+// TenantUnlinked is published on the vendor's stream and the tenant's state
+// removed. An error there stops Run.
 func (f *Fanout) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	g, ctx := errgroup.WithContext(ctx)
 	for _, v := range f.cfg.Vendors {
-		if len(v.Tenants) == 0 {
-			continue
-		}
 		cons, err := f.consumer(ctx, v)
+		if err == nil {
+			err = f.unlinkAll(ctx, v)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				break // stopped while starting
 			}
+			cancel() // the vendors started so far stop
+			_ = g.Wait()
 			return err
 		}
-		g.Go(func() error { return f.run(ctx, v, cons) })
+		if cons != nil {
+			g.Go(func() error { return f.run(ctx, v, cons) })
+		}
 	}
 	return g.Wait()
 }
 
+// unlinkAll unlinks from v every tenant it has state of but is no longer
+// linked to. The vendor's consumer must already deliver v's tenants only.
+func (f *Fanout) unlinkAll(ctx context.Context, v Vendor) error {
+	gone, err := f.unlinked(ctx, v)
+	if err != nil {
+		return err
+	}
+	for _, t := range gone {
+		if err := f.unlink(ctx, v, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // consumer creates or updates the vendor's durable consumer: the
-// export.completed events of its tenants, one in hand at a time.
+// export.completed events of its tenants, one in hand at a time. The
+// server replaces the filter of an existing consumer with the current
+// tenants'. A vendor without tenants has no consumer: it is deleted, and
+// consumer returns nil.
 func (f *Fanout) consumer(ctx context.Context, v Vendor) (jetstream.Consumer, error) {
+	if len(v.Tenants) == 0 {
+		err := f.deps.JS.DeleteConsumer(ctx, bus.StreamLMS, ConsumerName(v.Name))
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, fmt.Errorf("fanout: delete the consumer of vendor %s: %w", v.Name, err)
+		}
+		return nil, nil
+	}
 	var filters []string
 	for _, t := range v.Tenants {
 		s, err := messages.BoundarySubject(t, messages.PhaseCompleted)
@@ -130,6 +169,11 @@ func (f *Fanout) handle(ctx context.Context, v Vendor, m jetstream.Msg) error {
 	b, err := messages.Decode[messages.Boundary](&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
 	if err != nil {
 		return err
+	}
+	if !slices.Contains(v.Tenants, b.Tenant) {
+		// In hand before the tenant was unlinked from the vendor: it is
+		// no longer the vendor's.
+		return m.DoubleAck(ctx)
 	}
 	work, cancel := context.WithCancel(ctx)
 	defer cancel()

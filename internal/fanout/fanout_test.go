@@ -33,7 +33,8 @@ const (
 var at = time.Date(2026, 9, 1, 6, 0, 0, 0, time.UTC)
 
 // world is a bus with the canonical exports of two tenants, three
-// generations each, published as the publisher does.
+// generations each, published as the publisher does; two more generations
+// of each are made, for a test to publish.
 type world struct {
 	b       *bus.Bus
 	store   jetstream.ObjectStore
@@ -76,7 +77,7 @@ func newWorld(t *testing.T) *world {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for g := range 3 {
+		for g := range 5 {
 			var buf bytes.Buffer
 			if _, err := m.WriteExport(context.Background(), &buf, uint64(g)); err != nil {
 				t.Fatal(err)

@@ -28,8 +28,12 @@ var asyncAPIFile = filepath.Join("..", "..", "docs", "asyncapi.yaml")
 // schemaDirPath is where the payload $refs of the document point.
 var schemaDirPath = filepath.Join("..", "..", "docs", "schemas")
 
-// sampleTenant stands for the {tenant} parameter of the channel addresses.
-const sampleTenant = "aa750693-e3ea-441b-93fe-6a71a8371afa"
+// sampleTenant and sampleVendor stand for the {tenant} and {vendor}
+// parameters of the channel addresses.
+const (
+	sampleTenant = "aa750693-e3ea-441b-93fe-6a71a8371afa"
+	sampleVendor = "roster-only"
+)
 
 // The parts of an AsyncAPI 3.0 document the checks read.
 type (
@@ -142,10 +146,12 @@ func (d *asyncDoc) resolveHeaders(s headerSchema, r *headerRules, depth int) err
 }
 
 // lmsType is one vendor-facing message type the code produces: its
-// ce-type, its subject for sampleTenant, and real encoded messages of it.
+// ce-type, its subject for sampleTenant (and sampleVendor, on a vendor's
+// own stream only), and real encoded messages of it.
 type lmsType struct {
 	ceType  string
 	subject string
+	vendor  bool // the address has a {vendor} parameter
 	msgs    []*nats.Msg
 }
 
@@ -174,7 +180,7 @@ func traceHeader(t *testing.T) nats.Header {
 // producedTypes is every vendor-facing type the code can produce: each
 // entity with each op, and both export boundaries, each encoded as the
 // publisher encodes it (Encode and EventEncoder, with and without the trace
-// context).
+// context); and tenant.unlinked, which only a vendor's stream holds.
 func producedTypes(t *testing.T) []lmsType {
 	t.Helper()
 	at := time.Date(2026, 3, 2, 7, 30, 5, 123000000, time.UTC)
@@ -233,6 +239,16 @@ func producedTypes(t *testing.T) []lmsType {
 		}
 		out = append(out, lmsType{ceType: b.Type(), subject: subj, msgs: []*nats.Msg{plain, withTrace(traced)}})
 	}
+	u, err := messages.Encode(messages.TenantUnlinked{ID: messages.UnlinkedID(sampleVendor, sampleTenant, exportID),
+		Vendor: sampleVendor, Tenant: sampleTenant, Time: at})
+	if err != nil {
+		t.Fatalf("encode tenant.unlinked: %v", err)
+	}
+	subj, err := messages.VendorUnlinkedSubject(sampleVendor, sampleTenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = append(out, lmsType{ceType: messages.TypeTenantUnlinked, subject: subj, vendor: true, msgs: []*nats.Msg{u}})
 	return out
 }
 
@@ -260,6 +276,13 @@ func checkAsyncAPI(d *asyncDoc, types []lmsType, schemaDir string) []string {
 	for _, ex := range tenant.Examples {
 		if err := messages.ValidateTenant(ex); err != nil {
 			bad("tenant parameter example: %v", err)
+		}
+	}
+	if vendor, ok := d.Components.Parameters["vendor"]; ok {
+		for _, ex := range vendor.Examples {
+			if err := messages.ValidateVendor(ex); err != nil {
+				bad("vendor parameter example: %v", err)
+			}
 		}
 	}
 
@@ -323,10 +346,19 @@ func checkAsyncAPI(d *asyncDoc, types []lmsType, schemaDir string) []string {
 		if p, ok := ch.Parameters["tenant"]; !ok || p.Ref != "#/components/parameters/tenant" {
 			bad("channel %s: parameter tenant is not #/components/parameters/tenant", cname)
 		}
-		if len(ch.Parameters) != 1 {
+		switch p, ok := ch.Parameters["vendor"]; {
+		case ty.vendor && (!ok || p.Ref != "#/components/parameters/vendor"):
+			bad("channel %s: parameter vendor is not #/components/parameters/vendor", cname)
+		case ty.vendor && len(ch.Parameters) != 2:
+			bad("channel %s: %d parameters, want vendor and tenant", cname, len(ch.Parameters))
+		case !ty.vendor && len(ch.Parameters) != 1:
 			bad("channel %s: %d parameters, want tenant only", cname, len(ch.Parameters))
 		}
-		if got := strings.ReplaceAll(ch.Address, "{tenant}", sampleTenant); got != ty.subject {
+		addr := strings.ReplaceAll(ch.Address, "{tenant}", sampleTenant)
+		if ty.vendor {
+			addr = strings.ReplaceAll(addr, "{vendor}", sampleVendor)
+		}
+		if got := addr; got != ty.subject {
 			bad("channel %s: address %q gives %q, the code publishes %s on %q", cname, ch.Address, got, ty.ceType, ty.subject)
 		}
 		var m asyncMessage
@@ -437,8 +469,8 @@ func checkHeaders(d *asyncDoc, ty lmsType, s headerSchema) []string {
 func TestAsyncAPI(t *testing.T) {
 	d := loadAsyncAPI(t)
 	types := producedTypes(t)
-	if len(types) != len(pifu.Entities)*len(messages.Ops)+2 {
-		t.Fatalf("%d types, want %d", len(types), len(pifu.Entities)*len(messages.Ops)+2)
+	if want := len(pifu.Entities)*len(messages.Ops) + 3; len(types) != want {
+		t.Fatalf("%d types, want %d", len(types), want)
 	}
 	for _, p := range checkAsyncAPI(d, types, schemaDirPath) {
 		t.Error(p)
@@ -473,6 +505,9 @@ func TestAsyncAPICatchesDrift(t *testing.T) {
 		},
 		"sent header undeclared": func(d *asyncDoc) {
 			delete(d.Components.Schemas["cloudEventHeaders"].Properties, messages.HeaderMsgID)
+		},
+		"vendor parameter missing": func(d *asyncDoc) {
+			delete(d.Channels["tenantUnlinked"].Parameters, "vendor")
 		},
 		"trace header undeclared": func(d *asyncDoc) {
 			delete(d.Components.Schemas["cloudEventHeaders"].Properties, messages.HeaderTraceparent)

@@ -60,7 +60,8 @@ func EventType(e pifu.Entity, op Op) string {
 func SchemaURI(ceType string) string { return SchemaBase + ceType + ".json" }
 
 // Codable is implemented by the message types of this package only:
-// ExportJob, FetchedExport, Event, Boundary, DeadLetter, QuotaAlert.
+// ExportJob, FetchedExport, Event, Boundary, DeadLetter, QuotaAlert,
+// TenantUnlinked.
 type Codable interface {
 	envelope() (envelope, error)
 }
@@ -135,7 +136,7 @@ func (e *envelope) each(set func(k, v string)) {
 }
 
 // Decode reads a message of type T (ExportJob, FetchedExport, Event,
-// Boundary, DeadLetter or QuotaAlert) from m. A message without CloudEvents
+// Boundary, DeadLetter, QuotaAlert or TenantUnlinked) from m. A message without CloudEvents
 // 1.0 headers, of an unknown or unexpected type or version, with a body that
 // does not decode or a value that does not validate is a failure.Permanent
 // error: retrying it cannot help, it belongs in the dead-letter stream.
@@ -202,7 +203,8 @@ func ParseType(ceType string) (name string, version int, err error) {
 
 func knownName(name string) bool {
 	switch name {
-	case "internal.job", "internal.fetched", "internal.deadletter", "alert.quota", "export.started", "export.completed":
+	case "internal.job", "internal.fetched", "internal.deadletter", "alert.quota", "export.started", "export.completed",
+		"tenant.unlinked":
 		return true
 	}
 	e, op, ok := strings.Cut(name, ".")

@@ -316,6 +316,11 @@ func TestEventsMatchSchemas(t *testing.T) {
 		}
 		msgs = append(msgs, m)
 	}
+	u, err := Encode(TenantUnlinked{ID: UnlinkedID("roster-only", tenant, "exp-42"), Vendor: "roster-only", Tenant: tenant, Time: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs = append(msgs, u)
 	seen := map[string]bool{}
 	for _, m := range msgs {
 		uri := m.Header.Get(HeaderDataSchema)
@@ -342,8 +347,8 @@ func TestEventsMatchSchemas(t *testing.T) {
 			t.Errorf("schema %s belongs to no event the code encodes", n)
 		}
 	}
-	if len(seen) != 14 {
-		t.Errorf("%d event types checked, want 14", len(seen))
+	if len(seen) != 15 {
+		t.Errorf("%d event types checked, want 15", len(seen))
 	}
 }
 

@@ -60,3 +60,35 @@ func ParseVendorSubject(s string) (vendor string, subj LMSSubject, err error) {
 	}
 	return p[1], subj, nil
 }
+
+// VendorUnlinkedSubject is vendor.<vendor>.<tenant>.tenant.unlinked: the
+// subject of the TenantUnlinked event that closes tenant's flow to vendor.
+func VendorUnlinkedSubject(vendor, tenant string) (string, error) {
+	if err := ValidateToken("vendor", vendor); err != nil {
+		return "", err
+	}
+	if err := ValidateTenant(tenant); err != nil {
+		return "", err
+	}
+	return "vendor." + vendor + "." + tenant + ".tenant.unlinked", nil
+}
+
+// ParseVendorUnlinkedSubject parses vendor.<vendor>.<tenant>.tenant.unlinked
+// and returns the vendor and the tenant; any other subject is
+// ErrInvalidSubject.
+func ParseVendorUnlinkedSubject(s string) (vendor, tenant string, err error) {
+	p, err := split(s, []string{"vendor"}, 5)
+	if err != nil {
+		return "", "", err
+	}
+	if p[3] != "tenant" || p[4] != "unlinked" {
+		return "", "", fmt.Errorf("%w: %q is not a tenant.unlinked subject", ErrInvalidSubject, s)
+	}
+	if err := ValidateToken("vendor", p[1]); err != nil {
+		return "", "", wrapSubject(s, err)
+	}
+	if err := ValidateTenant(p[2]); err != nil {
+		return "", "", wrapSubject(s, err)
+	}
+	return p[1], p[2], nil
+}

@@ -42,3 +42,44 @@ func TestParseVendorSubject(t *testing.T) {
 		}
 	}
 }
+
+// TenantUnlinked goes on the subject ParseVendorUnlinkedSubject reads, and
+// decodes to what was encoded.
+func TestTenantUnlinked(t *testing.T) {
+	u := TenantUnlinked{ID: UnlinkedID("roster-only_2", tenant, "exp-42"), Vendor: "roster-only_2", Tenant: tenant, Time: at}
+	m, err := Encode(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, got, err := ParseVendorUnlinkedSubject(m.Subject); err != nil || v != u.Vendor || got != tenant {
+		t.Errorf("%q -> %q %q, %v", m.Subject, v, got, err)
+	}
+	if m.Header.Get(HeaderMsgID) != u.ID || m.Header.Get(HeaderType) != TypeTenantUnlinked {
+		t.Errorf("headers %v", m.Header)
+	}
+	back, err := Decode[TenantUnlinked](m)
+	if err != nil || back.ID != u.ID || back.Vendor != u.Vendor || back.Tenant != u.Tenant || !back.Time.Equal(u.Time) {
+		t.Errorf("decoded %+v, %v; want %+v", back, err, u)
+	}
+	if _, err := Decode[Boundary](m); err == nil {
+		t.Error("a tenant.unlinked decoded as a boundary")
+	}
+	if UnlinkedID("a", tenant, "exp-42") == UnlinkedID("a", tenant, "exp-43") || UnlinkedID("a", tenant, "x") == UnlinkedID("b", tenant, "x") {
+		t.Error("UnlinkedID does not tell exports or vendors apart")
+	}
+	for _, bad := range []string{
+		"vendor.a." + tenant + ".tenant.linked",
+		"vendor.a." + tenant + ".export.completed",
+		"vendor.*." + tenant + ".tenant.unlinked",
+		"vendor.a.*.tenant.unlinked",
+		"lms.a." + tenant + ".tenant.unlinked",
+		"vendor.a." + tenant + ".tenant.unlinked.x",
+	} {
+		if _, _, err := ParseVendorUnlinkedSubject(bad); !errors.Is(err, ErrInvalidSubject) {
+			t.Errorf("%q: %v, want ErrInvalidSubject", bad, err)
+		}
+	}
+	if _, _, err := ParseVendorSubject(m.Subject); !errors.Is(err, ErrInvalidSubject) {
+		t.Errorf("ParseVendorSubject(%q): %v, want ErrInvalidSubject", m.Subject, err)
+	}
+}

@@ -5,7 +5,9 @@
 // canonical LMS stream (lms.<tenant>.>, as the publisher wrote it) or, with
 // Config.Vendor, one vendor's own stream (vendor.<vendor>.<tenant>.>, as the
 // fan-out wrote it: the vendor's tenants only, cut to its profile, with the
-// vendor's counts and checksum).
+// vendor's counts and checksum). There, a tenant.unlinked drops the copy of
+// its tenant: Status and Tenants no longer know it, as if it had never been
+// seen.
 //
 // It applies events idempotently: it remembers the ids of the last
 // Config.RememberIDs events of each tenant and skips an event it has applied
@@ -176,6 +178,12 @@ func (v *Vendor) run(ctx context.Context) error {
 // apply applies one message of the stream. A message that does not decode,
 // or another vendor's, is logged and skipped (a real vendor would alert).
 func (v *Vendor) apply(m *nats.Msg) {
+	if v.cfg.Vendor != "" {
+		if vendor, _, err := messages.ParseVendorUnlinkedSubject(m.Subject); err == nil {
+			v.unlink(m, vendor)
+			return
+		}
+	}
 	subj, err := v.parse(m.Subject)
 	if err != nil {
 		v.reject(m.Subject, err)
@@ -219,6 +227,26 @@ func (v *Vendor) apply(m *nats.Msg) {
 	if progress && v.cfg.OnProgress != nil {
 		v.cfg.OnProgress(st)
 	}
+}
+
+// unlink applies a tenant.unlinked of vendor: the tenant no longer flows
+// to the vendor, and its copy is dropped.
+func (v *Vendor) unlink(m *nats.Msg, vendor string) {
+	if vendor != v.cfg.Vendor {
+		v.reject(m.Subject, fmt.Errorf("an event of vendor %s in the stream of vendor %s", vendor, v.cfg.Vendor))
+		return
+	}
+	u, err := messages.Decode[messages.TenantUnlinked](m)
+	if err == nil && u.Vendor != vendor {
+		err = fmt.Errorf("a tenant.unlinked of vendor %s on a subject of vendor %s", u.Vendor, vendor)
+	}
+	if err != nil {
+		v.reject(m.Subject, err)
+		return
+	}
+	v.mu.Lock()
+	delete(v.tenants, u.Tenant)
+	v.mu.Unlock()
 }
 
 // parse parses a subject of the stream read: the LMS stream's, or with

@@ -303,6 +303,38 @@ func TestReadsAVendorsStream(t *testing.T) {
 		t.Errorf("the wrong stream's events were applied: %v", got)
 	}
 
+	// A tenant.unlinked whose body is another vendor's is refused (the
+	// change after it is applied to the copy it would have dropped);
+	// vendor a's own drops its copy of the tenant.
+	other, err := messages.Encode(messages.TenantUnlinked{ID: messages.UnlinkedID("vendor-b", tenant, "x1"), Vendor: "vendor-b", Tenant: tenant, Time: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Subject, _ = messages.VendorUnlinkedSubject("vendor-a", tenant) // vendor b's body on vendor a's subject
+	if _, err := b.JS.PublishMsg(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	to("vendor-a", event("a2", pifu.EntityPerson, messages.OpCreated, "p4", `{"a":2}`, ""))
+	waitfor.Condition(t, 10*time.Second, func() error {
+		if st, _ := a.Status(tenant); st.Applied != 2 {
+			return fmt.Errorf("vendor a's copy applied %d events, want 2 (the first kept)", st.Applied)
+		}
+		return nil
+	})
+	to("vendor-a", messages.TenantUnlinked{ID: messages.UnlinkedID("vendor-a", tenant, "x1"), Vendor: "vendor-a", Tenant: tenant, Time: at})
+	waitfor.Condition(t, 10*time.Second, func() error {
+		if got := a.Tenants(); len(got) != 0 {
+			return fmt.Errorf("vendor a still holds %v", got)
+		}
+		return nil
+	})
+	if _, ok := a.Status(tenant); ok {
+		t.Error("vendor a knows the unlinked tenant")
+	}
+	if c := a.Copy(tenant); len(c[pifu.EntityPerson]) != 0 {
+		t.Errorf("vendor a's copy of the unlinked tenant: %v", c)
+	}
+
 	if _, err := New(b.JS, Config{Vendor: "Vendor.A"}); err == nil {
 		t.Error("an invalid vendor name was accepted")
 	}
