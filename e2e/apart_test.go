@@ -157,6 +157,8 @@ vendors:
 	fan := start("fanout", "--config", cfgFile)
 	watch := start("skolebuss watch", "watch", "--config", cfgFile)
 	waitFor("the watcher", watch, func(s string) bool { return strings.Contains(s, "watching the LMS stream") })
+	vwatch := start("skolebuss watch --vendor", "watch", "--config", cfgFile, "--vendor", "apart-vendor", "--consumer", "watch-vendor")
+	waitFor("the vendor's watcher", vwatch, func(s string) bool { return strings.Contains(s, "watching vendor apart-vendor's stream") })
 
 	if out := run("export", "--config", cfgFile, "--tenant", maaneby, "--id", "apart1"); !strings.Contains(out, "requested: job apart1") {
 		t.Fatalf("export: %s", out)
@@ -179,6 +181,15 @@ vendors:
 	})
 	if s := watch.out.String(); !strings.Contains(s, "export apart2 started: ") || strings.Contains(s, "export apart2 started: 0 changes") {
 		t.Fatalf("the second generation brought no changes:\n%s", s)
+	}
+
+	// The vendor's own copy, from its own stream, matched both exports.
+	waitFor("the second export in the vendor's own copy", vwatch, func(s string) bool {
+		i := strings.Index(s, "export apart2 completed")
+		return strings.Contains(s, "export apart1 completed") && i >= 0 && strings.Contains(s[i:], "copy matches export.completed")
+	})
+	if s := vwatch.out.String(); strings.Contains(s, "MISMATCH") {
+		t.Fatalf("the vendor's copy did not match:\n%s", s)
 	}
 
 	// The fan-out delivered both exports to the vendor's stream.
@@ -213,7 +224,7 @@ vendors:
 	// SIGINT stops every process cleanly, the server's owner last.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, p := range []*proc{watch, fan, fetch, pub, req, sb} {
+	for _, p := range []*proc{watch, vwatch, fan, fetch, pub, req, sb} {
 		_ = p.cmd.Process.Signal(syscall.SIGINT)
 		select {
 		case err := <-p.done:

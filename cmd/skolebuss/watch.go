@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/skolebuss/skolebuss/cmd/skolebuss/internal/demo"
+	"github.com/skolebuss/skolebuss/internal/app"
 )
 
 func init() {
@@ -30,6 +32,10 @@ saying whether its copy then had exactly the counts and the state checksum
 that export.completed announced. Ctrl-C stops it. Use it to watch the
 daemons at work when they run as separate processes.
 
+With --vendor NAME it reads that vendor's own stream (VENDOR_<NAME>, which
+the fan-out writes: its tenants only, cut to its profile) instead, and checks
+its copy against the vendor's own export.completed: what that vendor sees.
+
 The configuration (for tenant names and NATS) is --config FILE (default: the
 sandbox demo's), then SKOLEBUSS_* variables, then the flags.
 
@@ -41,18 +47,30 @@ func watchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.SetOutput(stderr)
 	var o opsFlags
 	o.register(fs)
-	consumer := fs.String("consumer", "watch", "the durable consumer `NAME` of this watcher on the LMS stream")
+	consumer := fs.String("consumer", "watch", "the durable consumer `NAME` of this watcher on the stream it reads")
+	vendor := fs.String("vendor", "", "read the configured vendor `NAME`'s own stream instead of the canonical LMS stream")
 	fs.Usage = func() { fmt.Fprint(stderr, watchHelp); fs.PrintDefaults() }
 	if err := parseOps(fs, args); err != nil {
 		return err
 	}
-	cfg, nc, js, err := o.open(ctx, getenv)
+	cfg, err := o.load(getenv)
+	if err != nil {
+		return err
+	}
+	what := "the LMS stream"
+	if *vendor != "" {
+		if _, ok := cfg.Vendor(*vendor); !ok {
+			return fmt.Errorf("%w: --vendor %q is not a vendor of %s (known: %s)", errUsage, *vendor, configName(cfg), strings.Join(app.VendorNames(cfg), ", "))
+		}
+		what = "vendor " + *vendor + "'s stream"
+	}
+	nc, js, err := o.connect(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	fmt.Fprintln(stdout, "watching the LMS stream; Ctrl-C stops")
-	err = demo.Watch(ctx, js, cfg, *consumer, stdout, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	fmt.Fprintf(stdout, "watching %s; Ctrl-C stops\n", what)
+	err = demo.Watch(ctx, js, cfg, *vendor, *consumer, stdout, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if ctx.Err() != nil {
 		return nil
 	}
