@@ -136,7 +136,7 @@ func Once(ctx context.Context, opts Options) (Summary, error) {
 	for i := range results {
 		p.verify(ctx, &results[i])
 	}
-	sum := Summary{Tenants: results, Vendors: p.verifyVendors(results), DeadLetters: p.deadLetters(ctx)}
+	sum := Summary{Tenants: results, Vendors: p.verifyVendors(results), DeadLetters: p.dlqState(ctx).Msgs}
 	printSummary(o.Out, sum)
 	if !sum.OK() {
 		return sum, ErrMismatch
@@ -151,7 +151,7 @@ func (p *pipeline) exportAll(ctx context.Context, run string, round int, results
 	rctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	started := time.Now()
-	dlqBefore := p.dlqLastSeq(ctx)
+	dlqBefore := p.dlqState(ctx).LastSeq
 	ids := make([]string, len(results))
 	for i, r := range results {
 		gen, err := p.sandbox.Generation(r.ID)
@@ -339,30 +339,18 @@ func (p *pipeline) verify(ctx context.Context, r *TenantResult) {
 	r.Equal = true
 }
 
-// deadLetters counts the messages in the dead-letter stream.
-func (p *pipeline) deadLetters(ctx context.Context) uint64 {
+// dlqState is the dead-letter stream's state: how many dead letters it
+// holds and its last sequence (zero where the stream cannot be read).
+func (p *pipeline) dlqState(ctx context.Context) jetstream.StreamState {
 	s, err := p.bus.JS.Stream(ctx, bus.StreamDLQ)
 	if err != nil {
-		return 0
+		return jetstream.StreamState{}
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
-		return 0
+		return jetstream.StreamState{}
 	}
-	return info.State.Msgs
-}
-
-// dlqLastSeq is the dead-letter stream's last sequence (0 if empty).
-func (p *pipeline) dlqLastSeq(ctx context.Context) uint64 {
-	s, err := p.bus.JS.Stream(ctx, bus.StreamDLQ)
-	if err != nil {
-		return 0
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return 0
-	}
-	return info.State.LastSeq
+	return info.State
 }
 
 // lastDeadLetter describes the tenant's last dead letter of any stage stored
