@@ -53,7 +53,7 @@ func startCPUProfile(path string) (stop func(), err error) {
 
 const benchHelp = `Usage: skolebuss bench [flags]
 
-Measures the pipeline against the targets of issue 4, both sides in one run
+Measures the pipeline against its performance targets, both sides in one run
 on the same embedded JetStream server:
 
   - starts an embedded JetStream server (a fresh data directory per run) and

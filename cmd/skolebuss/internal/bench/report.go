@@ -82,7 +82,7 @@ type Report struct {
 	// Median is each figure's median over Runs (ratios included: the
 	// median of the runs' ratios).
 	Median Figures `json:"median"`
-	// Checks are the medians against the targets of issue 4.
+	// Checks are the medians against the pipeline's targets.
 	Checks []Check `json:"checks"`
 }
 
