@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/skolebuss/skolebuss/internal/app"
-	"github.com/skolebuss/skolebuss/internal/config"
 	"github.com/skolebuss/skolebuss/internal/daemon"
 	"github.com/skolebuss/skolebuss/internal/natsauth"
 )
@@ -74,12 +72,9 @@ func vendorsNATSConfig(args []string, stdout, stderr io.Writer, getenv func(stri
 	if err := daemon.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg := config.Demo()
-	if *configFile != "" {
-		var err error
-		if cfg, err = config.Load(*configFile); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
+	cfg, err := daemon.LoadFile(*configFile)
+	if err != nil {
+		return err
 	}
 	if err := cfg.Apply(getenv); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -98,27 +93,10 @@ func vendorsNATSConfig(args []string, stdout, stderr io.Writer, getenv func(stri
 		_, err := stdout.Write(b.Bytes())
 		return err
 	}
-	return writeFileWhole(*out, b.Bytes())
-}
-
-// writeFileWhole writes data to a temporary file beside path and renames it
-// to path, so path holds the whole of data or is left as it was.
-func writeFileWhole(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
+	if _, err := writeWhole(*out, &b, io.Discard); err != nil {
 		return err
 	}
-	defer os.Remove(f.Name()) // after the rename, nothing to remove
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	// The NATS server may run as another user: the file names variables
+	// and bcrypt hashes, no password.
+	return os.Chmod(*out, 0o644)
 }

@@ -74,12 +74,9 @@ func (d *Flags) Load(getenv func(string) string, stderr io.Writer) (*config.Conf
 		return nil, nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", ErrUsage, d.logLevel)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	cfg := config.Demo()
-	if d.configFile != "" {
-		var err error
-		if cfg, err = config.Load(d.configFile); err != nil {
-			return nil, nil, fmt.Errorf("%w: %v", ErrUsage, err)
-		}
+	cfg, err := LoadFile(d.configFile)
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := cfg.Apply(getenv); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrUsage, err)
@@ -113,6 +110,20 @@ func (d *Flags) Load(getenv func(string) string, stderr io.Writer) (*config.Conf
 		return nil, nil, err
 	}
 	return cfg, logger, nil
+}
+
+// LoadFile is the configuration of file, or the demo's (config.Demo) for
+// "", before variables and flags apply; a file that does not load is a
+// usage error.
+func LoadFile(file string) (*config.Config, error) {
+	if file == "" {
+		return config.Demo(), nil
+	}
+	cfg, err := config.Load(file)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	return cfg, nil
 }
 
 // Open connects to NATS (or starts the embedded server with --embedded) and
