@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,31 +12,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/skolebuss/skolebuss/internal/waitfor"
 )
 
 const maaneby = "0f6d2a4c-1b3e-4c5d-8e7f-9a0b1c2d3e4f"
-
-// syncBuffer collects a process's output for the test to read while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -52,7 +34,7 @@ func freePort(t *testing.T) int {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *waitfor.Buffer
 	done chan error
 }
 
@@ -107,7 +89,7 @@ vendors:
 	var procs []*proc
 	start := func(name string, args ...string) *proc {
 		t.Helper()
-		p := &proc{name: name, out: &syncBuffer{}, done: make(chan error, 1)}
+		p := &proc{name: name, out: &waitfor.Buffer{}, done: make(chan error, 1)}
 		p.cmd = exec.Command(filepath.Join(bin, strings.Fields(name)[0]), args...)
 		p.cmd.Env, p.cmd.Stdout, p.cmd.Stderr = env, p.out, p.out
 		if err := p.cmd.Start(); err != nil {

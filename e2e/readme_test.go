@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/skolebuss/skolebuss/internal/waitfor"
 )
 
 // TestReadmeSandboxCurl runs the README's curl lines, as written, against
@@ -40,7 +42,7 @@ func TestReadmeSandboxCurl(t *testing.T) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	sb := exec.Command(filepath.Join(bin, "sandbox"), "--addr", addr)
-	out := &syncBuffer{}
+	out := &waitfor.Buffer{}
 	sb.Stdout, sb.Stderr = out, out
 	if err := sb.Start(); err != nil {
 		t.Fatal(err)

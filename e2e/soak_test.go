@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/fetcher"
+	"github.com/skolebuss/skolebuss/internal/waitfor"
 )
 
 // soakTenant is one municipality of the soak run.
@@ -429,7 +430,7 @@ func (h *soakHarness) nextName(role string) string {
 // start runs argv (a binary of the build, then its arguments) as name.
 func (h *soakHarness) start(name string, argv ...string) *proc {
 	h.t.Helper()
-	p := &proc{name: name, out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{name: name, out: &waitfor.Buffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(filepath.Join(h.bin, argv[0]), argv[1:]...)
 	p.cmd.Env, p.cmd.Stdout, p.cmd.Stderr = h.env, p.out, p.out
 	if err := p.cmd.Start(); err != nil {

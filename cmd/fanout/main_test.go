@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,19 +49,6 @@ func TestHelpAndBadFlags(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // The daemon, with the demo configuration's two vendors, delivers a
 // canonical export of a tenant linked to both to each vendor's stream,
 // and stops cleanly when its context ends (SIGINT/SIGTERM in main).
@@ -75,7 +61,7 @@ func TestDeliversToEveryVendorUntilStopped(t *testing.T) {
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	var logs syncBuffer
+	var logs waitfor.Buffer
 	done := make(chan error, 1)
 	go func() { done <- run(runCtx, []string{"--nats-url", b.Conn.ConnectedUrl()}, &logs, noEnv) }()
 

@@ -8,12 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/bus/bustest"
+	"github.com/skolebuss/skolebuss/internal/waitfor"
 )
 
 func noenv(string) string { return "" }
@@ -29,19 +29,6 @@ func TestHelp(t *testing.T) {
 		}
 	}
 }
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // The daemon requests each tenant's current slot at start (without jitter
 // its time has come), collapses with a replica, and
@@ -71,7 +58,7 @@ tenants:
 		return ""
 	}
 	runCtx, stop := context.WithCancel(ctx)
-	var logs syncBuffer
+	var logs waitfor.Buffer
 	done := make(chan error, 2)
 	for range 2 { // two replicas
 		go func() {

@@ -12,34 +12,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/skolebuss/skolebuss/internal/sandbox"
+	"github.com/skolebuss/skolebuss/internal/waitfor"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's log writes and the
-// test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestHelpDocumentsFlagsAndAdminCalls(t *testing.T) {
-	var out syncBuffer
+	var out waitfor.Buffer
 	err := run(context.Background(), []string{"--help"}, &out)
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: %v", err)
@@ -80,7 +61,7 @@ func TestBadConfigIsRefused(t *testing.T) {
 func TestServeAndShutDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs syncBuffer
+	var logs waitfor.Buffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--log-level", "info"}, &logs) }()
 
