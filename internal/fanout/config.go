@@ -50,9 +50,16 @@ type Config struct {
 	// answering before another takes it; while one works on an export it
 	// tells the server every AckWait/3. Default 1m.
 	AckWait time.Duration
-	// Window is the vendor events awaiting their acknowledgement at once.
-	// Default 4096.
+	// Window is the vendor events awaiting their acknowledgement at once,
+	// per vendor. Default 8192.
 	Window int
+	// CacheEvents is the most change events held decoded in memory at
+	// once, of the exports the vendors are delivering (each export is read
+	// and decoded once for all the vendors of its tenant). An export that
+	// does not fit is read and decoded by each vendor from the stream, as
+	// often as it needs. Negative: none held. Default 1,000,000 (a large
+	// municipality's first export is about 800,000).
+	CacheEvents int
 	// Replicas of the consumers: 1 embedded, 3 in a cluster. Default 1.
 	Replicas int
 	// Poll is how long one wait for the next export lasts before the stage
@@ -68,7 +75,10 @@ func (c Config) withDefaults() Config {
 		c.AckWait = time.Minute
 	}
 	if c.Window == 0 {
-		c.Window = 4096
+		c.Window = 8192
+	}
+	if c.CacheEvents == 0 {
+		c.CacheEvents = DefaultCacheEvents
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
@@ -104,6 +114,9 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// DefaultCacheEvents is Config.CacheEvents' default.
+const DefaultCacheEvents = 1_000_000
 
 // ConsumerName is the durable consumer of vendor on the LMS stream.
 func ConsumerName(vendor string) string { return "fanout-" + vendor }

@@ -3,7 +3,6 @@ package fanout
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -24,7 +23,7 @@ type export struct {
 	done     messages.Boundary // the canonical export.completed
 	end      uint64            // its stream sequence
 	st       state
-	started  messages.Boundary // the canonical export.started, if the stream still holds it
+	src      source
 	proj     *projection.Projector
 	counts   map[pifu.Entity]*messages.Counts
 	sum      snapshot.Checksum
@@ -40,9 +39,15 @@ func (f *Fanout) deliver(ctx context.Context, v Vendor, b messages.Boundary, end
 		return err
 	}
 	if st.LastSeq >= end || st.ExportID == b.ExportID {
+		f.cache.delivered(b.Tenant, end, v.Name)
 		return nil // delivered before the acknowledgement was lost
 	}
-	x := &export{f: f, vendor: v, done: b, end: end, st: st, sum: snapshot.Checksum(st.Checksum),
+	src, release, err := f.cache.get(ctx, f.deps.JS, b, st.LastSeq, end)
+	if err != nil {
+		return err
+	}
+	defer release()
+	x := &export{f: f, vendor: v, done: b, end: end, st: st, src: src, sum: snapshot.Checksum(st.Checksum),
 		counts: map[pifu.Entity]*messages.Counts{}, totals: map[pifu.Entity]int{}}
 	for _, e := range pifu.Entities {
 		x.counts[e] = &messages.Counts{}
@@ -52,7 +57,7 @@ func (f *Fanout) deliver(ctx context.Context, v Vendor, b messages.Boundary, end
 		return err
 	}
 	// Count first: export.started carries the vendor's counts.
-	if err := x.scan(ctx, x.count); err != nil {
+	if err := src.each(ctx, st.LastSeq, x.count); err != nil {
 		return err
 	}
 	if err := x.publish(ctx); err != nil {
@@ -64,30 +69,43 @@ func (f *Fanout) deliver(ctx context.Context, v Vendor, b messages.Boundary, end
 			return err
 		}
 	}
-	return storeState(ctx, f.deps.Store, v.Name, b.Tenant, next)
+	if err := storeState(ctx, f.deps.Store, v.Name, b.Tenant, next); err != nil {
+		return err
+	}
+	f.cache.delivered(b.Tenant, end, v.Name)
+	return nil
 }
 
 // relations sets the projector up: for a profile without guardians, the
 // index before the export (stored with the last one) and after it (carried
-// over the export's changes).
+// over the export's changes; shared by the vendors with the same index
+// before when the export is in memory).
 func (x *export) relations(ctx context.Context) error {
 	if x.vendor.Profile.Has(projection.Guardians) {
 		p, err := projection.New(x.vendor.Profile, nil)
 		x.proj = p
 		return err
 	}
-	before := projection.NewIndex().Build()
-	if len(x.st.Index) > 0 {
-		if err := before.UnmarshalBinary(x.st.Index); err != nil {
+	var before, after *projection.Index
+	if d, ok := x.src.(*decoded); ok {
+		var err error
+		if before, after, err = d.index(ctx, x.st.Index, x.st.LastSeq); err != nil {
 			return err
 		}
-	}
-	after := before.Clone()
-	if err := x.scan(ctx, func(_ messages.Event, c projection.Canonical) error {
-		after.Apply(c)
-		return nil
-	}); err != nil {
-		return err
+	} else {
+		before = projection.NewIndex().Build()
+		if len(x.st.Index) > 0 {
+			if err := before.UnmarshalBinary(x.st.Index); err != nil {
+				return err
+			}
+		}
+		after = before.Clone()
+		if err := x.src.each(ctx, x.st.LastSeq, func(ch *change) error {
+			after.Apply(ch.c)
+			return nil
+		}); err != nil {
+			return err
+		}
 	}
 	p, err := projection.New(x.vendor.Profile, after)
 	if err != nil {
@@ -102,103 +120,27 @@ func (x *export) relations(ctx context.Context) error {
 
 // count counts one change as the vendor will receive it, and moves the
 // vendor's checksum and totals.
-func (x *export) count(ev messages.Event, c projection.Canonical) error {
-	ch, err := x.proj.Change(c)
+func (x *export) count(ev *change) error {
+	ch, err := x.proj.Change(ev.c)
 	if err != nil || !ch.Sent() {
 		return err
 	}
-	n := x.counts[ev.Entity]
-	k := snapshot.KeyHash(ev.Entity, ev.Key)
+	n := x.counts[ev.entity]
+	k := snapshot.KeyHash(ev.entity, ev.key)
 	switch ch.Op {
 	case messages.OpCreated:
 		n.Created++
-		x.totals[ev.Entity]++
+		x.totals[ev.entity]++
 		x.sum += snapshot.Checksum(snapshot.Mix(k, ch.Content))
 	case messages.OpUpdated:
 		n.Updated++
 		x.sum += snapshot.Checksum(snapshot.Mix(k, ch.Content)) - snapshot.Checksum(snapshot.Mix(k, ch.Old))
 	case messages.OpDeleted:
 		n.Deleted++
-		x.totals[ev.Entity]--
+		x.totals[ev.entity]--
 		x.sum -= snapshot.Checksum(snapshot.Mix(k, ch.Old))
 	}
 	return nil
-}
-
-// scan calls fn with every change event of the export, in stream order:
-// the events of the tenant after the last export delivered, up to the
-// export's export.completed, that belong to this export (a partial export
-// a publisher gave up on is not the tenant's state, and is left out). It
-// notes the export's export.started on the way.
-func (x *export) scan(ctx context.Context, fn func(messages.Event, projection.Canonical) error) error {
-	filter, err := messages.TenantEventsFilter(x.done.Tenant)
-	if err != nil {
-		return err
-	}
-	oc, err := x.f.deps.JS.OrderedConsumer(ctx, bus.StreamLMS, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq: x.st.LastSeq + 1})
-	if err != nil {
-		return fmt.Errorf("read the export %s of %s: %w", x.done.ExportID, x.done.Tenant, err)
-	}
-	it, err := oc.Messages()
-	if err != nil {
-		return err
-	}
-	defer it.Stop()
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("read the export %s of %s: %w", x.done.ExportID, x.done.Tenant, err)
-		}
-		meta, err := m.Metadata()
-		if err != nil {
-			return err
-		}
-		seq := meta.Sequence.Stream
-		if seq > x.end {
-			return fmt.Errorf("read the export %s of %s: passed its export.completed at %d", x.done.ExportID, x.done.Tenant, x.end)
-		}
-		msg := &nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()}
-		l, err := messages.ParseLMSSubject(m.Subject())
-		if err != nil {
-			return err
-		}
-		if l.IsBoundary() {
-			if seq == x.end {
-				return nil
-			}
-			if l.Phase == messages.PhaseStarted {
-				b, err := messages.Decode[messages.Boundary](msg)
-				if err != nil {
-					return err
-				}
-				if b.ExportID == x.done.ExportID {
-					x.started = b
-				}
-			}
-			continue
-		}
-		ev, err := messages.Decode[messages.Event](msg)
-		if err != nil {
-			return err
-		}
-		if ev.ExportID != x.done.ExportID {
-			continue
-		}
-		c, err := projection.Decode(ev.Entity, ev.Op, ev.Object, ev.Previous)
-		if err != nil {
-			return fmt.Errorf("event %s: %w", ev.ID, err)
-		}
-		if err := fn(ev, c); err != nil {
-			return err
-		}
-	}
 }
 
 // publish publishes the vendor's export.started, its changes and its
@@ -230,7 +172,10 @@ func (x *export) publish(ctx context.Context) error {
 		return err
 	}
 	v, t := x.vendor.Name, x.done.Tenant
-	started := x.started
+	started, err := x.src.started(ctx, x.st.LastSeq)
+	if err != nil {
+		return err
+	}
 	if started.ID == "" {
 		started = messages.Boundary{ID: messages.BoundaryID(t, x.done.ExportID, messages.PhaseStarted),
 			Tenant: t, ExportID: x.done.ExportID, Phase: messages.PhaseStarted, Time: x.done.Time}
@@ -239,18 +184,14 @@ func (x *export) publish(ctx context.Context) error {
 	if err := x.sendBoundary(send, started, counts, ""); err != nil {
 		return err
 	}
-	if err := x.scan(ctx, func(ev messages.Event, c projection.Canonical) error {
-		ch, err := x.proj.Change(c)
+	enc := newVendorEncoder(v, t, x.done.ExportID)
+	if err := x.src.each(ctx, x.st.LastSeq, func(ev *change) error {
+		ch, err := x.proj.Change(ev.c)
 		if err != nil || !ch.Sent() {
 			return err
 		}
-		vid := VendorEventID(ev.ID, v)
-		m, err := messages.Encode(messages.Event{ID: vid, Tenant: t, ExportID: ev.ExportID, Entity: ev.Entity,
-			Op: ch.Op, Key: ev.Key, Time: ev.Time, Object: ch.Object, Previous: ch.Previous})
+		m, err := enc.encode(ev, ch)
 		if err != nil {
-			return err
-		}
-		if m.Subject, err = messages.VendorEventSubject(v, t, ev.Entity, ch.Op); err != nil {
 			return err
 		}
 		return send(m)
@@ -284,8 +225,10 @@ func (x *export) boundaryCounts() map[pifu.Entity]messages.Counts {
 
 // sendBoundary sends the vendor's copy of the canonical boundary b.
 func (x *export) sendBoundary(send func(*nats.Msg) error, b messages.Boundary, counts map[pifu.Entity]messages.Counts, checksum string) error {
-	vb := messages.Boundary{ID: VendorEventID(b.ID, x.vendor.Name), Tenant: b.Tenant, ExportID: b.ExportID,
-		Phase: b.Phase, Time: b.Time, Counts: counts, Checksum: checksum}
+	// What else the canonical boundary carries (what the upstream said of
+	// its API) passes to the vendor unchanged.
+	vb := b
+	vb.ID, vb.Counts, vb.Checksum = VendorEventID(b.ID, x.vendor.Name), counts, checksum
 	m, err := messages.Encode(vb)
 	if err != nil {
 		return err

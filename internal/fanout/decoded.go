@@ -1,0 +1,425 @@
+package fanout
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/messages"
+	"github.com/skolebuss/skolebuss/internal/pifu"
+	"github.com/skolebuss/skolebuss/internal/projection"
+)
+
+// change is one change event of an export, decoded: what a vendor's copy
+// needs of the canonical event.
+type change struct {
+	seq    uint64 // its LMS stream sequence
+	id     string
+	key    string
+	entity pifu.Entity
+	time   time.Time
+	c      projection.Canonical
+}
+
+// source gives the change events of one export of one tenant, in stream
+// order, as many times as asked: from the memory of a decoded export, or
+// read and decoded from the LMS stream each time.
+type source interface {
+	// each calls fn with every change event of the export after the
+	// stream sequence after, in stream order. fn must not keep ch.
+	each(ctx context.Context, after uint64, fn func(ch *change) error) error
+	// started is the export's canonical export.started, if the stream
+	// holds it after the sequence after; zero otherwise.
+	started(ctx context.Context, after uint64) (messages.Boundary, error)
+}
+
+// decoded is one export read once from the LMS stream and decoded once,
+// held in memory for every vendor of its tenant. It is read-only once
+// built.
+type decoded struct {
+	done       messages.Boundary
+	from, end  uint64 // read from sequence from up to end (the export.completed)
+	start      messages.Boundary
+	startSeq   uint64
+	changes    []change
+	mu         sync.Mutex
+	afterIndex map[string]*projection.Index // by the index before the export (its encoding)
+}
+
+func (d *decoded) each(ctx context.Context, after uint64, fn func(*change) error) error {
+	for i := range d.changes {
+		ch := &d.changes[i]
+		if ch.seq <= after {
+			continue
+		}
+		if i%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := fn(ch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *decoded) started(_ context.Context, after uint64) (messages.Boundary, error) {
+	if d.startSeq > after {
+		return d.start, nil
+	}
+	return messages.Boundary{}, nil
+}
+
+// index is the guardian index after the export for a vendor whose index
+// before it is the encoding before ("" for none): the first vendor with
+// that index carries it over the export's changes, the others share it.
+// The returned indexes are read-only.
+func (d *decoded) index(ctx context.Context, before []byte, after uint64) (pre, post *projection.Index, err error) {
+	pre = projection.NewIndex().Build()
+	if len(before) > 0 {
+		if err := pre.UnmarshalBinary(before); err != nil {
+			return nil, nil, err
+		}
+	}
+	// Shared only between vendors that take every change of the export.
+	whole := len(d.changes) == 0 || d.changes[0].seq > after
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if x, ok := d.afterIndex[string(before)]; ok && whole {
+		return pre, x, nil
+	}
+	post = pre.Clone()
+	if err := d.each(ctx, after, func(ch *change) error { post.Apply(ch.c); return nil }); err != nil {
+		return nil, nil, err
+	}
+	if whole {
+		if d.afterIndex == nil {
+			d.afterIndex = map[string]*projection.Index{}
+		}
+		d.afterIndex[string(before)] = post
+	}
+	return pre, post, nil
+}
+
+// stream reads the export from the LMS stream and decodes it on every
+// each: the way when the export does not fit the cache.
+type stream struct {
+	js       jetstream.JetStream
+	done     messages.Boundary
+	end      uint64
+	startSeq uint64
+	start    messages.Boundary
+}
+
+func (s *stream) each(ctx context.Context, after uint64, fn func(*change) error) error {
+	return read(ctx, s.js, s.done, after, s.end, func(seq uint64, b messages.Boundary) {
+		s.start, s.startSeq = b, seq
+	}, fn)
+}
+
+func (s *stream) started(ctx context.Context, after uint64) (messages.Boundary, error) {
+	if s.startSeq == 0 {
+		// Noted by the first each; read (the events skipped undecoded)
+		// when started is asked first.
+		if err := read(ctx, s.js, s.done, after, s.end, func(seq uint64, b messages.Boundary) {
+			s.start, s.startSeq = b, seq
+		}, nil); err != nil {
+			return messages.Boundary{}, err
+		}
+	}
+	if s.startSeq > after {
+		return s.start, nil
+	}
+	return messages.Boundary{}, nil
+}
+
+// read calls fn with every change event of the export ending at the
+// export.completed done (stream sequence end), in stream order: the events
+// of the tenant after the stream sequence after, up to the
+// export.completed, that belong to this export (a partial export a
+// publisher gave up on is not the tenant's state, and is left out). It
+// calls started with the export's export.started on the way. With fn nil
+// the change events are skipped undecoded.
+func read(ctx context.Context, js jetstream.JetStream, done messages.Boundary, after, end uint64,
+	started func(uint64, messages.Boundary), fn func(*change) error) error {
+	filter, err := messages.TenantEventsFilter(done.Tenant)
+	if err != nil {
+		return err
+	}
+	oc, err := js.OrderedConsumer(ctx, bus.StreamLMS, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq: after + 1})
+	if err != nil {
+		return fmt.Errorf("read the export %s of %s: %w", done.ExportID, done.Tenant, err)
+	}
+	it, err := oc.Messages()
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	var ch change
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("read the export %s of %s: %w", done.ExportID, done.Tenant, err)
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return err
+		}
+		seq := meta.Sequence.Stream
+		if seq > end {
+			return fmt.Errorf("read the export %s of %s: passed its export.completed at %d", done.ExportID, done.Tenant, end)
+		}
+		l, err := messages.ParseLMSSubject(m.Subject())
+		if err != nil {
+			return err
+		}
+		msg := &nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()}
+		if l.IsBoundary() {
+			if seq == end {
+				return nil
+			}
+			if l.Phase == messages.PhaseStarted {
+				b, err := messages.Decode[messages.Boundary](msg)
+				if err != nil {
+					return err
+				}
+				if b.ExportID == done.ExportID {
+					started(seq, b)
+				}
+			}
+			continue
+		}
+		if fn == nil {
+			continue
+		}
+		ev, err := messages.Decode[messages.Event](msg)
+		if err != nil {
+			return err
+		}
+		if ev.ExportID != done.ExportID {
+			continue
+		}
+		c, err := projection.Decode(ev.Entity, ev.Op, ev.Object, ev.Previous)
+		if err != nil {
+			return fmt.Errorf("event %s: %w", ev.ID, err)
+		}
+		ch = change{seq: seq, id: ev.ID, key: ev.Key, entity: ev.Entity, time: ev.Time, c: c}
+		if err := fn(&ch); err != nil {
+			return err
+		}
+	}
+}
+
+// cache holds decoded exports for the vendors of their tenant, at most
+// limit change events in all. An export is read and decoded by the first
+// vendor that delivers it while the others linked to the tenant wait for
+// it, then each projects, counts and publishes from memory. An export
+// leaves the cache when every vendor linked to its tenant has delivered it
+// (or had it before), or, unused, to make room for another. An export
+// that does not fit (larger than limit, or the room held by exports in
+// use) is read from the stream by each vendor, as often as it needs.
+type cache struct {
+	limit   int
+	linked  map[string][]string // tenant -> vendors linked to it
+	mu      sync.Mutex
+	held    int // change events held
+	tick    uint64
+	entries map[cacheKey]*entry
+}
+
+type cacheKey struct {
+	tenant string
+	end    uint64
+}
+
+type entry struct {
+	ready chan struct{} // closed once d or err is set
+	d     *decoded
+	err   error
+	n     int // change events held
+	users int
+	used  uint64 // the tick of its last use
+	done  map[string]bool
+}
+
+func newCache(limit int, vendors []Vendor) *cache {
+	c := &cache{limit: limit, linked: map[string][]string{}, entries: map[cacheKey]*entry{}}
+	for _, v := range vendors {
+		for _, t := range v.Tenants {
+			c.linked[t] = append(c.linked[t], v.Name)
+		}
+	}
+	return c
+}
+
+// changeCount is the number of change events an export.completed counts.
+func changeCount(b messages.Boundary) int {
+	n := 0
+	for _, c := range b.Counts {
+		n += c.Created + c.Updated + c.Deleted
+	}
+	return n
+}
+
+// get returns the source of the export ending at the export.completed b
+// (stream sequence end) for a vendor that delivered up to the stream
+// sequence after, and the function to call when the vendor is done with
+// it. It reads and decodes the export when it fits and no other vendor
+// has; ctx bounds the wait and the read.
+func (c *cache) get(ctx context.Context, js jetstream.JetStream, b messages.Boundary, after, end uint64) (source, func(), error) {
+	streamed := func() (source, func(), error) {
+		return &stream{js: js, done: b, end: end}, func() {}, nil
+	}
+	n := changeCount(b)
+	k := cacheKey{b.Tenant, end}
+	for {
+		c.mu.Lock()
+		e, ok := c.entries[k]
+		if ok {
+			e.users++
+			c.mu.Unlock()
+			select {
+			case <-e.ready:
+			case <-ctx.Done():
+				c.release(k, e)
+				return nil, nil, ctx.Err()
+			}
+			if e.err != nil {
+				// The reader failed (or stopped): the next one reads.
+				c.release(k, e)
+				c.drop(k, e)
+				continue
+			}
+			if e.d.from > after+1 {
+				c.release(k, e) // read from later than this vendor needs
+				return streamed()
+			}
+			return e.d, func() { c.release(k, e) }, nil
+		}
+		if n > c.limit || !c.makeRoom(n) {
+			c.mu.Unlock()
+			return streamed()
+		}
+		e = &entry{ready: make(chan struct{}), n: n, users: 1, done: map[string]bool{}}
+		c.entries[k] = e
+		c.held += n
+		c.mu.Unlock()
+		d, err := decode(ctx, js, b, after, end)
+		c.mu.Lock()
+		if err == nil && len(d.changes) > n {
+			// More change events than the boundary counts: hold them all.
+			c.held += len(d.changes) - n
+			e.n = len(d.changes)
+		}
+		e.d, e.err = d, err
+		c.mu.Unlock()
+		close(e.ready)
+		if err != nil {
+			c.release(k, e)
+			c.drop(k, e)
+			return nil, nil, err
+		}
+		return d, func() { c.release(k, e) }, nil
+	}
+}
+
+// makeRoom evicts unused exports, the least recently used first, until n
+// more change events fit. c.mu must be held.
+func (c *cache) makeRoom(n int) bool {
+	for c.held+n > c.limit {
+		var victim cacheKey
+		var ve *entry
+		for k, e := range c.entries {
+			if e.users == 0 && (ve == nil || e.used < ve.used) {
+				victim, ve = k, e
+			}
+		}
+		if ve == nil {
+			return false
+		}
+		c.remove(victim, ve)
+	}
+	return true
+}
+
+func (c *cache) remove(k cacheKey, e *entry) {
+	if c.entries[k] == e {
+		delete(c.entries, k)
+		c.held -= e.n
+	}
+}
+
+func (c *cache) release(k cacheKey, e *entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.users--
+	c.tick++
+	e.used = c.tick
+	c.evictDone(k, e)
+}
+
+func (c *cache) drop(k cacheKey, e *entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.remove(k, e)
+}
+
+// delivered notes that vendor has the export ending at end of tenant (or
+// had it before): when every vendor linked to the tenant has it, the
+// export leaves the cache.
+func (c *cache) delivered(tenant string, end uint64, vendor string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := cacheKey{tenant, end}
+	e, ok := c.entries[k]
+	if !ok {
+		return
+	}
+	e.done[vendor] = true
+	c.evictDone(k, e)
+}
+
+func (c *cache) evictDone(k cacheKey, e *entry) {
+	if e.users > 0 {
+		return
+	}
+	for _, v := range c.linked[k.tenant] {
+		if !e.done[v] {
+			return
+		}
+	}
+	c.remove(k, e)
+}
+
+// holding is the number of change events the cache holds.
+func (c *cache) holding() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.held
+}
+
+// decode reads and decodes the export ending at the export.completed b
+// (sequence end) after the sequence after.
+func decode(ctx context.Context, js jetstream.JetStream, b messages.Boundary, after, end uint64) (*decoded, error) {
+	d := &decoded{done: b, from: after + 1, end: end, changes: make([]change, 0, changeCount(b))}
+	err := read(ctx, js, b, after, end, func(seq uint64, s messages.Boundary) { d.start, d.startSeq = s, seq },
+		func(ch *change) error {
+			d.changes = append(d.changes, *ch)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
