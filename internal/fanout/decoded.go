@@ -49,6 +49,62 @@ type decoded struct {
 	changes    []change
 	mu         sync.Mutex
 	afterIndex map[string]*projection.Index // by the index before the export (its encoding)
+	tallies    map[tallyKey]*tallied
+}
+
+// tallyKey is what a vendor's tally of an export depends on: its profile
+// and its guardian index before the export (its encoding; "" for a profile
+// with guardians, which needs none).
+type tallyKey struct {
+	profile projection.Profile
+	before  string
+}
+
+// tallied is a tally made once for every vendor with the same tallyKey.
+type tallied struct {
+	ready chan struct{}
+	t     *tally
+	err   error
+}
+
+// whole reports whether a vendor that delivered up to the sequence after
+// takes every change of the export (what the vendors can share).
+func (d *decoded) whole(after uint64) bool {
+	return len(d.changes) == 0 || d.changes[0].seq > after
+}
+
+// tally is the tally of the export for a vendor of key that takes every
+// change: made by the first such vendor with count, shared by the others.
+func (d *decoded) tally(ctx context.Context, key tallyKey, count func() (*tally, error)) (*tally, error) {
+	d.mu.Lock()
+	e, ok := d.tallies[key]
+	if !ok {
+		if d.tallies == nil {
+			d.tallies = map[tallyKey]*tallied{}
+		}
+		e = &tallied{ready: make(chan struct{})}
+		d.tallies[key] = e
+	}
+	d.mu.Unlock()
+	if ok {
+		select {
+		case <-e.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if e.err == nil {
+			return e.t, nil
+		}
+		return count() // the first one failed: count alone
+	}
+	e.t, e.err = count()
+	if e.err != nil {
+		d.mu.Lock()
+		delete(d.tallies, key) // the next one counts again
+		d.mu.Unlock()
+	}
+	close(e.ready)
+	return e.t, e.err
 }
 
 func (d *decoded) each(ctx context.Context, after uint64, fn func(*change) error) error {
@@ -86,7 +142,7 @@ func (d *decoded) index(ctx context.Context, before []byte, after uint64) (pre, 
 		}
 	}
 	// Shared only between vendors that take every change of the export.
-	whole := len(d.changes) == 0 || d.changes[0].seq > after
+	whole := d.whole(after)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if x, ok := d.afterIndex[string(before)]; ok && whole {

@@ -25,10 +25,28 @@ type export struct {
 	st       state
 	src      source
 	proj     *projection.Projector
-	counts   map[pifu.Entity]*messages.Counts
+	counts   map[pifu.Entity]messages.Counts
 	sum      snapshot.Checksum
 	totals   map[pifu.Entity]int
 	newIndex *projection.Index
+}
+
+// tally is what an export changes of what a vendor holds: the changes it
+// receives counted per entity and op, the records per entity gained (or
+// lost), and what its checksum moves by. It depends on the vendor's
+// profile and guardian index only, so vendors alike share it.
+type tally struct {
+	counts map[pifu.Entity]*messages.Counts
+	sum    snapshot.Checksum
+	totals map[pifu.Entity]int
+}
+
+func newTally() *tally {
+	t := &tally{counts: map[pifu.Entity]*messages.Counts{}, totals: map[pifu.Entity]int{}}
+	for _, e := range pifu.Entities {
+		t.counts[e] = &messages.Counts{}
+	}
+	return t
 }
 
 // deliver delivers the export ending at the export.completed b (stream
@@ -47,18 +65,36 @@ func (f *Fanout) deliver(ctx context.Context, v Vendor, b messages.Boundary, end
 		return err
 	}
 	defer release()
-	x := &export{f: f, vendor: v, done: b, end: end, st: st, src: src, sum: snapshot.Checksum(st.Checksum),
-		counts: map[pifu.Entity]*messages.Counts{}, totals: map[pifu.Entity]int{}}
-	for _, e := range pifu.Entities {
-		x.counts[e] = &messages.Counts{}
-		x.totals[e] = st.Totals[e]
-	}
+	x := &export{f: f, vendor: v, done: b, end: end, st: st, src: src}
 	if err := x.relations(ctx); err != nil {
 		return err
 	}
 	// Count first: export.started carries the vendor's counts.
-	if err := src.each(ctx, st.LastSeq, x.count); err != nil {
+	count := func() (*tally, error) {
+		t := newTally()
+		return t, src.each(ctx, st.LastSeq, func(ch *change) error { return x.count(t, ch) })
+	}
+	var t *tally
+	if d, ok := src.(*decoded); ok && d.whole(st.LastSeq) {
+		key := tallyKey{profile: v.Profile}
+		if !v.Profile.Has(projection.Guardians) {
+			key.before = string(st.Index)
+		}
+		t, err = d.tally(ctx, key, count)
+	} else {
+		t, err = count()
+	}
+	if err != nil {
 		return err
+	}
+	x.sum = snapshot.Checksum(st.Checksum) + t.sum
+	x.counts, x.totals = map[pifu.Entity]messages.Counts{}, map[pifu.Entity]int{}
+	for _, e := range pifu.Entities {
+		x.totals[e] = st.Totals[e] + t.totals[e]
+		c := *t.counts[e]
+		c.Total = x.totals[e]
+		c.Unchanged = c.Total - c.Created - c.Updated
+		x.counts[e] = c
 	}
 	if err := x.publish(ctx); err != nil {
 		return err
@@ -118,27 +154,26 @@ func (x *export) relations(ctx context.Context) error {
 	return nil
 }
 
-// count counts one change as the vendor will receive it, and moves the
-// vendor's checksum and totals.
-func (x *export) count(ev *change) error {
+// count counts one change into t as the vendor will receive it.
+func (x *export) count(t *tally, ev *change) error {
 	ch, err := x.proj.Change(ev.c)
 	if err != nil || !ch.Sent() {
 		return err
 	}
-	n := x.counts[ev.entity]
+	n := t.counts[ev.entity]
 	k := snapshot.KeyHash(ev.entity, ev.key)
 	switch ch.Op {
 	case messages.OpCreated:
 		n.Created++
-		x.totals[ev.entity]++
-		x.sum += snapshot.Checksum(snapshot.Mix(k, ch.Content))
+		t.totals[ev.entity]++
+		t.sum += snapshot.Checksum(snapshot.Mix(k, ch.Content))
 	case messages.OpUpdated:
 		n.Updated++
-		x.sum += snapshot.Checksum(snapshot.Mix(k, ch.Content)) - snapshot.Checksum(snapshot.Mix(k, ch.Old))
+		t.sum += snapshot.Checksum(snapshot.Mix(k, ch.Content)) - snapshot.Checksum(snapshot.Mix(k, ch.Old))
 	case messages.OpDeleted:
 		n.Deleted++
-		x.totals[ev.entity]--
-		x.sum -= snapshot.Checksum(snapshot.Mix(k, ch.Old))
+		t.totals[ev.entity]--
+		t.sum -= snapshot.Checksum(snapshot.Mix(k, ch.Old))
 	}
 	return nil
 }
@@ -180,7 +215,7 @@ func (x *export) publish(ctx context.Context) error {
 		started = messages.Boundary{ID: messages.BoundaryID(t, x.done.ExportID, messages.PhaseStarted),
 			Tenant: t, ExportID: x.done.ExportID, Phase: messages.PhaseStarted, Time: x.done.Time}
 	}
-	counts := x.boundaryCounts()
+	counts := x.counts
 	if err := x.sendBoundary(send, started, counts, ""); err != nil {
 		return err
 	}
@@ -209,18 +244,6 @@ func (x *export) publish(ctx context.Context) error {
 		return errors.New("the vendor's stream did not acknowledge the export in time")
 	}
 	return failed()
-}
-
-// boundaryCounts are the vendor's counts of the export.
-func (x *export) boundaryCounts() map[pifu.Entity]messages.Counts {
-	out := map[pifu.Entity]messages.Counts{}
-	for e, n := range x.counts {
-		c := *n
-		c.Total = x.totals[e]
-		c.Unchanged = c.Total - c.Created - c.Updated
-		out[e] = c
-	}
-	return out
 }
 
 // sendBoundary sends the vendor's copy of the canonical boundary b.
