@@ -8,16 +8,19 @@
 //
 // A vendor's durable consumer on the LMS stream delivers only the
 // export.completed events of its tenants, one at a time: an export is
-// delivered to a vendor when the canonical one is whole. For each, the
-// stage reads the export's events from the stream (the events of the
-// tenant after the last export it delivered, of this export's id), carries
-// the tenant's guardian index over them (for a profile without guardians),
-// projects them to count, then projects and publishes them with
-// deterministic ids (a hash of the canonical event's id and the vendor), and
-// stores what the vendor now holds (checksum, totals, index) in the object
-// store "fanout" before it acknowledges the export. A fan-out killed
-// midway redoes the export: the same ids, which the vendor's stream stores
-// once within its duplicate window.
+// delivered to a vendor when the canonical one is whole. An export is read
+// from the stream (the events of the tenant after the last export the
+// vendor has, of this export's id) and decoded once for every vendor of its
+// tenant, and held in memory (at most Config.CacheEvents change events;
+// an export that does not fit is read from the stream by each vendor, as
+// often as it needs). From it each vendor carries the tenant's guardian
+// index over the export (for a profile without guardians), projects the
+// events to count (vendors alike share both), then projects and publishes
+// them with deterministic ids (a hash of the canonical event's id and the
+// vendor), and stores what the vendor now holds (checksum, totals, index)
+// in the object store "fanout" before it acknowledges the export. A
+// fan-out killed midway redoes the export: the same ids, which the
+// vendor's stream stores once within its duplicate window.
 //
 // A tenant the configuration no longer links to a vendor, but of which the
 // vendor holds state in "fanout", is unlinked when the stage starts: the

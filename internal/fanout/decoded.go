@@ -292,6 +292,10 @@ type cache struct {
 	held    int // change events held
 	tick    uint64
 	entries map[cacheKey]*entry
+	// done are the vendors that have each export, until all linked to its
+	// tenant have it (kept apart from the entries: an export evicted and
+	// read again is still had by them).
+	done map[cacheKey]map[string]bool
 }
 
 type cacheKey struct {
@@ -306,11 +310,11 @@ type entry struct {
 	n     int // change events held
 	users int
 	used  uint64 // the tick of its last use
-	done  map[string]bool
 }
 
 func newCache(limit int, vendors []Vendor) *cache {
-	c := &cache{limit: limit, linked: map[string][]string{}, entries: map[cacheKey]*entry{}}
+	c := &cache{limit: limit, linked: map[string][]string{}, entries: map[cacheKey]*entry{},
+		done: map[cacheKey]map[string]bool{}}
 	for _, v := range vendors {
 		for _, t := range v.Tenants {
 			c.linked[t] = append(c.linked[t], v.Name)
@@ -329,16 +333,17 @@ func changeCount(b messages.Boundary) int {
 }
 
 // get returns the source of the export ending at the export.completed b
-// (stream sequence end) for a vendor that delivered up to the stream
+// (stream sequence end) for vendor, which delivered up to the stream
 // sequence after, and the function to call when the vendor is done with
-// it. It reads and decodes the export when it fits and no other vendor
-// has; ctx bounds the wait and the read.
-func (c *cache) get(ctx context.Context, js jetstream.JetStream, b messages.Boundary, after, end uint64) (source, func(), error) {
-	streamed := func() (source, func(), error) {
-		return &stream{js: js, done: b, end: end}, func() {}, nil
+// it, saying whether the vendor has the export now. It reads and decodes
+// the export when it fits and no other vendor has; ctx bounds the wait and
+// the read.
+func (c *cache) get(ctx context.Context, js jetstream.JetStream, vendor string, b messages.Boundary, after, end uint64) (source, func(delivered bool), error) {
+	k := cacheKey{b.Tenant, end}
+	streamed := func() (source, func(bool), error) {
+		return &stream{js: js, done: b, end: end}, func(delivered bool) { c.finish(k, nil, vendor, delivered) }, nil
 	}
 	n := changeCount(b)
-	k := cacheKey{b.Tenant, end}
 	for {
 		c.mu.Lock()
 		e, ok := c.entries[k]
@@ -348,26 +353,25 @@ func (c *cache) get(ctx context.Context, js jetstream.JetStream, b messages.Boun
 			select {
 			case <-e.ready:
 			case <-ctx.Done():
-				c.release(k, e)
+				c.finish(k, e, vendor, false)
 				return nil, nil, ctx.Err()
 			}
 			if e.err != nil {
 				// The reader failed (or stopped): the next one reads.
-				c.release(k, e)
-				c.drop(k, e)
+				c.finish(k, e, vendor, false)
 				continue
 			}
 			if e.d.from > after+1 {
-				c.release(k, e) // read from later than this vendor needs
+				c.finish(k, e, vendor, false) // read from later than this vendor needs
 				return streamed()
 			}
-			return e.d, func() { c.release(k, e) }, nil
+			return e.d, func(delivered bool) { c.finish(k, e, vendor, delivered) }, nil
 		}
 		if n > c.limit || !c.makeRoom(n) {
 			c.mu.Unlock()
 			return streamed()
 		}
-		e = &entry{ready: make(chan struct{}), n: n, users: 1, done: map[string]bool{}}
+		e = &entry{ready: make(chan struct{}), n: n, users: 1}
 		c.entries[k] = e
 		c.held += n
 		c.mu.Unlock()
@@ -379,14 +383,16 @@ func (c *cache) get(ctx context.Context, js jetstream.JetStream, b messages.Boun
 			e.n = len(d.changes)
 		}
 		e.d, e.err = d, err
+		if err != nil {
+			c.remove(k, e) // the next one reads again
+		}
 		c.mu.Unlock()
 		close(e.ready)
 		if err != nil {
-			c.release(k, e)
-			c.drop(k, e)
+			c.finish(k, e, vendor, false)
 			return nil, nil, err
 		}
-		return d, func() { c.release(k, e) }, nil
+		return d, func(delivered bool) { c.finish(k, e, vendor, delivered) }, nil
 	}
 }
 
@@ -397,7 +403,7 @@ func (c *cache) makeRoom(n int) bool {
 		var victim cacheKey
 		var ve *entry
 		for k, e := range c.entries {
-			if e.users == 0 && (ve == nil || e.used < ve.used) {
+			if e.users == 0 && e.d != nil && (ve == nil || e.used < ve.used) {
 				victim, ve = k, e
 			}
 		}
@@ -416,46 +422,41 @@ func (c *cache) remove(k cacheKey, e *entry) {
 	}
 }
 
-func (c *cache) release(k cacheKey, e *entry) {
+// finish ends vendor's use of the export k (of its entry e, if it had
+// one) and notes whether the vendor has the export now. Once every vendor
+// linked to the tenant has it, the export leaves the cache.
+func (c *cache) finish(k cacheKey, e *entry, vendor string, delivered bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e.users--
-	c.tick++
-	e.used = c.tick
-	c.evictDone(k, e)
-}
-
-func (c *cache) drop(k cacheKey, e *entry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.remove(k, e)
-}
-
-// delivered notes that vendor has the export ending at end of tenant (or
-// had it before): when every vendor linked to the tenant has it, the
-// export leaves the cache.
-func (c *cache) delivered(tenant string, end uint64, vendor string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	k := cacheKey{tenant, end}
-	e, ok := c.entries[k]
-	if !ok {
+	if e != nil {
+		e.users--
+		c.tick++
+		e.used = c.tick
+	}
+	if !delivered {
 		return
 	}
-	e.done[vendor] = true
-	c.evictDone(k, e)
-}
-
-func (c *cache) evictDone(k cacheKey, e *entry) {
-	if e.users > 0 {
-		return
+	done := c.done[k]
+	if done == nil {
+		done = map[string]bool{}
+		c.done[k] = done
 	}
+	done[vendor] = true
 	for _, v := range c.linked[k.tenant] {
-		if !e.done[v] {
+		if !done[v] {
 			return
 		}
 	}
-	c.remove(k, e)
+	delete(c.done, k)
+	if cur, ok := c.entries[k]; ok && cur.users == 0 {
+		c.remove(k, cur)
+	}
+}
+
+// delivered notes that vendor had the export ending at end of tenant
+// before (finish without a use).
+func (c *cache) delivered(tenant string, end uint64, vendor string) {
+	c.finish(cacheKey{tenant, end}, nil, vendor, true)
 }
 
 // holding is the number of change events the cache holds.

@@ -60,11 +60,12 @@ func (f *Fanout) deliver(ctx context.Context, v Vendor, b messages.Boundary, end
 		f.cache.delivered(b.Tenant, end, v.Name)
 		return nil // delivered before the acknowledgement was lost
 	}
-	src, release, err := f.cache.get(ctx, f.deps.JS, b, st.LastSeq, end)
+	src, release, err := f.cache.get(ctx, f.deps.JS, v.Name, b, st.LastSeq, end)
 	if err != nil {
 		return err
 	}
-	defer release()
+	delivered := false
+	defer func() { release(delivered) }()
 	x := &export{f: f, vendor: v, done: b, end: end, st: st, src: src}
 	if err := x.relations(ctx); err != nil {
 		return err
@@ -108,7 +109,7 @@ func (f *Fanout) deliver(ctx context.Context, v Vendor, b messages.Boundary, end
 	if err := storeState(ctx, f.deps.Store, v.Name, b.Tenant, next); err != nil {
 		return err
 	}
-	f.cache.delivered(b.Tenant, end, v.Name)
+	delivered = true
 	return nil
 }
 
