@@ -3,7 +3,9 @@ package fanout
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -50,6 +52,7 @@ type decoded struct {
 	mu         sync.Mutex
 	afterIndex map[string]*projection.Index // by the index before the export (its encoding)
 	tallies    map[tallyKey]*tallied
+	groups     map[tallyKey]*group // publishing groups vendors may join
 }
 
 // tallyKey is what a vendor's tally of an export depends on: its profile
@@ -194,14 +197,32 @@ func (s *stream) started(ctx context.Context, after uint64) (messages.Boundary, 
 }
 
 // read calls fn with every change event of the export ending at the
-// export.completed done (stream sequence end), in stream order: the events
-// of the tenant after the stream sequence after, up to the
+// export.completed done (stream sequence end), decoded, in stream order:
+// the events of the tenant after the stream sequence after, up to the
 // export.completed, that belong to this export (a partial export a
 // publisher gave up on is not the tenant's state, and is left out). It
 // calls started with the export's export.started on the way. With fn nil
 // the change events are skipped undecoded.
 func read(ctx context.Context, js jetstream.JetStream, done messages.Boundary, after, end uint64,
 	started func(uint64, messages.Boundary), fn func(*change) error) error {
+	var each func(uint64, *nats.Msg) error
+	if fn != nil {
+		var ch change
+		each = func(seq uint64, m *nats.Msg) error {
+			keep, err := decodeChange(seq, m, done.ExportID, &ch)
+			if err != nil || !keep {
+				return err
+			}
+			return fn(&ch)
+		}
+	}
+	return readRaw(ctx, js, done, after, end, started, each)
+}
+
+// readRaw is read with the change events undecoded: fn gets every change
+// event message of the tenant, of any export.
+func readRaw(ctx context.Context, js jetstream.JetStream, done messages.Boundary, after, end uint64,
+	started func(uint64, messages.Boundary), fn func(uint64, *nats.Msg) error) error {
 	filter, err := messages.TenantEventsFilter(done.Tenant)
 	if err != nil {
 		return err
@@ -219,7 +240,6 @@ func read(ctx context.Context, js jetstream.JetStream, done messages.Boundary, a
 	defer it.Stop()
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
-	var ch change
 	for {
 		m, err := it.Next()
 		if err != nil {
@@ -259,22 +279,28 @@ func read(ctx context.Context, js jetstream.JetStream, done messages.Boundary, a
 		if fn == nil {
 			continue
 		}
-		ev, err := messages.Decode[messages.Event](msg)
-		if err != nil {
-			return err
-		}
-		if ev.ExportID != done.ExportID {
-			continue
-		}
-		c, err := projection.Decode(ev.Entity, ev.Op, ev.Object, ev.Previous)
-		if err != nil {
-			return fmt.Errorf("event %s: %w", ev.ID, err)
-		}
-		ch = change{seq: seq, id: ev.ID, key: ev.Key, entity: ev.Entity, time: ev.Time, c: c}
-		if err := fn(&ch); err != nil {
+		if err := fn(seq, msg); err != nil {
 			return err
 		}
 	}
+}
+
+// decodeChange decodes the change event m (stream sequence seq) into ch,
+// and reports whether it is of the export exportID.
+func decodeChange(seq uint64, m *nats.Msg, exportID string, ch *change) (bool, error) {
+	ev, err := messages.Decode[messages.Event](m)
+	if err != nil {
+		return false, err
+	}
+	if ev.ExportID != exportID {
+		return false, nil
+	}
+	c, err := projection.Decode(ev.Entity, ev.Op, ev.Object, ev.Previous)
+	if err != nil {
+		return false, fmt.Errorf("event %s: %w", ev.ID, err)
+	}
+	*ch = change{seq: seq, id: ev.ID, key: ev.Key, entity: ev.Entity, time: ev.Time, c: c}
+	return true, nil
 }
 
 // cache holds decoded exports for the vendors of their tenant, at most
@@ -292,6 +318,9 @@ type cache struct {
 	held    int // change events held
 	tick    uint64
 	entries map[cacheKey]*entry
+	// together counts the vendors' exports published in a group of more
+	// than one (what tests look at).
+	together atomic.Int64
 	// done are the vendors that have each export, until all linked to its
 	// tenant have it (kept apart from the entries: an export evicted and
 	// read again is still had by them).
@@ -466,17 +495,104 @@ func (c *cache) holding() int {
 	return c.held
 }
 
-// decode reads and decodes the export ending at the export.completed b
-// (sequence end) after the sequence after.
+// decode reads the export ending at the export.completed b (sequence
+// end) after the sequence after, and decodes it on every core: the events
+// are read in batches, decoded by as many workers as GOMAXPROCS, and put
+// together again in stream order.
 func decode(ctx context.Context, js jetstream.JetStream, b messages.Boundary, after, end uint64) (*decoded, error) {
 	d := &decoded{done: b, from: after + 1, end: end, changes: make([]change, 0, changeCount(b))}
-	err := read(ctx, js, b, after, end, func(seq uint64, s messages.Boundary) { d.start, d.startSeq = s, seq },
-		func(ch *change) error {
-			d.changes = append(d.changes, *ch)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers := max(2, runtime.GOMAXPROCS(0))
+	work := make(chan *batch, workers)
+	order := make(chan *batch, 4*workers)
+	for range workers {
+		go func() { // ends when work is closed
+			for bt := range work {
+				bt.decode(b.ExportID)
+			}
+		}()
+	}
+	readErr := make(chan error, 1)
+	go func() { // ends with the read
+		defer close(order)
+		defer close(work)
+		cur := &batch{done: make(chan struct{})}
+		flush := func() error {
+			if len(cur.msgs) == 0 {
+				return nil
+			}
+			select { // to a worker first: a batch in order is always decoded
+			case work <- cur:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			select {
+			case order <- cur:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			cur = &batch{done: make(chan struct{})}
 			return nil
-		})
-	if err != nil {
-		return nil, err
+		}
+		err := readRaw(ctx, js, b, after, end, func(seq uint64, s messages.Boundary) { d.start, d.startSeq = s, seq },
+			func(seq uint64, m *nats.Msg) error {
+				cur.seqs, cur.msgs = append(cur.seqs, seq), append(cur.msgs, m)
+				if len(cur.msgs) < batchSize {
+					return nil
+				}
+				return flush()
+			})
+		if err == nil {
+			err = flush()
+		}
+		readErr <- err
+	}()
+	var first error
+	for bt := range order {
+		<-bt.done
+		if first == nil && bt.err != nil {
+			first = bt.err
+			cancel() // the read stops; the batches in order are drained
+		}
+		if first == nil {
+			d.changes = append(d.changes, bt.out...)
+		}
+	}
+	if err := <-readErr; first == nil && err != nil {
+		first = err
+	}
+	if first != nil {
+		return nil, first
 	}
 	return d, nil
+}
+
+// batchSize is the change events one decoding worker takes at a time.
+const batchSize = 256
+
+// batch is change event messages read, and decoded by a worker.
+type batch struct {
+	seqs []uint64
+	msgs []*nats.Msg
+	out  []change // those of the export, decoded
+	err  error
+	done chan struct{} // closed when decoded
+}
+
+func (bt *batch) decode(exportID string) {
+	defer close(bt.done)
+	bt.out = make([]change, 0, len(bt.msgs))
+	var ch change
+	for i, m := range bt.msgs {
+		keep, err := decodeChange(bt.seqs[i], m, exportID, &ch)
+		if err != nil {
+			bt.err = err
+			return
+		}
+		if keep {
+			bt.out = append(bt.out, ch)
+		}
+	}
+	bt.msgs = nil
 }

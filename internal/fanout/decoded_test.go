@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 	"github.com/skolebuss/skolebuss/internal/fanout"
@@ -82,6 +84,12 @@ func TestSharedExportDeliversAsSeparateReads(t *testing.T) {
 		w.sameDelivery(t, pair[0], pair[1])
 	}
 	w.waitReleased(t, w.stages[0])
+	if n := w.stages[0].Together(); n < 2 {
+		t.Errorf("%d vendor exports published together; the twins never were", n)
+	}
+	if n := w.stages[1].Together(); n != 0 {
+		t.Errorf("%d vendor exports published together from the stream", n)
+	}
 	if n := w.stages[1].Holding(); n != 0 {
 		t.Errorf("a stage that may hold nothing holds %d change events", n)
 	}
@@ -156,4 +164,40 @@ func (w *world) waitReleased(t *testing.T, f *fanout.Fanout) {
 		}
 		return nil
 	})
+}
+
+// A vendor whose stream refuses writes fails alone: the vendor it publishes
+// together with gets every export meanwhile, and the failing one gets them
+// once its stream has room again.
+func TestOneVendorOfAGroupFails(t *testing.T) {
+	w := newWorld(t)
+	twin := w.addTwins(t, "-twin", "contact-ab")[0]
+	ctx := context.Background()
+	s, err := w.b.JS.Stream(ctx, bus.VendorStream("contact-ab"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := info.Config
+	limited := full
+	limited.MaxMsgs, limited.Discard = 40, jetstream.DiscardNew
+	if _, err := w.b.JS.UpdateStream(ctx, limited); err != nil {
+		t.Fatal(err)
+	}
+	w.run(t, fanout.Config{})
+	w.waitCompleted(t, twin.Name, 6)
+	if n := w.completed(t, "contact-ab"); n != 0 {
+		t.Fatalf("contact-ab has %d exports in a stream of 40 messages", n)
+	}
+	if _, err := w.b.JS.UpdateStream(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	w.waitDelivered(t)
+	w.verify(t)
+	if n := w.stages[0].Together(); n < 2 {
+		t.Errorf("%d vendor exports published together; the twins never were", n)
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
 	"github.com/skolebuss/skolebuss/internal/projection"
@@ -76,11 +75,11 @@ func (f *Fanout) deliver(ctx context.Context, v Vendor, b messages.Boundary, end
 		return t, src.each(ctx, st.LastSeq, func(ch *change) error { return x.count(t, ch) })
 	}
 	var t *tally
+	key := tallyKey{profile: v.Profile}
+	if !v.Profile.Has(projection.Guardians) {
+		key.before = string(st.Index)
+	}
 	if d, ok := src.(*decoded); ok && d.whole(st.LastSeq) {
-		key := tallyKey{profile: v.Profile}
-		if !v.Profile.Has(projection.Guardians) {
-			key.before = string(st.Index)
-		}
 		t, err = d.tally(ctx, key, count)
 	} else {
 		t, err = count()
@@ -97,7 +96,7 @@ func (f *Fanout) deliver(ctx context.Context, v Vendor, b messages.Boundary, end
 		c.Unchanged = c.Total - c.Created - c.Updated
 		x.counts[e] = c
 	}
-	if err := x.publish(ctx); err != nil {
+	if err := x.publish(ctx, key); err != nil {
 		return err
 	}
 	next := state{LastSeq: end, ExportID: b.ExportID, Checksum: uint64(x.sum), Totals: x.totals}
@@ -180,71 +179,123 @@ func (x *export) count(t *tally, ev *change) error {
 }
 
 // publish publishes the vendor's export.started, its changes and its
-// export.completed, and waits for every acknowledgement.
-func (x *export) publish(ctx context.Context) error {
-	var mu sync.Mutex
-	var first error
-	js, err := jetstream.New(x.f.deps.Conn, jetstream.WithPublishAsyncMaxPending(x.f.cfg.Window),
-		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if first == nil {
-				first = err
-			}
-		}))
+// export.completed, and waits for every acknowledgement. From an export in
+// memory, vendors alike that publish at the same time publish together
+// (publishTogether).
+func (x *export) publish(ctx context.Context, key tallyKey) error {
+	if d, ok := x.src.(*decoded); ok && d.whole(x.st.LastSeq) {
+		return d.publishWith(ctx, key, x)
+	}
+	o, err := x.open(ctx)
 	if err != nil {
 		return err
 	}
-	failed := func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		return first
-	}
-	send := func(m *nats.Msg) error {
-		if err := failed(); err != nil {
-			return err
-		}
-		_, err := bus.PublishAsync(ctx, js, m)
-		return err
-	}
-	v, t := x.vendor.Name, x.done.Tenant
-	started, err := x.src.started(ctx, x.st.LastSeq)
-	if err != nil {
-		return err
-	}
-	if started.ID == "" {
-		started = messages.Boundary{ID: messages.BoundaryID(t, x.done.ExportID, messages.PhaseStarted),
-			Tenant: t, ExportID: x.done.ExportID, Phase: messages.PhaseStarted, Time: x.done.Time}
-	}
-	counts := x.counts
-	if err := x.sendBoundary(send, started, counts, ""); err != nil {
-		return err
-	}
-	enc := newVendorEncoder(v, t, x.done.ExportID)
 	if err := x.src.each(ctx, x.st.LastSeq, func(ev *change) error {
 		ch, err := x.proj.Change(ev.c)
 		if err != nil || !ch.Sent() {
 			return err
 		}
-		m, err := enc.encode(ev, ch)
+		m, err := o.enc.encode(ev, ch)
 		if err != nil {
 			return err
 		}
-		return send(m)
+		return o.send(ctx, m)
 	}); err != nil {
 		return err
 	}
-	if err := x.sendBoundary(send, x.done, counts, messages.FormatChecksum(x.sum)); err != nil {
+	return o.close(ctx)
+}
+
+// outlet is one vendor's publishing of one export: a JetStream context of
+// its own, whose asynchronous window and first failure are the vendor's
+// alone.
+type outlet struct {
+	x     *export
+	js    jetstream.JetStream
+	enc   *vendorEncoder
+	mu    sync.Mutex
+	first error
+}
+
+// open makes the vendor's outlet and sends its export.started.
+func (x *export) open(ctx context.Context) (*outlet, error) {
+	o := &outlet{x: x, enc: newVendorEncoder(x.vendor.Name, x.done.Tenant, x.done.ExportID)}
+	js, err := jetstream.New(x.f.deps.Conn, jetstream.WithPublishAsyncMaxPending(x.f.cfg.Window),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) { o.fail(err) }))
+	if err != nil {
+		return nil, err
+	}
+	o.js = js
+	t := x.done.Tenant
+	started, err := x.src.started(ctx, x.st.LastSeq)
+	if err != nil {
+		return nil, err
+	}
+	if started.ID == "" {
+		started = messages.Boundary{ID: messages.BoundaryID(t, x.done.ExportID, messages.PhaseStarted),
+			Tenant: t, ExportID: x.done.ExportID, Phase: messages.PhaseStarted, Time: x.done.Time}
+	}
+	if err := x.sendBoundary(func(m *nats.Msg) error { return o.send(ctx, m) }, started, x.counts, ""); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func (o *outlet) fail(err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.first == nil {
+		o.first = err
+	}
+}
+
+func (o *outlet) failed() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.first
+}
+
+// send publishes m asynchronously, unless an earlier message failed. It
+// waits while the vendor's window is full, for AckWait at most: a stream
+// that acknowledges nothing fails its vendor, not the vendors publishing
+// together with it.
+func (o *outlet) send(ctx context.Context, m *nats.Msg) error {
+	if err := o.failed(); err != nil {
+		return err
+	}
+	var stalled time.Time
+	for {
+		_, err := o.js.PublishMsgAsync(m)
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			return err
+		}
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case stalled.IsZero():
+			stalled = time.Now()
+		case time.Since(stalled) > o.x.f.cfg.AckWait:
+			return errors.New("the vendor's stream did not acknowledge the export in time")
+		}
+	}
+}
+
+// close sends the vendor's export.completed and waits for every
+// acknowledgement.
+func (o *outlet) close(ctx context.Context) error {
+	x := o.x
+	if err := x.sendBoundary(func(m *nats.Msg) error { return o.send(ctx, m) }, x.done, x.counts,
+		messages.FormatChecksum(x.sum)); err != nil {
 		return err
 	}
 	select {
-	case <-js.PublishAsyncComplete():
+	case <-o.js.PublishAsyncComplete():
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(x.f.cfg.AckWait):
 		return errors.New("the vendor's stream did not acknowledge the export in time")
 	}
-	return failed()
+	return o.failed()
 }
 
 // sendBoundary sends the vendor's copy of the canonical boundary b.

@@ -22,3 +22,7 @@ func DecodeExport(ctx context.Context, js jetstream.JetStream, b messages.Bounda
 
 // Holding is the number of change events f's cache holds.
 func (f *Fanout) Holding() int { return f.cache.holding() }
+
+// Together is the number of vendors' exports f published in a group with
+// other vendors alike.
+func (f *Fanout) Together() int { return int(f.cache.together.Load()) }
