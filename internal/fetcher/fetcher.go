@@ -90,6 +90,11 @@ type Config struct {
 	// Replicas of the stage's attempts bucket (worker.Config.Replicas): the
 	// streams' replicas. Default 1.
 	Replicas int
+	// Bounds limit every export (a deadline and a maximum size); a tenant
+	// in TenantBounds has its own, whose zero fields take these. Defaults
+	// DefaultExportDeadline and DefaultMaxExportSize.
+	Bounds       Bounds
+	TenantBounds map[string]Bounds
 	// OrphanAge is how long the chunks of a download no object names must
 	// have been idle before Run's sweep purges them (see
 	// SweepOrphanChunks). Default DefaultOrphanAge.
@@ -115,6 +120,7 @@ func (c *Config) setDefaults() {
 	if c.OrphanAge == 0 {
 		c.OrphanAge = DefaultOrphanAge
 	}
+	c.Bounds = c.Bounds.over(Bounds{Deadline: DefaultExportDeadline, MaxSize: DefaultMaxExportSize})
 }
 
 // Validate reports the first thing wrong with c (after defaults).
@@ -135,6 +141,14 @@ func (c Config) Validate() error {
 	}
 	if c.MaxQuotaWait < 0 || c.MaxInFlight < 0 || c.Concurrency < 0 || c.MaxAttempts < 0 || c.OrphanAge < 0 {
 		return errors.New("fetcher: max quota wait, max in flight, concurrency, max attempts and orphan age must not be negative")
+	}
+	if err := c.Bounds.validate("bounds"); err != nil {
+		return err
+	}
+	for tenant, b := range c.TenantBounds {
+		if err := b.validate("bounds of tenant " + tenant); err != nil {
+			return err
+		}
 	}
 	if err := c.Breaker.Validate(); err != nil {
 		return fmt.Errorf("fetcher: %w", err)
@@ -163,7 +177,8 @@ type Fetcher struct {
 	api      *flytapi.Client
 	tokens   *tokenBreaker
 	breakers *tenantBreakers
-	logger   *slog.Logger
+	logger   *slog.Logger // the stage's: with stage=fetch
+	base     *slog.Logger // the caller's, for the worker, which adds the stage itself
 	tp       trace.TracerProvider
 	metrics  *metrics
 	now      func() time.Time
@@ -191,6 +206,7 @@ func New(cfg Config, d Deps) (*Fetcher, error) {
 		cfg: cfg, js: d.JS, exports: d.Stores.Exports,
 		breakers: &tenantBreakers{cfg: cfg.Breaker, m: map[string]*breaker[*fetched]{}},
 		logger:   d.Logger.With("stage", Stage),
+		base:     d.Logger,
 		tp:       d.Tracer,
 		now:      time.Now,
 	}
@@ -245,7 +261,7 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	sweeping.Go(func() { f.sweepLoop(sctx) })
-	return worker.Run(ctx, d.JS, wc, f.Handle, f.logger, f.tp)
+	return worker.Run(ctx, d.JS, wc, f.Handle, f.base, f.tp)
 }
 
 // alert publishes a quota alert on alerts.quota.<application>; its

@@ -37,13 +37,18 @@ type Faults struct {
 	// TokenLifetime, when set, makes tokens expire after this long while
 	// expires_in still announces the normal lifetime.
 	TokenLifetime Duration `yaml:"token_lifetime" json:"token_lifetime,omitempty"`
+	// TokenTenant, when set, issues tokens for this tenant (its tenant_id
+	// claim) instead of the one asked for: a token endpoint answering for
+	// another municipality. It must be one of the sandbox's tenants; the
+	// export endpoint then serves that tenant's export to the token.
+	TokenTenant string `yaml:"token_tenant" json:"token_tenant,omitempty"`
 }
 
 // IsZero reports whether f injects nothing.
 func (f Faults) IsZero() bool {
 	return f.ErrorRate == 0 && len(f.ErrorStatuses) == 0 && f.RetryAfter == 0 && !f.RetryAfterDate && f.Latency == 0 &&
 		f.SlowBody == 0 && f.CutOffAfter == 0 && f.MalformedAfter == 0 && f.ContentType == "" &&
-		!f.TokenEndpointDown && f.TokenLifetime == 0
+		!f.TokenEndpointDown && f.TokenLifetime == 0 && f.TokenTenant == ""
 }
 
 // over returns f with every zero field taken from base.
@@ -77,6 +82,9 @@ func (f Faults) over(base Faults) Faults {
 	if f.TokenLifetime == 0 {
 		f.TokenLifetime = base.TokenLifetime
 	}
+	if f.TokenTenant == "" {
+		f.TokenTenant = base.TokenTenant
+	}
 	return f
 }
 
@@ -108,6 +116,9 @@ func (f Faults) validate(path string) error {
 	}
 	if f.TokenLifetime < 0 {
 		errs = append(errs, fieldErr(path+".token_lifetime", "must not be negative"))
+	}
+	if f.TokenTenant != "" && !guidRE.MatchString(f.TokenTenant) {
+		errs = append(errs, fieldErr(path+".token_tenant", "must be a tenant's GUID, not %q", f.TokenTenant))
 	}
 	return errors.Join(errs...)
 }

@@ -129,10 +129,14 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if f := s.faultsFor(tenantID); f.TokenLifetime > 0 {
 		exp = now.Add(f.TokenLifetime.D()) // expires early; expires_in still says lifetime
 	}
+	issuedFor := strings.ToLower(tenantID)
+	if f := s.faultsFor(tenantID); f.TokenTenant != "" {
+		issuedFor = strings.ToLower(f.TokenTenant) // answers for another tenant
+	}
 	claims := &Claims{
 		ClientID: id,
 		Scope:    scopes,
-		TenantID: strings.ToLower(tenantID),
+		TenantID: issuedFor,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    s.cfg.Issuer,
 			Audience:  jwt.ClaimStrings{s.cfg.Audience},
