@@ -72,9 +72,16 @@ func withDeadline[T any](ctx context.Context, b Bounds, tenant string, download 
 	defer cancel()
 	got, err := download(dctx)
 	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(dctx), errDeadline) {
+		// The step's own classification (a timeout, a transient one) is
+		// not what happened: only what it was doing when cut is kept.
+		cause := err
+		var fe *failure.Error
+		if errors.As(err, &fe) && fe.Err != nil {
+			cause = fe.Err
+		}
 		var zero T
 		return zero, failure.New(failure.Permanent, failure.ReasonExportDeadline,
-			fmt.Errorf("export of tenant %s: not whole within the export deadline of %s: %w", tenant, b.Deadline, err))
+			fmt.Errorf("export of tenant %s: not whole within the export deadline of %s: %w", tenant, b.Deadline, cause))
 	}
 	return got, err
 }
