@@ -62,6 +62,7 @@
 //	token_lifetime              tokens expire after this, while expires_in announces the normal lifetime
 //	token_tenant                tokens name this tenant in their tenant_id claim, not the one asked for
 //	                            (a token endpoint answering for another municipality)
+//	token_error                 the token endpoint refuses with 400 and this OAuth error code
 //
 // # Admin calls
 //

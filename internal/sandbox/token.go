@@ -59,6 +59,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		oauthError{http.StatusServiceUnavailable, "temporarily_unavailable", "the token endpoint is down (sandbox fault)"}.write(w)
 		return
 	}
+	if f := s.faultsFor(tenantID); f.TokenError != "" {
+		oauthError{http.StatusBadRequest, f.TokenError, "refused with a made-up error code (sandbox fault)"}.write(w)
+		return
+	}
 
 	// Client authentication: HTTP Basic or client_id/client_secret in the
 	// form, not both (RFC 6749 section 2.3.1).
