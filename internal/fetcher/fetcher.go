@@ -14,8 +14,11 @@
 //     is delayed by the breaker's remaining open time, never failed.
 //   - 5xx, timeouts, resets, a body cut short: Transient, retried with backoff
 //     and counted by the breakers; the partial object is deleted.
-//   - a refused client, scope or tenant, 403, 404, a wrong content type:
-//     Permanent, the job goes to the dead-letter stream.
+//   - a refused client, scope or tenant, 403, 404, a wrong content type, a
+//     token whose tenant claim names another tenant (no export is requested
+//     with it): Permanent, the job goes to the dead-letter stream.
+//   - an export past its deadline or its maximum size (Bounds): Permanent,
+//     the partial export deleted; the next scheduled job tries again.
 //
 // A job is idempotent: the export is stored under a name derived from the job
 // id, and its FetchedExport carries the job id as Nats-Msg-Id. A fetcher that
