@@ -8,6 +8,7 @@ package app
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -166,4 +167,16 @@ func NATSAuthVendors(c *config.Config) []natsauth.Vendor {
 		out = append(out, natsauth.Vendor{Name: v.Name, Password: natsauth.Password{Env: VendorPasswordEnv(v.Name)}})
 	}
 	return out
+}
+
+// WriteNATSUsers writes the users list `skolebuss vendors nats-config`
+// writes for c: the vendors' users (NATSAuthVendors), after the stages' and
+// the operator's as deploy/nats runs them (natsauth.StageUsers) when stages
+// is set.
+func WriteNATSUsers(w io.Writer, c *config.Config, stages bool) error {
+	var others []natsauth.User
+	if stages {
+		others = natsauth.StageUsers(VendorNames(c))
+	}
+	return natsauth.Write(w, NATSAuthVendors(c), others...)
 }

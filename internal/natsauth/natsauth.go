@@ -65,6 +65,11 @@ type User struct {
 type Permissions struct {
 	Publish   Rules
 	Subscribe Rules
+	// Responses lets the user publish one answer to the reply subject of
+	// each request it receives, whatever the publish rules say
+	// (nats-server's allow_responses): a responder answers on inboxes it
+	// may not otherwise publish to.
+	Responses bool
 }
 
 // Rules are the allow and deny lists of one direction.
