@@ -55,23 +55,44 @@ func Limits(a config.Application) quota.Limits {
 // BusConfig is the NATS configuration for internal/bus: the external URL or
 // the embedded server, the credentials (resolved by ResolveSecrets),
 // replicas and the event stream's duplicate window. name identifies the
-// process in the server's monitoring.
+// process in the server's monitoring. With vendors, the embedded server
+// admits only its users (EmbeddedUsers).
 func BusConfig(c *config.Config, name string) bus.Config {
 	n := c.NATS
 	return bus.Config{
 		URL:  n.URL,
 		Name: name,
 		Embedded: bus.EmbeddedConfig{DataDir: n.Embedded.DataDir, Host: n.Embedded.Host, Port: n.Embedded.Port,
-			SyncAlways: n.Embedded.SyncAlways},
+			SyncAlways: n.Embedded.SyncAlways, Users: EmbeddedUsers(c)},
 		CredsFile: n.CredentialsFile, User: n.User, Password: n.Password, Token: n.Token,
 		Provision: bus.ProvisionConfig{Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow,
 			LMSMaxAge: config.LMSMaxAge},
 	}
 }
 
+// EmbeddedUsers are the users the embedded server admits when c has
+// vendors: each vendor's, vendor-<name> with natsauth's permissions and its
+// password from VendorPasswordEnv (or made by the server at each start and
+// written to its credentials directory when the variable is not set). The
+// server adds its own user (bus.EmbeddedUserName) for the pipeline. None
+// without vendors: the server then admits every client, as before vendors
+// existed.
+func EmbeddedUsers(c *config.Config) []bus.EmbeddedUser {
+	var out []bus.EmbeddedUser
+	for _, v := range c.Vendors {
+		out = append(out, bus.EmbeddedUser{Name: natsauth.UserName(v.Name), PasswordEnv: VendorPasswordEnv(v.Name),
+			Permissions: natsauth.VendorPermissions(v.Name).Server()})
+	}
+	return out
+}
+
 // ClientBusConfig is BusConfig for a process that joins a server another
 // process runs: without nats.url it dials the address the embedded server
-// of the same configuration listens on (nats://127.0.0.1:4222 by default).
+// of the same configuration listens on (nats://127.0.0.1:4222 by default),
+// and, when no credentials are configured, as the embedded server's own
+// user (bus.EmbeddedUserName) with the password that server wrote into its
+// credentials directory, if it wrote one (it does when it admits its users
+// only; a process of another OS user cannot read it).
 func ClientBusConfig(c *config.Config, name string) bus.Config {
 	bc := BusConfig(c, name)
 	if bc.URL == "" {
@@ -83,7 +104,15 @@ func ClientBusConfig(c *config.Config, name string) bus.Config {
 			port = 4222
 		}
 		bc.URL = "nats://" + net.JoinHostPort(host, strconv.Itoa(port))
+		if bc.CredsFile == "" && bc.User == "" && bc.Token.IsZero() {
+			if dir, err := bus.EmbeddedCredentialsDir(host, port); err == nil {
+				if pw, err := bus.ReadEmbeddedPassword(dir); err == nil {
+					bc.User, bc.Password = bus.EmbeddedUserName, pw
+				}
+			}
+		}
 	}
+	bc.Embedded.Users = nil // it runs no server
 	return bc
 }
 
