@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -88,13 +89,15 @@ func EmbeddedUsers(c *config.Config) []bus.EmbeddedUser {
 
 // ClientBusConfig is BusConfig for a process that joins a server another
 // process runs: without nats.url it dials the address the embedded server
-// of the same configuration listens on (nats://127.0.0.1:4222 by default),
-// and, when no credentials are configured, as the embedded server's own
-// user (bus.EmbeddedUserName) with the password that server wrote into its
-// credentials directory, if it wrote one (it does when it admits its users
-// only; a process of another OS user cannot read it).
+// of the same configuration listens on (nats://127.0.0.1:4222 by default).
+// When no credentials are configured and the URL is one server's, it
+// connects as the embedded server's own user (bus.EmbeddedUserName) if an
+// embedded server on that host and port wrote its password into its
+// credentials directory (it does when it admits its users only: with
+// vendors configured; a process of another OS user cannot read it).
 func ClientBusConfig(c *config.Config, name string) bus.Config {
 	bc := BusConfig(c, name)
+	bc.Embedded.Users = nil // it runs no server
 	if bc.URL == "" {
 		host, port := bc.Embedded.Host, bc.Embedded.Port
 		if host == "" {
@@ -104,15 +107,23 @@ func ClientBusConfig(c *config.Config, name string) bus.Config {
 			port = 4222
 		}
 		bc.URL = "nats://" + net.JoinHostPort(host, strconv.Itoa(port))
-		if bc.CredsFile == "" && bc.User == "" && bc.Token.IsZero() {
-			if dir, err := bus.EmbeddedCredentialsDir(host, port); err == nil {
-				if pw, err := bus.ReadEmbeddedPassword(dir); err == nil {
-					bc.User, bc.Password = bus.EmbeddedUserName, pw
-				}
-			}
+	}
+	if bc.CredsFile != "" || bc.User != "" || !bc.Token.IsZero() || strings.Contains(bc.URL, ",") {
+		return bc
+	}
+	u, err := url.Parse(bc.URL)
+	if err != nil || u.User != nil {
+		return bc
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return bc
+	}
+	if dir, err := bus.EmbeddedCredentialsDir(u.Hostname(), port); err == nil {
+		if pw, err := bus.ReadEmbeddedPassword(dir); err == nil {
+			bc.User, bc.Password = bus.EmbeddedUserName, pw
 		}
 	}
-	bc.Embedded.Users = nil // it runs no server
 	return bc
 }
 

@@ -152,6 +152,11 @@ func TestEmbeddedServerAdmitsTheVendorsUsersOnly(t *testing.T) {
 	if cb.User != bus.EmbeddedUserName || cb.Password.IsZero() {
 		t.Fatalf("a joining process connects as %q", cb.User)
 	}
+	byURL := *cfg
+	byURL.NATS.URL = url // --nats-url naming the server
+	if cu := ClientBusConfig(&byURL, "joiner"); cu.User != bus.EmbeddedUserName || cu.Password != cb.Password {
+		t.Errorf("a process given the server's URL connects as %q", cu.User)
+	}
 	nc, err := bus.Connect(ctx, cb.URL, cb, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("join: %v", err)
