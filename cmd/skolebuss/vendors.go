@@ -63,6 +63,10 @@ SKOLEBUSS_VENDOR_<NAME>_PASSWORD, the name upper-cased with '-' as '_'
 variable may hold the password or its bcrypt hash (nats server passwd); a
 variable that is not set stops the server from starting.
 
+The embedded server (skolebuss demo, a daemon's --embedded) enforces the
+same users by itself when the configuration has vendors; this file is for a
+NATS server run from its own configuration, as deploy/ runs one.
+
 The configuration is --config FILE (default: the sandbox demo's, with its two
 demo vendors), then SKOLEBUSS_* variables. With -o FILE the file is written
 whole or not at all; without it, to standard output.
