@@ -71,7 +71,7 @@ func TestRunDaemon(t *testing.T) {
 	for i, n := range []int{1, 3} {
 		ff := f.Fanout[i]
 		if ff.Vendors != n || ff.Events <= 0 || ff.Events > n*f.Events || ff.Took <= 0 || ff.EventRate <= 0 ||
-			ff.RateRatio != ff.EventRate/f.RawRate {
+			ff.RawRate <= 0 || ff.RateRatio != ff.EventRate/ff.RawRate {
 			t.Errorf("fan-out to %d vendors: %+v (first export %d events)", n, ff, f.Events)
 		}
 	}

@@ -25,9 +25,18 @@ type FanoutFigures struct {
 	Events    int           `json:"events"`
 	Took      time.Duration `json:"took_ns"`
 	EventRate float64       `json:"event_rate"`
-	// RateRatio is EventRate against the run's raw publish rate.
+	// RawRate is the raw asynchronous publish rate of as many messages as
+	// the vendors stored (at most MaxFanoutRaw), of their average stored
+	// size, with unique Nats-Msg-Id, measured on the same server right
+	// after the fan-out: the same load on the machine as far as can be.
+	// RateRatio = EventRate / RawRate.
+	RawRate   float64 `json:"raw_rate"`
 	RateRatio float64 `json:"rate_ratio"`
 }
+
+// MaxFanoutRaw is the most messages the raw rate beside a fan-out is
+// measured with.
+const MaxFanoutRaw = 1_000_000
 
 // fanoutProfiles are the vendors' profiles, in turn: roster, and roster
 // with contact.
@@ -35,9 +44,10 @@ var fanoutProfiles = [][]string{nil, {"contact"}}
 
 // measureFanout runs the fan-out stage in this process for n new vendors
 // linked to the bench's tenant, whose first export the LMS stream holds,
-// until every vendor's stream has its export.completed, then removes the
-// vendors' streams, consumers and state. raw is the run's raw publish rate.
-func measureFanout(ctx context.Context, b *bus.Bus, n int, raw float64, tag string) (FanoutFigures, error) {
+// until every vendor's stream has its export.completed, measures the raw
+// rate beside it, then removes the vendors' streams, consumers and state.
+// lms is the LMS stream's configuration, the raw stream's model.
+func measureFanout(ctx context.Context, b *bus.Bus, n int, lms jetstream.StreamConfig, tag string) (FanoutFigures, error) {
 	ff := FanoutFigures{Vendors: n}
 	var vendors []fanout.Vendor
 	var names []string
@@ -100,15 +110,30 @@ func measureFanout(ctx context.Context, b *bus.Bus, n int, raw float64, tag stri
 	if err := <-done; err != nil {
 		return ff, fmt.Errorf("fan-out: %w", err)
 	}
+	var bytes uint64
 	for _, v := range names {
 		info, err := streamInfo(ctx, b.JS, bus.VendorStream(v))
 		if err != nil {
 			return ff, err
 		}
 		ff.Events += int(info.State.Msgs) - 2 // export.started and export.completed
+		bytes += info.State.Bytes
+	}
+	if ff.Events <= 0 {
+		return ff, fmt.Errorf("the vendors stored no event of the first export")
 	}
 	ff.EventRate = float64(ff.Events) / ff.Took.Seconds()
-	ff.RateRatio = ff.EventRate / raw
+	removeVendors(b.JS, store, names) // their disk, before the raw stream's
+	if err := b.JS.DeleteStream(ctx, rawStream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return ff, err
+	}
+	if ff.RawRate, err = rawRate(ctx, b, lms, int(bytes)/(ff.Events+2*n), min(ff.Events, MaxFanoutRaw)); err != nil {
+		return ff, err
+	}
+	if err := b.JS.DeleteStream(ctx, rawStream); err != nil {
+		return ff, err
+	}
+	ff.RateRatio = ff.EventRate / ff.RawRate
 	return ff, nil
 }
 

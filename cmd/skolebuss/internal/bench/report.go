@@ -156,6 +156,7 @@ func median(runs []Figures) Figures {
 				Events:    int(g(func(x FanoutFigures) float64 { return float64(x.Events) })),
 				Took:      time.Duration(g(func(x FanoutFigures) float64 { return float64(x.Took) })),
 				EventRate: g(func(x FanoutFigures) float64 { return x.EventRate }),
+				RawRate:   g(func(x FanoutFigures) float64 { return x.RawRate }),
 				RateRatio: g(func(x FanoutFigures) float64 { return x.RateRatio })})
 		}
 	}

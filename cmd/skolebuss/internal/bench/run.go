@@ -88,15 +88,16 @@ func measure(ctx context.Context, cfg Config, up *upstream, i int) (Figures, err
 	f.RateRatio = f.EventRate / f.RawRate
 	log.Info("raw publish measured", "messages", f.Events, "bytes", f.EventBytes, "msgs_per_s", int(f.RawRate))
 
-	// The first export fanned out to new vendors, against the same raw rate.
+	// The first export fanned out to new vendors, each against a raw rate
+	// measured beside it.
 	for _, n := range cfg.FanoutVendors {
-		ff, err := measureFanout(ctx, b, n, f.RawRate, fmt.Sprint(i))
+		ff, err := measureFanout(ctx, b, n, info.Config, fmt.Sprint(i))
 		if err != nil {
 			return f, fmt.Errorf("fan-out to %d vendors: %w", n, err)
 		}
 		f.Fanout = append(f.Fanout, ff)
 		log.Info("fan-out measured", "vendors", n, "events", ff.Events, "took", ff.Took.Round(time.Millisecond),
-			"events_per_s", int(ff.EventRate), "ratio", fmt.Sprintf("%.2f", ff.RateRatio))
+			"events_per_s", int(ff.EventRate), "raw_msgs_per_s", int(ff.RawRate), "ratio", fmt.Sprintf("%.2f", ff.RateRatio))
 	}
 
 	// The same bytes again under a new export id and object: no changes.
