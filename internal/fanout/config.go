@@ -17,7 +17,8 @@
 // index over the export (for a profile without guardians), projects the
 // events to count (vendors alike share both), then projects and publishes
 // them with deterministic ids (a hash of the canonical event's id and the
-// vendor), and stores what the vendor now holds (checksum, totals, index)
+// vendor; vendors alike publish together, each change projected once), and
+// stores what the vendor now holds (checksum, totals, index)
 // in the object store "fanout" before it acknowledges the export. A
 // fan-out killed midway redoes the export: the same ids, which the
 // vendor's stream stores once within its duplicate window.
