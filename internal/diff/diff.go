@@ -133,6 +133,8 @@ type Plan struct {
 	// Base is the checksum of the state the changes apply to.
 	Base       snapshot.Checksum
 	Duplicates []Duplicate // the first MaxDuplicates
+	// Findings are of the whole export, changed records or not.
+	Findings Findings
 }
 
 // Total sums the counts of every entity.
