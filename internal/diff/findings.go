@@ -82,18 +82,27 @@ func (r *run) inPrev(e pifu.Entity, key string) bool {
 	return found
 }
 
-// markNow is the membership's marks and true when the scan can tell them
-// already: its group and its person have been seen, or it is declared a
-// group member and its group has been seen.
-func (r *run) markNow(m *pifu.Membership) ([]string, bool) {
-	g := m.Group.Key()
-	if !r.seenSoFar(pifu.EntityGroup, g) && !r.seenSoFar(pifu.EntityOrg, g) {
+// markNow is the marks of membership m, whose key is key, and true when the
+// scan can tell them already: its group and its person have been seen, or
+// it is declared a group member and its group has been seen. It builds no
+// key: the group's and the member's are parts of the membership's.
+func (r *run) markNow(m *pifu.Membership, key string) ([]string, bool) {
+	g, member, ok := splitMembershipKey(key)
+	if !ok {
 		return nil, false
+	}
+	// A PIFU <membership> is one group with its members: the records of
+	// one follow each other, and a group once seen stays seen.
+	if g != r.groupSeen {
+		if !r.seenSoFar(pifu.EntityGroup, g) && !r.seenSoFar(pifu.EntityOrg, g) {
+			return nil, false
+		}
+		r.groupSeen = g
 	}
 	if m.IDType == pifu.IDTypeGroup {
 		return pifu.Incompleteness(true, pifu.MemberGroup), true
 	}
-	if r.seenSoFar(pifu.EntityPerson, m.Member.Key()) {
+	if r.seenSoFar(pifu.EntityPerson, member) {
 		return nil, true
 	}
 	return nil, false

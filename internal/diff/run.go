@@ -82,8 +82,9 @@ type run struct {
 	any     bool
 	// findings count the memberships that are not whole; deferred holds
 	// those whose marks wait for the end of the document (findings.go).
-	findings Findings
-	deferred *spoolFile
+	findings  Findings
+	deferred  *spoolFile
+	groupSeen string // the key of a group the scan has seen, the last membership's
 
 	sp      spool
 	upserts [snapshot.NumEntities]*spoolFile

@@ -54,7 +54,7 @@ func (r *run) scan(ctx context.Context) error {
 		if m := rec.Membership; m != nil {
 			// The marks are the diff's alone: whatever the reader's
 			// record says is put back after the encoding.
-			marks, now := r.markNow(m)
+			marks, now := r.markNow(m, key)
 			if now {
 				r.findings.count(marks)
 			}
