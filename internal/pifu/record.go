@@ -243,13 +243,13 @@ const (
 
 // The values Incompleteness returns, shared: callers must not modify them.
 var (
-	incompleteNone        []string
-	incompleteG           = []string{IncompleteGroup}
-	incompleteP           = []string{IncompletePerson}
-	incompleteGM          = []string{IncompleteGroupMember}
-	incompleteGP          = []string{IncompleteGroup, IncompletePerson}
-	incompleteGGM         = []string{IncompleteGroup, IncompleteGroupMember}
-	incompleteByKindFound = [2][3][]string{
+	incompleteNone  []string
+	incompleteG     = []string{IncompleteGroup}
+	incompleteP     = []string{IncompletePerson}
+	incompleteGM    = []string{IncompleteGroupMember}
+	incompleteGP    = []string{IncompleteGroup, IncompletePerson}
+	incompleteGGM   = []string{IncompleteGroup, IncompleteGroupMember}
+	incompleteTable = [2][3][]string{
 		{incompleteG, incompleteGGM, incompleteGP},  // group not in the document
 		{incompleteNone, incompleteGM, incompleteP}, // group in the document
 	}
@@ -283,7 +283,7 @@ func Incompleteness(groupFound bool, member MemberKind) []string {
 	if groupFound {
 		g = 1
 	}
-	return incompleteByKindFound[g][member]
+	return incompleteTable[g][member]
 }
 
 // Key is group + member + roletype: the membership's identity.
