@@ -68,8 +68,12 @@ func (x *marked) Next() (pifu.Record, error) {
 	return mark(rec, pifu.MarksIn(x.has, m.Group.Key(), m.Member.Key(), m.IDType)), nil
 }
 
-// mark is rec with a copy of its membership carrying marks.
+// mark is rec with a copy of its membership carrying marks; rec itself
+// when its membership has them already (no marks, most often).
 func mark(rec pifu.Record, marks []string) pifu.Record {
+	if len(marks) == 0 && len(rec.Membership.Incomplete) == 0 {
+		return rec
+	}
 	m := *rec.Membership
 	m.Incomplete = marks
 	rec.Membership = &m
