@@ -301,7 +301,8 @@ func (o *outlet) close(ctx context.Context) error {
 // sendBoundary sends the vendor's copy of the canonical boundary b.
 func (x *export) sendBoundary(send func(*nats.Msg) error, b messages.Boundary, counts map[pifu.Entity]messages.Counts, checksum string) error {
 	// What else the canonical boundary carries (what the upstream said of
-	// its API) passes to the vendor unchanged.
+	// its API, the findings of the export's check) passes to the vendor
+	// unchanged.
 	vb := b
 	vb.ID, vb.Counts, vb.Checksum = VendorEventID(b.ID, x.vendor.Name), counts, checksum
 	m, err := messages.Encode(vb)
