@@ -312,12 +312,13 @@ func decodeChange(seq uint64, m *nats.Msg, exportID string, ch *change) (bool, e
 // that does not fit (larger than limit, or the room held by exports in
 // use) is read from the stream by each vendor, as often as it needs.
 type cache struct {
-	limit   int
-	linked  map[string][]string // tenant -> vendors linked to it
-	mu      sync.Mutex
-	held    int // change events held
-	tick    uint64
-	entries map[cacheKey]*entry
+	limit    int
+	linked   map[string][]string                   // tenant -> vendors linked to it
+	profiles map[string]map[projection.Profile]int // tenant -> profile -> vendors linked to it
+	mu       sync.Mutex
+	held     int // change events held
+	tick     uint64
+	entries  map[cacheKey]*entry
 	// together counts the vendors' exports published in a group of more
 	// than one (what tests look at).
 	together atomic.Int64
@@ -344,9 +345,14 @@ type entry struct {
 func newCache(limit int, vendors []Vendor) *cache {
 	c := &cache{limit: limit, linked: map[string][]string{}, entries: map[cacheKey]*entry{},
 		done: map[cacheKey]map[string]bool{}}
+	c.profiles = map[string]map[projection.Profile]int{}
 	for _, v := range vendors {
 		for _, t := range v.Tenants {
 			c.linked[t] = append(c.linked[t], v.Name)
+			if c.profiles[t] == nil {
+				c.profiles[t] = map[projection.Profile]int{}
+			}
+			c.profiles[t][v.Profile]++
 		}
 	}
 	return c
@@ -486,6 +492,11 @@ func (c *cache) finish(k cacheKey, e *entry, vendor string, delivered bool) {
 // before (finish without a use).
 func (c *cache) delivered(tenant string, end uint64, vendor string) {
 	c.finish(cacheKey{tenant, end}, nil, vendor, true)
+}
+
+// alike is the number of vendors linked to tenant with profile p.
+func (c *cache) alike(tenant string, p projection.Profile) int {
+	return c.profiles[tenant][p]
 }
 
 // holding is the number of change events the cache holds.

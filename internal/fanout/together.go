@@ -10,10 +10,12 @@ import (
 	"github.com/skolebuss/skolebuss/internal/messages"
 )
 
-// gather is how long the first vendor of a publishing group waits for
-// vendors alike to join it. They come from the same decoded export, its
-// shared index and count, so they arrive within moments of each other.
-const gather = 20 * time.Millisecond
+// gather is the longest the first vendor of a publishing group waits for
+// the other vendors of the tenant with its profile to join it. Vendors in
+// step come from the same decoded export, its shared index and count, so
+// they arrive within moments of each other; one that is behind or failing
+// delays the others by gather at most, then publishes on its own.
+const gather = 200 * time.Millisecond
 
 // group is the vendors alike (one tallyKey) that publish one decoded
 // export together: each change is projected and its body encoded once,
@@ -22,12 +24,14 @@ const gather = 20 * time.Millisecond
 type group struct {
 	members []*export
 	open    bool          // vendors may still join
+	joined  chan struct{} // signalled on each join
 	done    chan struct{} // closed when every member's publishing ended
 	errs    map[*export]error
 }
 
 // publishWith publishes x's copy of the export, together with the vendors
-// alike that come within gather, and returns x's outcome: one vendor's
+// alike that join within gather (it waits for no more once every vendor of
+// the tenant with the profile has), and returns x's outcome: one vendor's
 // failure (its stream full, say) ends that vendor's publishing only.
 func (d *decoded) publishWith(ctx context.Context, key tallyKey, x *export) error {
 	d.mu.Lock()
@@ -37,10 +41,14 @@ func (d *decoded) publishWith(ctx context.Context, key tallyKey, x *export) erro
 	g, ok := d.groups[key]
 	lead := !ok || !g.open
 	if lead {
-		g = &group{open: true, done: make(chan struct{}), errs: map[*export]error{}}
+		g = &group{open: true, joined: make(chan struct{}, 1), done: make(chan struct{}), errs: map[*export]error{}}
 		d.groups[key] = g
 	}
 	g.members = append(g.members, x)
+	select {
+	case g.joined <- struct{}{}:
+	default:
+	}
 	d.mu.Unlock()
 	if !lead {
 		select {
@@ -50,8 +58,23 @@ func (d *decoded) publishWith(ctx context.Context, key tallyKey, x *export) erro
 			return ctx.Err()
 		}
 	}
-	if len(x.f.cache.linked[x.done.Tenant]) > 1 {
-		sleep(ctx, gather)
+	alike := x.f.cache.alike(x.done.Tenant, key.profile)
+	timer := time.NewTimer(gather)
+	defer timer.Stop()
+	for waiting := true; waiting; {
+		d.mu.Lock()
+		n := len(g.members)
+		d.mu.Unlock()
+		if n >= alike {
+			break
+		}
+		select {
+		case <-g.joined:
+		case <-timer.C:
+			waiting = false
+		case <-ctx.Done():
+			waiting = false
+		}
 	}
 	d.mu.Lock()
 	g.open = false
