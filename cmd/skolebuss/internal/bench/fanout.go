@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
@@ -94,7 +95,10 @@ func measureFanout(ctx context.Context, b *bus.Bus, n int, lms jetstream.StreamC
 			}
 			pending = pending[1:]
 			continue
-		case !errors.Is(err, jetstream.ErrMsgNotFound):
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)):
+			// A server busy storing the vendors' events answers late: ask again.
+		default:
 			return ff, err
 		}
 		select {
