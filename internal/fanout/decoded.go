@@ -322,6 +322,8 @@ type cache struct {
 	// together counts the vendors' exports published in a group of more
 	// than one (what tests look at).
 	together atomic.Int64
+	// decoded counts the exports read into memory (what tests look at).
+	decoded atomic.Int64
 	// done are the vendors that have each export, until all linked to its
 	// tenant have it (kept apart from the entries: an export evicted and
 	// read again is still had by them).
@@ -411,6 +413,7 @@ func (c *cache) get(ctx context.Context, js jetstream.JetStream, vendor string, 
 		c.held += n
 		c.mu.Unlock()
 		d, err := decode(ctx, js, b, after, end)
+		c.decoded.Add(1)
 		c.mu.Lock()
 		if err == nil && len(d.changes) > n {
 			// More change events than the boundary counts: hold them all.

@@ -26,3 +26,6 @@ func (f *Fanout) Holding() int { return f.cache.holding() }
 // Together is the number of vendors' exports f published in a group with
 // other vendors alike.
 func (f *Fanout) Together() int { return int(f.cache.together.Load()) }
+
+// Decoded is the number of exports f read into memory.
+func (f *Fanout) Decoded() int { return int(f.cache.decoded.Load()) }

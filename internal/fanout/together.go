@@ -15,7 +15,7 @@ import (
 // step come from the same decoded export, its shared index and count, so
 // they arrive within moments of each other; one that is behind or failing
 // delays the others by gather at most, then publishes on its own.
-const gather = 200 * time.Millisecond
+const gather = time.Second
 
 // group is the vendors alike (one tallyKey) that publish one decoded
 // export together: each change is projected and its body encoded once,
