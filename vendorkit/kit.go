@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/messages"
 )
 
@@ -161,7 +160,7 @@ func New(nc *nats.Conn, store Store, cfg Config) (*Kit, error) {
 }
 
 // Stream is the name of the vendor's stream.
-func (k *Kit) Stream() string { return bus.VendorStream(k.cfg.Vendor) }
+func (k *Kit) Stream() string { return "VENDOR_" + k.cfg.Vendor }
 
 // Status returns what the kit knows of tenant; false if it has applied
 // nothing of it since it started.
