@@ -187,6 +187,9 @@ func Decode(vendor string, seq uint64, m *nats.Msg) Event {
 	if subj.IsBoundary() {
 		return decodeBoundary(ev, m)
 	}
+	if fastChange(&ev, subj, m) {
+		return ev
+	}
 	e, err := messages.Decode[messages.Event](m)
 	if err == nil && e.Tenant != subj.Tenant {
 		err = fmt.Errorf("an event of tenant %s on subject %s", e.Tenant, m.Subject)

@@ -233,8 +233,8 @@ type reader struct {
 	k          *Kit
 	it         jetstream.MessagesContext
 	pos        uint64 // the store's position
+	startPos   uint64 // the store's position when the reading began
 	lastSeq    uint64 // the last stream sequence accepted
-	nextDseq   uint64 // the consumer sequence the next message must have
 	reconnects uint64 // the connection's reconnections when the reading began
 	batch      []Event
 	ackLast    jetstream.Msg // the last message accepted: acknowledges everything up to it
@@ -252,12 +252,12 @@ func (k *Kit) read(ctx context.Context) (progressed bool, err error) {
 	if err != nil {
 		return false, setupError{err}
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(k.cfg.BatchSize), jetstream.WithMessagesErrOnMissingHeartbeat(true))
+	it, err := cons.Messages(jetstream.PullMaxMessages(4*k.cfg.BatchSize), jetstream.WithMessagesErrOnMissingHeartbeat(true))
 	if err != nil {
 		return false, fmt.Errorf("vendorkit: read consumer %s: %w", k.cfg.Consumer, err)
 	}
 	defer it.Stop()
-	r := &reader{k: k, it: it, pos: pos, lastSeq: pos, nextDseq: 1, reconnects: k.nc.Stats().Reconnects}
+	r := &reader{k: k, it: it, pos: pos, startPos: pos, lastSeq: pos, reconnects: k.nc.Stats().Reconnects}
 	k.cfg.Logger.Debug("vendorkit: reading", "stream", k.Stream(), "from", pos+1)
 	err = r.run(ctx)
 	return r.progressed, err
@@ -287,35 +287,97 @@ func (k *Kit) consumer(ctx context.Context, pos uint64) (jetstream.Consumer, err
 	return cons, nil
 }
 
-// run collects batches and applies them until an error.
+// item is one message as the decoding goroutine hands it on, or the error
+// that ended its reading.
+type item struct {
+	m   jetstream.Msg
+	seq uint64
+	ev  Event
+	err error
+}
+
+// run applies the messages in batches until an error. A goroutine of its
+// own reads and decodes them, checking the consumer sequences, while the
+// batch before is applied.
 func (r *reader) run(ctx context.Context) error {
+	items := make(chan item, r.k.cfg.BatchSize)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); r.decode(ctx, items, done) }()
+	defer func() { close(done); r.it.Stop(); wg.Wait() }()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
 		// The first message of a batch is waited for; the others only
 		// while they keep coming.
-		m, err := r.it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return err
+		var it item
+		select {
+		case it = <-items:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		if err := r.accept(ctx, m); err != nil {
+		if err := r.accept(ctx, it); err != nil {
 			return r.flushWith(ctx, err)
 		}
+		timer.Reset(r.k.cfg.BatchWait)
+	collect:
 		for len(r.batch) < r.k.cfg.BatchSize {
-			m, err := r.it.Next(jetstream.NextMaxWait(r.k.cfg.BatchWait))
-			if errors.Is(err, nats.ErrTimeout) {
-				break
+			select {
+			case it = <-items:
+			case <-timer.C:
+				break collect
 			}
-			if err == nil {
-				err = r.accept(ctx, m)
-			}
-			if err != nil {
+			if err := r.accept(ctx, it); err != nil {
 				return r.flushWith(ctx, err)
 			}
 		}
+		timer.Stop()
 		if err := r.flush(ctx); err != nil {
 			return err
 		}
 		if n := r.k.nc.Stats().Reconnects; n != r.reconnects {
 			return fmt.Errorf("vendorkit: reconnected to the server (%d times)", n-r.reconnects)
+		}
+	}
+}
+
+// decode reads the messages, checks that their consumer sequences follow
+// each other from 1, and hands them on decoded, until an error (handed on
+// too) or done.
+func (r *reader) decode(ctx context.Context, items chan<- item, done <-chan struct{}) {
+	send := func(it item) bool {
+		select {
+		case items <- it:
+			return true
+		case <-done:
+			return false
+		}
+	}
+	next := uint64(1)
+	for {
+		m, err := r.it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			send(item{err: err})
+			return
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			send(item{err: fmt.Errorf("vendorkit: a message without metadata: %w", err)})
+			return
+		}
+		if meta.Sequence.Consumer != next {
+			send(item{err: fmt.Errorf("%w: consumer sequence %d, want %d", errOutOfOrder, meta.Sequence.Consumer, next)})
+			return
+		}
+		next++
+		seq := meta.Sequence.Stream
+		it := item{m: m, seq: seq}
+		if seq > r.startPos { // below, a redelivery of what the store held at the start
+			it.ev = Decode(r.k.cfg.Vendor, seq, &nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
+		}
+		if !send(it) {
+			return
 		}
 	}
 }
@@ -329,31 +391,25 @@ func (r *reader) flushWith(ctx context.Context, err error) error {
 	return err
 }
 
-// accept takes m into the batch if it is the next message in order; a
-// message already applied is only acknowledged with the batch. An
+// accept takes a message into the batch if it is the next one in stream
+// order; a message already applied is only acknowledged with the batch. An
 // export.completed applies the batch before it and checks the store.
-func (r *reader) accept(ctx context.Context, m jetstream.Msg) error {
-	meta, err := m.Metadata()
-	if err != nil {
-		return fmt.Errorf("vendorkit: a message without metadata: %w", err)
+func (r *reader) accept(ctx context.Context, it item) error {
+	if it.err != nil {
+		return it.err
 	}
-	if meta.Sequence.Consumer != r.nextDseq {
-		return fmt.Errorf("%w: consumer sequence %d, want %d", errOutOfOrder, meta.Sequence.Consumer, r.nextDseq)
-	}
-	r.nextDseq++
-	seq := meta.Sequence.Stream
-	if seq <= r.pos {
-		r.ackLast = m // applied already: a redelivery
+	if it.seq <= r.pos {
+		r.ackLast = it.m // applied already: a redelivery
 		return nil
 	}
-	if seq <= r.lastSeq {
-		return fmt.Errorf("%w: stream sequence %d again before %d is applied", errOutOfOrder, seq, r.lastSeq)
+	if it.seq <= r.lastSeq || it.ev.Seq != it.seq {
+		return fmt.Errorf("%w: stream sequence %d again before %d is applied", errOutOfOrder, it.seq, r.lastSeq)
 	}
-	r.lastSeq = seq
-	ev := Decode(r.k.cfg.Vendor, seq, &nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
+	r.lastSeq = it.seq
+	ev := it.ev
 	if ev.Kind == KindUnknown {
 		r.k.cfg.Logger.Warn("vendorkit: a message this version does not read changes nothing",
-			"seq", seq, "subject", ev.Subject, "type", ev.Type, "err", ev.Err)
+			"seq", ev.Seq, "subject", ev.Subject, "type", ev.Type, "err", ev.Err)
 	}
 	if ev.Kind == KindExportCompleted {
 		if err := r.flush(ctx); err != nil {
@@ -364,7 +420,7 @@ func (r *reader) accept(ctx context.Context, m jetstream.Msg) error {
 		}
 	}
 	r.batch = append(r.batch, ev)
-	r.ackLast = m
+	r.ackLast = it.m
 	return nil
 }
 

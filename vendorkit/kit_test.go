@@ -34,7 +34,9 @@ type world struct {
 	feed *vendortest.Feed
 }
 
-func newWorld(t *testing.T, opts ...bustest.Option) *world {
+func newWorld(t *testing.T, opts ...bustest.Option) *world { return newWorldB(t, opts...) }
+
+func newWorldB(t testing.TB, opts ...bustest.Option) *world {
 	t.Helper()
 	s := bustest.RunServer(t, append([]bustest.Option{vendortest.Users(vendor)}, opts...)...)
 	nc, js := bustest.Connect(t, s, append(vendortest.AdminOptions(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))...)
@@ -44,7 +46,7 @@ func newWorld(t *testing.T, opts ...bustest.Option) *world {
 	return &world{s: s, nc: nc, js: js, feed: vendortest.NewFeed(vendor, 1)}
 }
 
-func (w *world) export(t *testing.T, tenant string, o vendortest.ExportOptions) {
+func (w *world) export(t testing.TB, tenant string, o vendortest.ExportOptions) {
 	t.Helper()
 	if _, err := w.feed.Export(context.Background(), w.js, tenant, o); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -271,10 +272,13 @@ func (f *Feed) Unlink(ctx context.Context, js jetstream.JetStream, tenant string
 }
 
 func (f *Feed) publish(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg) error {
-	for chunk := range slices.Chunk(msgs, 4096) {
+	for chunk := range slices.Chunk(msgs, 1000) {
 		futs := make([]jetstream.PubAckFuture, 0, len(chunk))
 		for _, m := range chunk {
 			fut, err := js.PublishMsgAsync(m)
+			for errors.Is(err, jetstream.ErrTooManyStalledMsgs) && ctx.Err() == nil {
+				fut, err = js.PublishMsgAsync(m) // a loaded machine: the acknowledgements lag
+			}
 			if err != nil {
 				return fmt.Errorf("publish %s: %w", m.Subject, err)
 			}
