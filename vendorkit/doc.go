@@ -21,10 +21,13 @@
 // each exactly once, whatever happens to the connection, the NATS server or
 // the vendor's process.
 //
-// The kit reads with a durable pull consumer (Config.Consumer, acknowledgement
-// AckAll, at most Config.MaxAckPending unacknowledged). Each time it starts
-// reading (at start, and after anything unexpected) it reads the store's
-// position P, deletes the consumer and creates it again to deliver from P+1.
+// The kit reads with a durable pull consumer (acknowledgement AckAll, at most
+// Config.MaxAckPending unacknowledged). Each time it starts reading (at
+// start, and after anything unexpected) it reads the store's position P and
+// makes a new durable consumer that delivers from P+1, then deletes the one
+// before. (It takes three names in turn, Config.Consumer-0 to -2, because
+// nats-server can fail to create a durable consumer just deleted under the
+// same name.)
 // A new consumer numbers its deliveries 1, 2, 3, ... (the consumer sequence
 // of each message's metadata), and delivers first deliveries in stream order.
 // So while the consumer sequences the kit sees are exactly 1, 2, 3, ... and

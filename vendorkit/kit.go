@@ -18,8 +18,10 @@ import (
 type Config struct {
 	// Vendor is the vendor's name: its stream is VENDOR_<Vendor>.
 	Vendor string
-	// Consumer is the name of the kit's durable consumer on that stream
-	// (default "vendorkit"). Run one Kit per consumer name and store.
+	// Consumer names the kit's durable consumer on that stream (default
+	// "vendorkit"): it is made anew at every reading, under the names
+	// Consumer-0, Consumer-1 and Consumer-2 in turn. Run one Kit per
+	// consumer name and store.
 	Consumer string
 	// BatchSize is the most events one Store.Apply gets (default 1000).
 	// A batch also ends when no message has arrived for BatchWait
@@ -118,6 +120,12 @@ type Kit struct {
 	js    jetstream.JetStream
 	store Store
 
+	// gen is the generation of the next consumer (-1: look for what an
+	// earlier run left); stale the consumers to delete once it is made.
+	// Only Run's goroutine uses them.
+	gen   int
+	stale []string
+
 	mu      sync.Mutex
 	tenants map[string]*TenantStatus
 	resyncs map[string]*resyncWant // tenants to ask a resync for
@@ -155,7 +163,7 @@ func New(nc *nats.Conn, store Store, cfg Config) (*Kit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vendorkit: %w", err)
 	}
-	return &Kit{cfg: cfg.withDefaults(), nc: nc, js: js, store: store, tenants: make(map[string]*TenantStatus),
+	return &Kit{cfg: cfg.withDefaults(), nc: nc, js: js, store: store, gen: -1, tenants: make(map[string]*TenantStatus),
 		resyncs: make(map[string]*resyncWant), wake: make(chan struct{}, 1)}, nil
 }
 
@@ -254,7 +262,7 @@ func (k *Kit) read(ctx context.Context) (progressed bool, err error) {
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(4*k.cfg.BatchSize), jetstream.WithMessagesErrOnMissingHeartbeat(true))
 	if err != nil {
-		return false, fmt.Errorf("vendorkit: read consumer %s: %w", k.cfg.Consumer, err)
+		return false, fmt.Errorf("vendorkit: read consumer %s: %w", cons.CachedInfo().Name, err)
 	}
 	defer it.Stop()
 	r := &reader{k: k, it: it, pos: pos, startPos: pos, lastSeq: pos, reconnects: k.nc.Stats().Reconnects}
@@ -263,28 +271,91 @@ func (k *Kit) read(ctx context.Context) (progressed bool, err error) {
 	return r.progressed, err
 }
 
-// consumer deletes the kit's durable consumer and makes it again, to deliver
-// from the stream sequence pos+1 with consumer sequences from 1.
+// consumerNames is how many names the kit's durable consumer takes in turn.
+const consumerNames = 3
+
+// consumerName is the name of the durable consumer of generation gen:
+// Config.Consumer, '-' and gen modulo consumerNames.
+func (k *Kit) consumerName(gen int) string {
+	return fmt.Sprintf("%s-%d", k.cfg.Consumer, gen%consumerNames)
+}
+
+// consumer makes a new durable consumer that delivers from the stream
+// sequence pos+1 with consumer sequences from 1, then deletes the one it
+// replaces. The consumer takes consumerNames names in turn: nats-server can
+// fail to create a durable consumer just deleted under the same name (its
+// removal races the new one's first write), so a name is created again only
+// two readings after it was deleted. At the first reading the kit looks for
+// consumers an earlier run left, takes a name none has, and deletes them.
 func (k *Kit) consumer(ctx context.Context, pos uint64) (jetstream.Consumer, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	stream := k.Stream()
-	if err := k.js.DeleteConsumer(ctx, stream, k.cfg.Consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, fmt.Errorf("vendorkit: delete consumer %s of %s: %w", k.cfg.Consumer, stream, err)
+	if k.gen < 0 {
+		if err := k.findLeftovers(ctx); err != nil {
+			return nil, err
+		}
 	}
+	name := k.consumerName(k.gen)
 	cc := jetstream.ConsumerConfig{
-		Durable: k.cfg.Consumer, Description: "vendorkit of vendor " + k.cfg.Vendor,
+		Durable: name, Description: "vendorkit of vendor " + k.cfg.Vendor,
 		DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckAllPolicy,
 		AckWait: k.cfg.AckWait, MaxAckPending: k.cfg.MaxAckPending, MaxDeliver: -1,
+		// A consumer a kit that stopped for good left behind goes away.
+		InactiveThreshold: 24 * time.Hour,
 	}
 	if pos > 0 {
 		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pos+1
 	}
 	cons, err := k.js.CreateConsumer(ctx, stream, cc)
 	if err != nil {
-		return nil, fmt.Errorf("vendorkit: create consumer %s of %s: %w", k.cfg.Consumer, stream, err)
+		return nil, fmt.Errorf("vendorkit: create consumer %s of %s: %w", name, stream, err)
 	}
+	k.gen++
+	for _, old := range k.stale {
+		if err := k.js.DeleteConsumer(ctx, stream, old); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			k.cfg.Logger.Warn("vendorkit: delete an earlier consumer", "consumer", old, "err", err)
+		}
+	}
+	k.stale = append(k.stale[:0], name)
 	return cons, nil
+}
+
+// findLeftovers notes the kit's consumers an earlier run left, to delete
+// once the new one is made, and picks a generation whose name none has.
+// When every name is taken it deletes them all and waits a moment.
+func (k *Kit) findLeftovers(ctx context.Context) error {
+	stream := k.Stream()
+	k.stale, k.gen = k.stale[:0], -1
+	for i := range consumerNames {
+		name := k.consumerName(i)
+		_, err := k.js.Consumer(ctx, stream, name)
+		switch {
+		case errors.Is(err, jetstream.ErrConsumerNotFound):
+			if k.gen < 0 {
+				k.gen = i
+			}
+		case err != nil:
+			return fmt.Errorf("vendorkit: look for consumer %s of %s: %w", name, stream, err)
+		default:
+			k.stale = append(k.stale, name)
+		}
+	}
+	if k.gen >= 0 {
+		return nil
+	}
+	for _, name := range k.stale {
+		if err := k.js.DeleteConsumer(ctx, stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("vendorkit: delete consumer %s of %s: %w", name, stream, err)
+		}
+	}
+	k.stale, k.gen = k.stale[:0], 0
+	select {
+	case <-time.After(time.Second):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // item is one message as the decoding goroutine hands it on, or the error

@@ -303,12 +303,31 @@ func TestKitResumesFromTheStoresPosition(t *testing.T) {
 	if pos >= 3002 {
 		t.Fatalf("the kit applied everything (%d) before it was stopped", pos)
 	}
-	// ... and a new one goes on from there, applying nothing twice.
+	// ... and a new one goes on from there, applying nothing twice. Every
+	// name the consumer takes is left by an earlier run, the new one
+	// deletes them.
+	ctx := context.Background()
+	for _, name := range []string{"vendorkit-1", "vendorkit-2"} {
+		if _, err := w.js.CreateConsumer(ctx, "VENDOR_"+vendor, jetstream.ConsumerConfig{Durable: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	w.export(t, tenantA, vendortest.ExportOptions{})
 	runKit(t, w, store, vendorkit.Config{})
 	waitMatched(t, w, store, tenantA, "export-1", 20*time.Second)
 	if len(store.disorder) > 0 {
 		t.Errorf("out of order: %v", store.disorder)
+	}
+	stream, err := w.js.Stream(ctx, "VENDOR_"+vendor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for name := range stream.ConsumerNames(ctx).Name() {
+		names = append(names, name)
+	}
+	if len(names) != 1 {
+		t.Errorf("consumers of the stream: %v, want the kit's one", names)
 	}
 }
 
