@@ -137,9 +137,11 @@ vendors:
 	fetch := start("fetcher", "--config", cfgFile, "--metrics-addr", metricsAddr)
 	pub := start("publisher", "--config", cfgFile)
 	fan := start("fanout", "--config", cfgFile)
+	// The fan-out creates the vendor's stream before it says it is delivering.
+	waitFor("the fan-out", fan, func(s string) bool { return strings.Contains(s, "delivering") })
 	watch := start("skolebuss watch", "watch", "--config", cfgFile)
 	waitFor("the watcher", watch, func(s string) bool { return strings.Contains(s, "watching the LMS stream") })
-	vwatch := start("skolebuss watch --vendor", "watch", "--config", cfgFile, "--vendor", "apart-vendor", "--consumer", "watch-vendor")
+	vwatch := start("skolebuss watch --vendor", "watch", "--config", cfgFile, "--vendor", "apart-vendor")
 	waitFor("the vendor's watcher", vwatch, func(s string) bool { return strings.Contains(s, "watching vendor apart-vendor's stream") })
 
 	if out := run("export", "--config", cfgFile, "--tenant", maaneby, "--id", "apart1"); !strings.Contains(out, "requested: job apart1") {
