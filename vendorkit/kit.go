@@ -563,7 +563,7 @@ func (k *Kit) check(ctx context.Context, ev Event) error {
 			"tenant", ev.Tenant, "export", c.ExportID, "differs", c.Mismatch)
 		k.wantResync(ev.Tenant, fmt.Sprintf("export %s: %s", c.ExportID, c.Mismatch))
 	} else {
-		k.cfg.Logger.Info("vendorkit: export checked", "tenant", ev.Tenant, "export", c.ExportID, "resync", c.Resync)
+		k.cfg.Logger.Debug("vendorkit: export checked", "tenant", ev.Tenant, "export", c.ExportID, "resync", c.Resync)
 	}
 	if k.cfg.OnExport != nil {
 		k.cfg.OnExport(c)

@@ -51,10 +51,11 @@ func BenchmarkStoreApply(b *testing.B) {
 				}
 				seq += batch * 20
 			}
+			var applying time.Duration
 			b.ResetTimer()
 			for i := range b.N {
 				b.StopTimer()
-				evs := events(fmt.Sprintf("t%d", i%20), seq, batch, update)
+				evs := events(fmt.Sprintf("t%d", i), seq, batch, update)
 				if update {
 					evs = events("t", seq, batch, true)
 					for j := range evs {
@@ -62,12 +63,14 @@ func BenchmarkStoreApply(b *testing.B) {
 					}
 				}
 				b.StartTimer()
+				t0 := time.Now()
 				if err := s.Apply(ctx, evs); err != nil {
 					b.Fatal(err)
 				}
+				applying += time.Since(t0)
 				seq += batch
 			}
-			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(float64(b.N*batch)/applying.Seconds(), "events/s")
 		})
 	}
 }

@@ -41,6 +41,9 @@ func build(t *testing.T) string {
 // ends holding exactly every tenant's state as its last export.completed
 // says, records and checksum.
 func TestKilledAtRandomPointsConverges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command")
+	}
 	bin := build(t)
 	s := bustest.RunServer(t, vendortest.Users(vendor))
 	_, js := bustest.Connect(t, s, vendortest.AdminOptions()...)
