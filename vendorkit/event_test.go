@@ -107,3 +107,34 @@ func TestDecodeBoundary(t *testing.T) {
 		t.Errorf("ParseChecksum: %v %v", sum, err)
 	}
 }
+
+// FuzzDecodeChange checks the kit's reading of a change event against the
+// general decoder of internal/messages, for objects with any strings in
+// them: go test -fuzz=FuzzDecodeChange ./vendorkit/
+func FuzzDecodeChange(f *testing.F) {
+	for _, s := range []string{"", "}", `"`, `\`, "{[", "æøå", "\x00", `\"}`} {
+		f.Add(s, s+"x", true)
+	}
+	f.Fuzz(func(t *testing.T, a, b string, update bool) {
+		obj, _ := json.Marshal(map[string]any{"a": a, "n": []any{b, map[string]string{b: a}}})
+		ev := messages.Event{ID: "id", Tenant: tenantA, ExportID: "e", Entity: pifu.EntityGroup, Op: messages.OpCreated,
+			Key: "k", Time: time.Unix(1, 0), Object: obj}
+		if update {
+			ev.Op = messages.OpUpdated
+			ev.Previous, _ = json.Marshal(map[string]string{"a": b})
+		}
+		m := encodeFor(t, ev)
+		want, err := messages.Decode[messages.Event](m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := vendorkit.Decode(vendor, 1, m)
+		if got.Kind != vendorkit.KindChange {
+			t.Fatalf("%+v", got)
+		}
+		if !bytes.Equal(got.Change.Object, want.Object) || !bytes.Equal(got.Change.Previous, want.Previous) ||
+			got.Change.Key != want.Key || got.Change.ExportID != want.ExportID || !got.Time.Equal(want.Time) {
+			t.Errorf("kit %+v, general %+v", got.Change, want)
+		}
+	})
+}

@@ -183,11 +183,13 @@ func TestKitAppliesChecksAndUnlinks(t *testing.T) {
 	kit, _ := runKit(t, w, store, vendorkit.Config{BatchSize: 300})
 	waitMatched(t, w, store, tenantA, "export-2", 20*time.Second)
 	waitMatched(t, w, store, tenantB, "export-2", 20*time.Second)
+	store.mu.Lock()
 	for _, c := range store.checks {
 		if c.Mismatch != "" {
 			t.Errorf("export %s of %s: %s", c.ExportID, c.Tenant, c.Mismatch)
 		}
 	}
+	store.mu.Unlock()
 	st, _ := kit.Status(tenantA)
 	if st.LastExport != "export-2" || st.Mismatch != "" || st.Applied < 2000 || st.ResyncPending {
 		t.Errorf("status of A: %+v", st)
@@ -204,6 +206,8 @@ func TestKitAppliesChecksAndUnlinks(t *testing.T) {
 	if st, _ := kit.Status(tenantB); !st.Unlinked {
 		t.Errorf("status of B after tenant.unlinked: %+v", st)
 	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
 	if len(store.disorder) > 0 {
 		t.Errorf("out of order: %v", store.disorder)
 	}
