@@ -59,7 +59,10 @@
 // export.started with Resync set, at which the store discards everything of
 // the tenant, then created events of the tenant's whole state, then an
 // export.completed checked as any other. A tenant.unlinked means the tenant
-// no longer flows to the vendor: the store drops it.
+// no longer flows to the vendor: the store drops it. A vendor away for longer
+// than its stream keeps events (30 days) finds the events after its position
+// gone: it reads from the first one left, and the next export.completed of
+// each tenant shows the difference and brings a resync.
 //
 // # The checksum
 //
