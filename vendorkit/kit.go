@@ -495,11 +495,16 @@ func (r *reader) accept(ctx context.Context, it item) error {
 	return nil
 }
 
-// flush applies the batch and acknowledges it.
+// flush applies the batch and acknowledges it. The batch in hand is
+// applied even when ctx is cancelled (a stop finishes it); a batch the store
+// refuses is dropped, and read again from the store's position.
 func (r *reader) flush(ctx context.Context) error {
 	if len(r.batch) > 0 {
-		if err := r.k.store.Apply(ctx, r.batch); err != nil {
-			return fmt.Errorf("vendorkit: apply events %d to %d: %w", r.batch[0].Seq, r.batch[len(r.batch)-1].Seq, err)
+		if err := r.k.store.Apply(context.WithoutCancel(ctx), r.batch); err != nil {
+			first, last := r.batch[0].Seq, r.batch[len(r.batch)-1].Seq
+			clear(r.batch)
+			r.batch, r.ackLast = r.batch[:0], nil
+			return fmt.Errorf("vendorkit: apply events %d to %d: %w", first, last, err)
 		}
 		r.pos = r.batch[len(r.batch)-1].Seq
 		r.progressed = true

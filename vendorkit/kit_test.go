@@ -356,3 +356,60 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("defaults: %v", err)
 	}
 }
+
+// failing is a recorder whose every fifth Apply fails, applying nothing.
+type failing struct {
+	*recorder
+	mu    sync.Mutex
+	calls int
+}
+
+func (f *failing) Apply(ctx context.Context, events []vendorkit.Event) error {
+	f.mu.Lock()
+	f.calls++
+	fail := f.calls%5 == 0
+	f.mu.Unlock()
+	if fail {
+		return fmt.Errorf("disk full (call %d)", f.calls)
+	}
+	return f.recorder.Apply(ctx, events)
+}
+
+func TestKitReadsAgainAfterAStoreError(t *testing.T) {
+	w := newWorld(t)
+	w.export(t, tenantA, vendortest.ExportOptions{Size: 3000})
+	w.export(t, tenantA, vendortest.ExportOptions{})
+	rec := newRecorder()
+	store := &failing{recorder: rec}
+	nc, err := vendorkit.Connect(w.s.ClientURL(), vendor, vendortest.VendorOptions(vendor)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	kit, err := vendorkit.New(nc, store, vendorkit.Config{Vendor: vendor, BatchSize: 200, RetryWait: 20 * time.Millisecond,
+		OnExport: rec.onExport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- kit.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	waitMatched(t, w, rec, tenantA, "export-1", 30*time.Second)
+	store.mu.Lock()
+	calls := store.calls
+	store.mu.Unlock()
+	if calls < 10 {
+		t.Errorf("only %d calls of Apply: the store's errors were not exercised", calls)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.disorder) > 0 {
+		t.Errorf("out of order: %v", rec.disorder)
+	}
+}
