@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/nats-io/nats.go"
@@ -31,11 +32,11 @@ differs. Stopped by SIGINT or SIGTERM it finishes the batch in hand; killed, it
 goes on from its last transaction when started again.
 
 Usage:
-  vendor-sqlite --vendor NAME [--nats URL] [--user USER] [--password PASSWORD] [--db FILE]
+  vendor-sqlite --vendor NAME [--nats URL] [--user USER] [--password-file FILE] [--db FILE]
 
-The password may come from the environment instead: VENDOR_SQLITE_PASSWORD.
-Without a password it connects without a user (a server without users, such
-as skolebuss demo's).
+The password comes from --password-file (skolebuss demo writes each vendor's
+to a file it names as it starts), --password, or the environment:
+VENDOR_SQLITE_PASSWORD. Without one it connects without a user.
 
 Flags:
 `
@@ -44,9 +45,9 @@ Flags:
 const PasswordEnv = "VENDOR_SQLITE_PASSWORD"
 
 type options struct {
-	nats, vendor, user, password, db, consumer string
-	batch                                      int
-	verbose                                    bool
+	nats, vendor, user, password, passwordFile, db, consumer string
+	batch                                                    int
+	verbose                                                  bool
 }
 
 func parse(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -58,6 +59,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	fs.StringVar(&o.vendor, "vendor", "", "the vendor's name (required)")
 	fs.StringVar(&o.user, "user", "", "the NATS user (default vendor-<vendor> when a password is given)")
 	fs.StringVar(&o.password, "password", "", "the NATS password (default $"+PasswordEnv+")")
+	fs.StringVar(&o.passwordFile, "password-file", "", "read the NATS password from `FILE` (its first line)")
 	fs.StringVar(&o.db, "db", "vendor.db", "the SQLite file")
 	fs.StringVar(&o.consumer, "consumer", "vendor-sqlite", "the name of the durable consumer")
 	fs.IntVar(&o.batch, "batch", 1000, "the most events one transaction applies")
@@ -73,7 +75,19 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	case o.db == "":
 		return o, errors.New("--db must name a file")
 	}
-	if o.password == "" {
+	switch {
+	case o.password != "" && o.passwordFile != "":
+		return o, errors.New("give --password or --password-file, not both")
+	case o.passwordFile != "":
+		b, err := os.ReadFile(o.passwordFile)
+		if err != nil {
+			return o, fmt.Errorf("--password-file: %w", err)
+		}
+		o.password, _, _ = strings.Cut(string(b), "\n")
+		if o.password = strings.TrimSpace(o.password); o.password == "" {
+			return o, fmt.Errorf("--password-file %s is empty", o.passwordFile)
+		}
+	case o.password == "":
 		o.password = getenv(PasswordEnv)
 	}
 	if o.user == "" && o.password != "" {

@@ -232,6 +232,19 @@ func TestFlags(t *testing.T) {
 	if err != nil || o.user != "vendor-a" || o.password != "pw" {
 		t.Errorf("password from the environment: %+v, %v", o, err)
 	}
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := parse([]string{"--vendor", "a", "--password-file", pwFile}, env, &stderr); err != nil || o.password != "secret" || o.user != "vendor-a" {
+		t.Errorf("--password-file: %+v, %v", o, err)
+	}
+	if _, err := parse([]string{"--vendor", "a", "--password-file", pwFile, "--password", "x"}, env, &stderr); err == nil {
+		t.Error("--password and --password-file both given: no error")
+	}
+	if _, err := parse([]string{"--vendor", "a", "--password-file", pwFile + ".missing"}, env, &stderr); err == nil {
+		t.Error("a missing --password-file: no error")
+	}
 	stderr.Reset()
 	if _, err := parse([]string{"--help"}, env, &stderr); err == nil || !strings.Contains(stderr.String(), "keeps an LMS vendor's copy") {
 		t.Errorf("--help: %v\n%s", err, stderr.String())
