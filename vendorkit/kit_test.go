@@ -107,6 +107,12 @@ func (r *recorder) checked(tenant, exportID string) (vendorkit.ExportCheck, bool
 // called.
 func runKit(t *testing.T, w *world, store *recorder, cfg vendorkit.Config) (*vendorkit.Kit, func()) {
 	t.Helper()
+	return runKitCtx(t, context.Background(), w, store, cfg)
+}
+
+// runKitCtx is runKit under ctx: cancelling it stops the kit too.
+func runKitCtx(t *testing.T, parent context.Context, w *world, store *recorder, cfg vendorkit.Config) (*vendorkit.Kit, func()) {
+	t.Helper()
 	nc, err := vendorkit.Connect(w.s.ClientURL(), vendor, append(vendortest.VendorOptions(vendor), nats.ReconnectWait(50*time.Millisecond))...)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +125,7 @@ func runKit(t *testing.T, w *world, store *recorder, cfg vendorkit.Config) (*ven
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(parent)
 	done := make(chan error, 1)
 	go func() { done <- kit.Run(ctx) }()
 	var once sync.Once
@@ -292,17 +298,21 @@ func TestKitResumesFromTheStoresPosition(t *testing.T) {
 	w := newWorld(t)
 	w.export(t, tenantA, vendortest.ExportOptions{Size: 3000})
 	store := newRecorder()
-	// Stopped part-way, the kit leaves the store at an earlier position...
-	var once sync.Once
-	stopped := make(chan struct{})
+	// Stopped part-way (from its store, so that it stops there however
+	// slowly the test runs), the kit leaves the store at an earlier
+	// position...
+	ctx, cancel := context.WithCancel(context.Background())
 	store.onApply = func(last uint64) {
 		if last > 1000 {
-			once.Do(func() { close(stopped) })
+			cancel()
 		}
 	}
-	_, stop := runKit(t, w, store, vendorkit.Config{BatchSize: 100})
-	<-stopped
+	_, stop := runKitCtx(t, ctx, w, store, vendorkit.Config{BatchSize: 100})
+	<-ctx.Done()
 	stop()
+	store.mu.Lock()
+	store.onApply = nil
+	store.mu.Unlock()
 	pos, _ := store.Position(context.Background())
 	if pos >= 3002 {
 		t.Fatalf("the kit applied everything (%d) before it was stopped", pos)
@@ -310,7 +320,7 @@ func TestKitResumesFromTheStoresPosition(t *testing.T) {
 	// ... and a new one goes on from there, applying nothing twice. Every
 	// name the consumer takes is left by an earlier run, the new one
 	// deletes them.
-	ctx := context.Background()
+	ctx = context.Background()
 	for _, name := range []string{"vendorkit-1", "vendorkit-2"} {
 		if _, err := w.js.CreateConsumer(ctx, "VENDOR_"+vendor, jetstream.ConsumerConfig{Durable: name}); err != nil {
 			t.Fatal(err)
