@@ -47,6 +47,7 @@ type Publisher struct {
 	exports   Objects
 	snapshots Objects
 	metrics   *metrics
+	lms       lmsStream // for what a redo finds of its export
 }
 
 // New returns a Publisher that publishes on nc and reads the exports and
@@ -163,9 +164,14 @@ func (p *Publisher) Process(ctx context.Context, fe messages.FetchedExport) (out
 	if err != nil {
 		return out, err
 	}
+	// Changes a redo found in the stream count as stored duplicates.
+	stored, dups = stored+r.resume.skipped, dups+r.resume.skipped
 	if stored != res.Emitted {
 		return out, failure.Transientf(failure.ReasonPublishIncomplete, "export %s of tenant %s: %d changes emitted, %d acknowledged",
 			fe.ExportID, fe.Tenant, res.Emitted, stored)
+	}
+	if err := r.resume.check(fe.Tenant, fe.ExportID); err != nil {
+		return out, err
 	}
 	out.Counts = countsOf(res.Plan)
 	out.Events, out.Duplicates = res.Emitted, dups
