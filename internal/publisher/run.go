@@ -27,7 +27,9 @@ type run struct {
 }
 
 // started publishes export.started once the whole export has parsed and
-// passed the deletion threshold, and opens the window for the changes.
+// passed the deletion threshold, and opens the window for the changes. It
+// first looks up what the LMS stream holds of the export (findResume): a
+// redo sends export.started only if the stream does not hold it.
 func (r *run) started(ctx context.Context, plan diff.Plan) error {
 	r.planned = time.Since(r.start)
 	counts := make(map[pifu.Entity]messages.Counts, len(plan.Counts))
@@ -40,6 +42,10 @@ func (r *run) started(ctx context.Context, plan diff.Plan) error {
 		return err
 	}
 	r.resume = res
+	if res.started {
+		r.p.cfg.Logger.Info("redo of an export: the LMS stream holds part of it", "tenant", r.fe.Tenant, "export_id", r.fe.ExportID,
+			"changes_stored", len(res.stored), "completed", res.completed)
+	}
 	if !r.resume.started {
 		if err := r.boundary(ctx, messages.PhaseStarted, counts, ""); err != nil {
 			return err
