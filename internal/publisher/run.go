@@ -37,6 +37,7 @@ func (r *run) started(ctx context.Context, plan diff.Plan) error {
 		counts[e] = messages.Counts{Created: c.Created, Updated: c.Updated, Deleted: c.Deleted, Unchanged: c.Unchanged,
 			Total: plan.Snapshot.Count(e)}
 	}
+	looked := time.Now()
 	res, err := r.p.findResume(ctx, r.fe.Tenant, r.fe.ExportID)
 	if err != nil {
 		return err
@@ -44,7 +45,7 @@ func (r *run) started(ctx context.Context, plan diff.Plan) error {
 	r.resume = res
 	if res.started {
 		r.p.cfg.Logger.Info("redo of an export: the LMS stream holds part of it", "tenant", r.fe.Tenant, "export_id", r.fe.ExportID,
-			"changes_stored", len(res.stored), "completed", res.completed)
+			"changes_stored", len(res.stored), "completed", res.completed, "looked_up", time.Since(looked).Round(time.Millisecond))
 	}
 	if !r.resume.started {
 		if err := r.boundary(ctx, messages.PhaseStarted, counts, ""); err != nil {
