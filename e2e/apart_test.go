@@ -84,7 +84,9 @@ vendors:
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := append(os.Environ(), "DEMO_SECRET=skolebuss-demo-secret")
+	// The embedded server writes the password of its own user into the
+	// cache directory, where the processes joining it read it: this test's own.
+	env := append(os.Environ(), "DEMO_SECRET=skolebuss-demo-secret", "XDG_CACHE_HOME="+filepath.Join(dir, "cache"))
 
 	var procs []*proc
 	start := func(name string, args ...string) *proc {
