@@ -144,13 +144,25 @@ func RequesterConfig(c *config.Config) requester.Config {
 	return rc
 }
 
-// FetcherConfig is the upstream, every application's limits, the replicas
-// and the retry policy; the rest keeps the fetcher's defaults.
+// FetcherConfig is the upstream, every application's limits, the bounds of
+// an export (upstream's, and each tenant's own where it sets them), the
+// replicas and the retry policy; the rest keeps the fetcher's defaults.
 func FetcherConfig(c *config.Config) fetcher.Config {
 	fc := fetcher.Config{API: FlytAPIConfig(c), Applications: map[string]quota.Limits{}, Replicas: c.NATS.Replicas,
-		MaxAttempts: c.Retry.MaxAttempts, Backoff: c.Retry.Backoff}
+		MaxAttempts: c.Retry.MaxAttempts, Backoff: c.Retry.Backoff,
+		Bounds: fetcher.Bounds{Deadline: c.Upstream.ExportDeadline, MaxSize: int64(c.Upstream.MaxExportSize)}}
 	for _, a := range c.Applications {
 		fc.Applications[a.Name] = Limits(a)
+	}
+	for _, t := range c.Tenants {
+		if t.ExportDeadline == 0 && t.MaxExportSize == 0 {
+			continue
+		}
+		if fc.TenantBounds == nil {
+			fc.TenantBounds = map[string]fetcher.Bounds{}
+		}
+		d, size := c.ExportBounds(t)
+		fc.TenantBounds[t.ID] = fetcher.Bounds{Deadline: d, MaxSize: int64(size)}
 	}
 	return fc
 }
