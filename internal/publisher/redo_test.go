@@ -16,6 +16,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/publisher"
+	"github.com/skolebuss/skolebuss/internal/requester"
 	"github.com/skolebuss/skolebuss/internal/waitfor"
 )
 
@@ -352,4 +353,50 @@ func changesOf(t *testing.T, e *env, from uint64, exportID string) []messages.Ev
 		t.Fatalf("no change of export %s stored", exportID)
 	}
 	return out
+}
+
+// The export fails midway at every attempt (the LMS stream refuses the rest)
+// until its attempts run out and it is a dead letter; the operator replays
+// the dead letter "the next day" (after the duplicate window) with the
+// stage, the dead letter and the replay all the real ones: every event is
+// stored once and the vendor's copy is the export.
+func TestDeadLetterReplayedAfterTheWindowStoresEveryEventOnce(t *testing.T) {
+	e := newWindowEnv(t, "small")
+	fe, doc := e.export(0)
+	n := records(t, doc)
+	from := lastSeq(t, e.bus.JS) + 1
+	undo := limitStream(t, e, bus.StreamLMS, int64(n/2))
+	wcfg := publisher.WorkerConfig()
+	wcfg.MaxAttempts, wcfg.Backoff = 2, []time.Duration{100 * time.Millisecond}
+	e.stageWith(nil, wcfg)
+	e.send(e.ctx, fe)
+	dl := waitDeadLetter(t, e)
+	if dl.Stage != publisher.Stage || dl.Class != "transient" || dl.Attempts != 2 {
+		t.Fatalf("dead letter %+v, want the publisher's after 2 transient attempts", dl)
+	}
+	undo()
+	stored := lastSeq(t, e.bus.JS) - from + 1
+	if stored < 2 || stored >= uint64(n) {
+		t.Fatalf("%d of %d messages stored before the dead letter: not midway", stored, n+2)
+	}
+
+	afterTheWindow(t, e)
+	dlq, err := e.bus.JS.Stream(e.ctx, bus.StreamDLQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := dlq.GetLastMsgForSubject(e.ctx, "dlq.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := requester.New(e.bus.JS, requester.Config{}, quiet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := req.Replay(e.ctx, last.Sequence, false); err != nil {
+		t.Fatal(err)
+	}
+	e.waitVendor(fe.ExportID)
+	storedOnce(t, e, from, fe.ExportID, n)
+	sameCopy(t, e.vendor.Copy(tenant), truth(t, doc))
 }
