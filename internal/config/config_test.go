@@ -41,7 +41,7 @@ func TestBadFilesRefused(t *testing.T) {
 		"syntax.bad.yaml":                      {3, "mapping values are not allowed"},
 		"vendor-name.bad.yaml":                 {18, `vendors[1].name: vendor name "Itslearning.EU" contains a dot`},
 		"vendor-twice.bad.yaml":                {18, `vendors[1].name: "lms-a" is named twice`},
-		"vendor-unknown-tenant.bad.yaml":       {16, `vendors[0].tenants[1]: "nordstrand" is not one of the tenants`},
+		"vendor-unknown-tenant.bad.yaml":       {16, `vendors[0].tenants[1]: "7c9e6679-7425-40de-944b-e07fc1f90ae7" is not one of the tenants`},
 		"vendor-profile.bad.yaml":              {17, `vendors[0].profile[2]: "nin" is not a part; the parts are roster, contact, demographics, guardians, national_id`},
 		"vendor-delivery-kind.bad.yaml":        {18, `vendors[0].delivery.webhook: unknown field "webhook" in vendors[0].delivery`},
 		"vendor-no-delivery.bad.yaml":          {15, "vendors[0].delivery: no kind: give one, like delivery: {nats: {}}"},

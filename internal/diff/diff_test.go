@@ -17,7 +17,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/snapshot"
 )
 
-const tenant = "t-1"
+const tenant = "1a2b3c4d-0000-4000-8000-00000000d001"
 
 // outcome is one Run and what it emitted.
 type outcome struct {
@@ -554,7 +554,7 @@ func TestPreviousExportMismatch(t *testing.T) {
 		t.Fatalf("error %v, %d changes", o.err, len(o.changes))
 	}
 	// A snapshot of another tenant.
-	other, _, _ := snapshot.FromRecords("t-2", "e0", reader(r0))
+	other, _, _ := snapshot.FromRecords("1a2b3c4d-0000-4000-8000-00000000d002", "e0", reader(r0))
 	o = runDiff(t, diff.Config{}, other, r0, r1, "e1")
 	if failure.ReasonOf(o.err) != "snapshot_mismatch" {
 		t.Fatalf("another tenant's snapshot: %v", o.err)

@@ -319,7 +319,7 @@ func (d DeadLetter) Validate() error {
 	if err := ValidateToken("stage", d.Stage); err != nil {
 		return fmt.Errorf("dead letter %s: %w", d.ID, err)
 	}
-	if err := ValidateTenant(d.Tenant); err != nil {
+	if err := validateDLQTenant(d.Tenant); err != nil {
 		return fmt.Errorf("dead letter %s: %w", d.ID, err)
 	}
 	return nil
