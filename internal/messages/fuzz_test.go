@@ -145,4 +145,3 @@ func roundTrip[T any, P interface {
 		t.Fatalf("%T: encoding is not stable:\n%s %v %q\n%s %v %q", v, m1.Subject, m1.Header, m1.Data, m2.Subject, m2.Header, m2.Data)
 	}
 }
-

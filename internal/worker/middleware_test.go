@@ -198,7 +198,7 @@ func TestTracingContinuesTheTraceFromTheHeaders(t *testing.T) {
 	}, nil, tp)
 
 	pctx, sender := tp.Tracer("test").Start(context.Background(), "request export")
-	msg := &nats.Msg{Subject: "jobs.export."+tenantT1, Data: []byte("x")}
+	msg := &nats.Msg{Subject: "jobs.export." + tenantT1, Data: []byte("x")}
 	telemetry.InjectNATS(pctx, msg)
 	sender.End()
 	if _, err := js.PublishMsg(context.Background(), msg); err != nil {
