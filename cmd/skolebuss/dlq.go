@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/daemon"
 	"github.com/skolebuss/skolebuss/internal/messages"
 )
 
@@ -59,7 +60,7 @@ func dlqCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	last := fs.Int("last", 50, "list the last `N` (0: all)")
 	asJSON := fs.Bool("json", false, "one JSON object a line instead of a table")
 	fs.Usage = func() { fmt.Fprint(stderr, dlqHelp); fs.PrintDefaults() }
-	if err := parseOps(fs, args); err != nil {
+	if err := parseOps(fs, args, daemon.Range{Flag: "last", Min: 0, Max: daemon.MaxFlagCount}); err != nil {
 		return err
 	}
 	if *stage != "" && *stage != "fetch" && *stage != "publish" {
@@ -73,9 +74,6 @@ func dlqCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	filter, err := messages.DLQFilter(*stage, *tenant)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if *last < 0 {
-		return fmt.Errorf("%w: --last %d: want 0 or more", errUsage, *last)
 	}
 	_, nc, js, err := o.open(ctx, getenv)
 	if err != nil {

@@ -130,7 +130,9 @@ func (o *opsFlags) register(fs *flag.FlagSet) {
 	o.RegisterClient(fs)
 }
 
-func parseOps(fs *flag.FlagSet, args []string) error { return daemon.ParseFlags(fs, args) }
+func parseOps(fs *flag.FlagSet, args []string, ranges ...daemon.Range) error {
+	return daemon.ParseFlags(fs, args, ranges...)
+}
 
 // load reads the configuration as the daemons do.
 func (o *opsFlags) load(getenv func(string) string) (*config.Config, error) {
