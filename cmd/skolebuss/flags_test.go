@@ -47,3 +47,12 @@ func TestCredentialsInNATSURLRefused(t *testing.T) {
 		}
 	}
 }
+
+// A tenant id on the command line is taken in either case: export gets past
+// the tenant check with an upper-case id (and fails only to connect).
+func TestTenantFlagInUpperCase(t *testing.T) {
+	code, _, stderr := runCLI(t, "export", "--tenant", strings.ToUpper("aa750693-e3ea-441b-93fe-6a71a8371afa"), "--nats-url", "nats://127.0.0.1:1")
+	if code != 1 || !strings.Contains(stderr, "127.0.0.1:1") {
+		t.Errorf("exit %d, %q; want 1 failing to connect", code, stderr)
+	}
+}

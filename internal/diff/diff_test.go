@@ -577,3 +577,23 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An empty export is held as the publisher's help says, a tenant's first
+// one too (an upstream that serves nothing for a new tenant is more likely
+// broken than the municipality empty); forced, it applies, and once the
+// applied state is empty an empty export has nothing to delete and applies.
+func TestEmptyFirstExportHeld(t *testing.T) {
+	o := runDiff(t, diff.Config{}, nil, nil, nil, "first-empty")
+	h := heldError(t, o.err)
+	if !h.Empty || h.Previous != 0 || !strings.Contains(h.Error(), "first export") || !strings.Contains(h.Error(), "force") {
+		t.Fatalf("empty first export: %+v: %v", h, h)
+	}
+	o = runDiff(t, diff.Config{Force: true}, nil, nil, nil, "first-empty")
+	if o.err != nil {
+		t.Fatalf("forced empty first export: %v", o.err)
+	}
+	empty := mustSnapshot(t, nil, "first-empty")
+	if o := runDiff(t, diff.Config{}, empty, nil, nil, "still-empty"); o.err != nil {
+		t.Fatalf("empty export after an applied empty state: %v", o.err)
+	}
+}
