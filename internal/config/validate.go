@@ -359,8 +359,8 @@ func checkName(s string) string {
 // redactUser is u as text with its user info shown as "***".
 func redactUser(u *url.URL) string {
 	c := *u
-	c.User = url.User("***")
-	return c.String()
+	c.User = nil
+	return strings.Replace(c.String(), "://", "://***@", 1)
 }
 
 func truncName(s string) string {
