@@ -48,6 +48,13 @@ func TestHelpAndBadFlags(t *testing.T) {
 	if err := run(context.Background(), []string{"--config", "no/such/file.yaml"}, io.Discard, noEnv); !errors.Is(err, daemon.ErrUsage) || !strings.Contains(err.Error(), "no/such/file.yaml") {
 		t.Errorf("missing config: %v", err)
 	}
+	// Checked before anything connects: no server listens at :1.
+	for flag, value := range map[string]string{"--drain": "-1s", "--ack-wait": "0s", "--window": "-5"} {
+		err := run(context.Background(), []string{flag, value, "--nats-url", "nats://127.0.0.1:1"}, io.Discard, noEnv)
+		if !errors.Is(err, daemon.ErrUsage) || !strings.Contains(err.Error(), flag+" "+value) {
+			t.Errorf("%s %s: %v, want a usage error naming the flag", flag, value, err)
+		}
+	}
 }
 
 // TestKilledMidwayAndRestartedPublishesEveryEventOnce runs the real binary

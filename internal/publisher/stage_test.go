@@ -193,3 +193,19 @@ func TestTraceContextTravelsIntoEveryEvent(t *testing.T) {
 		t.Error("no publisher.export span")
 	}
 }
+
+// A tenant's first export, empty, is held as the help says an empty export
+// is: nothing is published and no snapshot stored until an operator forces it.
+func TestEmptyFirstExportHeld(t *testing.T) {
+	e := newEnv(t, "tiny")
+	e.stage(nil)
+	from := lastSeq(t, e.bus.JS) + 1
+	e.send(e.ctx, e.put("empty-first", []byte(emptyExport)))
+	dl := waitDeadLetter(t, e)
+	if dl.Reason != "deletion_held" || !strings.Contains(dl.Error, "first export") {
+		t.Fatalf("dead letter %+v", dl)
+	}
+	if n := lastSeq(t, e.bus.JS); n >= from {
+		t.Errorf("a held first export published %d messages", n-from+1)
+	}
+}
