@@ -22,7 +22,7 @@ import (
 
 const vendor = "acme"
 
-var tenants = []string{"aa750693-e3ea-441b-93fe-6a71a8371afa", "7c9e6679-7425-40de-944b-e07fc1f90ae7", "t3"}
+var tenants = []string{"aa750693-e3ea-441b-93fe-6a71a8371afa", "7c9e6679-7425-40de-944b-e07fc1f90ae7", "0f6d2a4c-1b3e-4c5d-8e7f-9a0b1c2d3e4f"}
 
 // build builds the command into a temporary directory.
 func build(t *testing.T) string {
