@@ -34,7 +34,7 @@ type Config struct {
 	MaxAckPending int
 	AckWait       time.Duration
 	// RetryWait is the pause before reading again after an error (default
-	// 1s, doubling to 30s while errors continue).
+	// 1s, doubling up to 30 times that while errors continue).
 	RetryWait time.Duration
 	// ResyncRetry is how long after an unanswered or refused resync request
 	// the kit asks again, and after an accepted one that has not started
@@ -222,7 +222,7 @@ func (k *Kit) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		}
-		wait = min(2*wait, 30*time.Second)
+		wait = min(2*wait, 30*k.cfg.RetryWait)
 	}
 }
 

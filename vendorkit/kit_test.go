@@ -187,8 +187,8 @@ func TestKitAppliesChecksAndUnlinks(t *testing.T) {
 	}
 	store := newRecorder()
 	kit, _ := runKit(t, w, store, vendorkit.Config{BatchSize: 300})
-	waitMatched(t, w, store, tenantA, "export-2", 20*time.Second)
-	waitMatched(t, w, store, tenantB, "export-2", 20*time.Second)
+	waitMatched(t, w, store, tenantA, "export-2", 60*time.Second)
+	waitMatched(t, w, store, tenantB, "export-2", 60*time.Second)
 	store.mu.Lock()
 	for _, c := range store.checks {
 		if c.Mismatch != "" {
@@ -205,7 +205,7 @@ func TestKitAppliesChecksAndUnlinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.export(t, tenantA, vendortest.ExportOptions{})
-	waitMatched(t, w, store, tenantA, "export-3", 20*time.Second)
+	waitMatched(t, w, store, tenantA, "export-3", 60*time.Second)
 	if recs := store.Records(tenantB); len(recs[vendorkit.EntityPerson]) != 0 {
 		t.Errorf("tenant B unlinked, and the store still holds %d persons of it", len(recs[vendorkit.EntityPerson]))
 	}
@@ -241,12 +241,12 @@ func TestKitAsksForAResyncWhenTheStoreDiffers(t *testing.T) {
 	w.export(t, tenantA, vendortest.ExportOptions{Lose: 7})
 	store := newRecorder()
 	kit, _ := runKit(t, w, store, vendorkit.Config{ResyncRetry: time.Minute})
-	waitChecked(t, store, tenantA, "export-0", 10*time.Second)
+	waitChecked(t, store, tenantA, "export-0", 60*time.Second)
 
 	var req request
 	select {
 	case req = <-requests:
-	case <-time.After(10 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatal("no resync request after export-1 lost a change")
 	}
 	if req.subject != "vendorreq."+vendor+".resync."+tenantA {
@@ -261,7 +261,7 @@ func TestKitAsksForAResyncWhenTheStoreDiffers(t *testing.T) {
 	if c, _ := store.checked(tenantA, "export-1"); c.Mismatch == "" {
 		t.Error("export-1 lost a change, and its check found no difference")
 	}
-	waitfor.Condition(t, 5*time.Second, func() error {
+	waitfor.Condition(t, 60*time.Second, func() error {
 		if st, _ := kit.Status(tenantA); st.ResyncID != "r1" {
 			return fmt.Errorf("status %+v", st)
 		}
@@ -270,7 +270,7 @@ func TestKitAsksForAResyncWhenTheStoreDiffers(t *testing.T) {
 	if err := w.feed.Resync(context.Background(), w.js, tenantA); err != nil {
 		t.Fatal(err)
 	}
-	waitfor.Condition(t, 10*time.Second, func() error {
+	waitfor.Condition(t, 60*time.Second, func() error {
 		c, ok := store.checked(tenantA, "export-1")
 		if !ok || !c.Resync || c.Mismatch != "" {
 			return fmt.Errorf("resync of export-1 not checked and matched: %+v", c)
@@ -328,7 +328,7 @@ func TestKitResumesFromTheStoresPosition(t *testing.T) {
 	}
 	w.export(t, tenantA, vendortest.ExportOptions{})
 	runKit(t, w, store, vendorkit.Config{})
-	waitMatched(t, w, store, tenantA, "export-1", 20*time.Second)
+	waitMatched(t, w, store, tenantA, "export-1", 60*time.Second)
 	if len(store.disorder) > 0 {
 		t.Errorf("out of order: %v", store.disorder)
 	}
@@ -410,7 +410,7 @@ func TestKitReadsAgainAfterAStoreError(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	waitMatched(t, w, rec, tenantA, "export-1", 30*time.Second)
+	waitMatched(t, w, rec, tenantA, "export-1", 60*time.Second)
 	store.mu.Lock()
 	calls := store.calls
 	store.mu.Unlock()

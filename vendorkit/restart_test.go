@@ -56,8 +56,8 @@ func restartRun(t *testing.T, seed uint64, size int) {
 	runKit(t, w, store, vendorkit.Config{})
 	select {
 	case <-kill:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the kit did not apply a third of the events in 20s")
+	case <-time.After(60 * time.Second):
+		t.Fatal("the kit did not apply a third of the events in 60s")
 	}
 	addr := w.s.Addr().String()
 	w.s.Shutdown()
@@ -69,8 +69,8 @@ func restartRun(t *testing.T, seed uint64, size int) {
 	// After the restart, one more export of each.
 	w.export(t, tenantA, vendortest.ExportOptions{})
 	w.export(t, tenantB, vendortest.ExportOptions{})
-	waitMatched(t, w, store, tenantA, "export-2", 30*time.Second)
-	waitMatched(t, w, store, tenantB, "export-2", 30*time.Second)
+	waitMatched(t, w, store, tenantA, "export-2", 60*time.Second)
+	waitMatched(t, w, store, tenantB, "export-2", 60*time.Second)
 	store.mu.Lock()
 	defer store.mu.Unlock()
 	if len(store.disorder) > 0 {
