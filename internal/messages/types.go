@@ -229,6 +229,12 @@ type Boundary struct {
 	// Upstream is what the upstream said of its API when it served the
 	// export, on export.started only; nil when it said nothing.
 	Upstream *Upstream
+	// Resync marks, on a vendor's stream, both boundaries of a resync: at
+	// its export.started the vendor discards what it holds of the tenant;
+	// the events up to its export.completed are created events of the
+	// tenant's whole current state (the export ExportID), cut to the
+	// vendor's profile.
+	Resync bool
 }
 
 // Upstream is what the upstream announced about its API with an export:
