@@ -39,11 +39,11 @@ func TestParseResyncRequest(t *testing.T) {
 	for body, want := range map[string]string{
 		`{"reason":"` + strings.Repeat("x", 201) + `"}`: "201 bytes long, at most 200",
 		`{"reason":"` + strings.Repeat("ø", 101) + `"}`: "202 bytes long",
-		"{\"reason\":\"\xff\"}":                          "not valid UTF-8",
-		`{"vendor":"other"}`:                             `unknown field "vendor"`,
-		`{"reason":1}`:                                   "not {",
-		`{} {}`:                                          "more than one",
-		`[`:                                              "not {",
+		"{\"reason\":\"\xff\"}":                         "not valid UTF-8",
+		`{"vendor":"other"}`:                            `unknown field "vendor"`,
+		`{"reason":1}`:                                  "not {",
+		`{} {}`:                                         "more than one",
+		`[`:                                             "not {",
 	} {
 		if _, err := ParseResyncRequest([]byte(body)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%.40q: %v, want %q", body, err, want)
