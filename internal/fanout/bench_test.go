@@ -41,7 +41,7 @@ func BenchmarkFirstExport(b *testing.B) {
 			b.Fatal(err)
 		}
 		f, err := fanout.New(fanout.Config{Vendors: []fanout.Vendor{v}, Poll: 50 * time.Millisecond},
-			fanout.Deps{Conn: w.b.Conn, JS: w.b.JS, Store: store})
+			fanout.Deps{Conn: w.b.Conn, JS: w.b.JS, Store: store, Snapshots: w.b.Stores.Snapshots, Exports: w.b.Stores.Exports})
 		if err != nil {
 			b.Fatal(err)
 		}
