@@ -48,7 +48,10 @@ Event ids are a hash of the canonical event's id and the vendor, and what
 each vendor holds is stored (object store "fanout") before the export is
 acknowledged, so a fan-out killed midway and started again redoes the export
 and the vendor's stream stores nothing twice. Each vendor has its own durable
-consumer (fanout-<vendor>); several fan-out processes share them.
+consumer (fanout-<vendor>); several fan-out processes share them, but
+nothing yet keeps two from working on one vendor at once, so a resync done
+by one can interleave with an export of the same tenant delivered by
+another: run one fan-out process.
 
 The configuration is one YAML file (--config; without it the sandbox demo's
 configuration, with its two demo vendors), then SKOLEBUSS_* environment
