@@ -83,7 +83,7 @@ func mounts(t *testing.T, c composeFile, service string) map[string]string {
 func TestComposeServicesMountsAndDependencies(t *testing.T) {
 	c := readCompose(t)
 	for _, want := range []string{"nats-1", "nats-2", "nats-3", "sandbox", "requester", "fetcher", "publisher",
-		"otel-collector", "jaeger", "prometheus", "grafana"} {
+		"fanout", "otel-collector", "jaeger", "prometheus", "grafana"} {
 		if _, ok := c.Services[want]; !ok {
 			t.Errorf("no service %s", want)
 		}
@@ -110,10 +110,12 @@ func TestComposeServicesMountsAndDependencies(t *testing.T) {
 			t.Errorf("%s: %d replicas, want %d", svc, got, n)
 		}
 	}
-	// The NATS nodes each mount their own conf and the shared accounts.
+	// The NATS nodes each mount their own conf and the shared accounts and
+	// users, beside each other (accounts.conf includes ./users.conf).
 	for i := 1; i <= 3; i++ {
 		m := mounts(t, c, "nats-"+strconv.Itoa(i))
-		if filepath.Base(m["/etc/nats/nats.conf"]) != "nats-"+strconv.Itoa(i)+".conf" || m["/etc/nats/accounts.conf"] == "" {
+		if filepath.Base(m["/etc/nats/nats.conf"]) != "nats-"+strconv.Itoa(i)+".conf" || m["/etc/nats/accounts.conf"] == "" ||
+			filepath.Base(m["/etc/nats/users.conf"]) != "users.conf" {
 			t.Errorf("nats-%d mounts %v", i, m)
 		}
 	}
@@ -147,7 +149,8 @@ func TestComposeSecretsComeFromEnvFile(t *testing.T) {
 		}
 	}
 	accounts, _ := os.ReadFile(filepath.Join("nats", "accounts.conf"))
-	for _, m := range regexp.MustCompile(`password:\s*\$([A-Z0-9_]+)`).FindAllStringSubmatch(string(accounts), -1) {
+	users, _ := os.ReadFile(filepath.Join("nats", "users.conf"))
+	for _, m := range regexp.MustCompile(`password:\s*\$([A-Z0-9_]+)`).FindAllStringSubmatch(string(accounts)+string(users), -1) {
 		for i := 1; i <= 3; i++ {
 			if _, ok := c.Services["nats-"+strconv.Itoa(i)].Environment[m[1]]; !ok {
 				t.Errorf("nats-%d does not get %s", i, m[1])
@@ -179,7 +182,7 @@ func TestComposeSecretsComeFromEnvFile(t *testing.T) {
 
 // stages are the compose services that run a skolebuss daemon, each named
 // like its NATS user.
-var stages = []string{"requester", "fetcher", "publisher"}
+var stages = []string{"requester", "fetcher", "publisher", "fanout"}
 
 // serviceConfig is the configuration the daemon of a compose service runs
 // with, and that process's environment: the file compose mounts at
@@ -787,7 +790,7 @@ func TestPrometheusAndCollectorWiring(t *testing.T) {
 			}
 		}
 	}
-	for _, s := range []string{"requester", "fetcher", "publisher"} {
+	for _, s := range stages {
 		if !scraped[s] {
 			t.Errorf("%s is not scraped", s)
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/diff"
 	"github.com/skolebuss/skolebuss/internal/fetcher"
 	"github.com/skolebuss/skolebuss/internal/flytapi"
+	"github.com/skolebuss/skolebuss/internal/natsauth"
 	"github.com/skolebuss/skolebuss/internal/publisher"
 	"github.com/skolebuss/skolebuss/internal/quota"
 	"github.com/skolebuss/skolebuss/internal/requester"
@@ -38,13 +39,18 @@ import (
 // natsEnv are the password variables the NATS confs reference, with dummy
 // values: each differs, so a test can tell which one a user got.
 var natsEnv = map[string]string{
-	"REQUESTER_PASSWORD":   "pw-requester",
-	"FETCHER_PASSWORD":     "pw-fetcher",
-	"PUBLISHER_PASSWORD":   "pw-publisher",
-	"OPERATOR_PASSWORD":    "pw-operator",
-	"VENDOR_DEMO_PASSWORD": "pw-vendor-demo",
-	"SYS_PASSWORD":         "pw-sys",
+	"REQUESTER_PASSWORD":                         "pw-requester",
+	"FETCHER_PASSWORD":                           "pw-fetcher",
+	"PUBLISHER_PASSWORD":                         "pw-publisher",
+	"FANOUT_PASSWORD":                            "pw-fanout",
+	"OPERATOR_PASSWORD":                          "pw-operator",
+	"SYS_PASSWORD":                               "pw-sys",
+	"SKOLEBUSS_VENDOR_ITSLEARNING_DEMO_PASSWORD": "pw-vendor-itslearning-demo",
+	"SKOLEBUSS_VENDOR_ROSTER_ONLY_DEMO_PASSWORD": "pw-vendor-roster-only-demo",
 }
+
+// vendorPassword is the password natsEnv gives vendor's user.
+func vendorPassword(vendor string) string { return natsEnv[app.VendorPasswordEnv(vendor)] }
 
 func setNATSEnv(t *testing.T) {
 	t.Helper()
@@ -109,7 +115,9 @@ func TestNATSConfsParseAsACluster(t *testing.T) {
 			// Every user of the pipeline, in the SKOLEBUSS account, with the
 			// password from its own environment variable.
 			for user, env := range map[string]string{"requester": "REQUESTER_PASSWORD", "fetcher": "FETCHER_PASSWORD",
-				"publisher": "PUBLISHER_PASSWORD", "operator": "OPERATOR_PASSWORD", "vendor-demo": "VENDOR_DEMO_PASSWORD"} {
+				"publisher": "PUBLISHER_PASSWORD", "fanout": "FANOUT_PASSWORD", "operator": "OPERATOR_PASSWORD",
+				"vendor-itslearning-demo": app.VendorPasswordEnv("itslearning-demo"),
+				"vendor-roster-only-demo": app.VendorPasswordEnv("roster-only-demo")} {
 				u := userByName(o, user)
 				if u == nil {
 					t.Errorf("no user %s", user)
@@ -128,8 +136,9 @@ func TestNATSConfsParseAsACluster(t *testing.T) {
 					notPub: []string{"lms.>", "jobs.export.>", "$O.snapshots.>", "$JS.API.STREAM.PURGE.JOBS"}},
 				"publisher": {pub: []string{"lms.>", "dlq.publish.>", "$O.snapshots.>", "$JS.ACK.EXPORTS.publisher.>"},
 					notPub: []string{"jobs.export.>", "exports.fetched.>", "$KV.quota.>", "$JS.API.STREAM.DELETE.LMS"}},
-				"vendor-demo": {pub: []string{"$JS.ACK.VENDOR_demo.demo.>"}, notPub: []string{"lms.>", "$JS.API.CONSUMER.CREATE.LMS.>"},
-					sub: []string{"_INBOX_vendor_demo.>", "vendor.demo.>"}},
+				"fanout": {pub: []string{"vendor.itslearning-demo.>", "vendor.roster-only-demo.>", "$O.fanout.>", "$JS.API.CONSUMER.CREATE.LMS.>"},
+					notPub: []string{"lms.>", "jobs.export.>", "vendor.>", "$JS.API.STREAM.PURGE.LMS", "$JS.API.STREAM.DELETE.VENDOR_itslearning-demo"},
+					sub:    []string{"_INBOX.>", "vendorreq.*.resync.*"}},
 			}
 			for user, w := range want {
 				u := userByName(o, user)
@@ -151,8 +160,8 @@ func TestNATSConfsParseAsACluster(t *testing.T) {
 					t.Errorf("user %s subscribes to %v, want %v", user, u.Permissions.Subscribe.Allow, w.sub)
 				}
 			}
-			if u := userByName(o, "vendor-demo"); u != nil && slices.Contains(u.Permissions.Subscribe.Allow, "_INBOX.>") {
-				t.Error("a vendor may read every inbox of the account")
+			if u := userByName(o, "fanout"); u == nil || u.Permissions == nil || u.Permissions.Response == nil {
+				t.Error("the fan-out may not answer the vendors' resync requests")
 			}
 		})
 	}
@@ -281,10 +290,11 @@ func TestNATSPermissionsCarryThePipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 3)
+	const running = 6 // the demo vendor, fetcher, publisher, fan-out and the two vendors' copies
+	done := make(chan error, running)
 	defer func() {
 		stop()
-		for range 3 {
+		for range running {
 			select {
 			case err := <-done:
 				if err != nil && !errors.Is(err, context.Canceled) {
@@ -332,6 +342,37 @@ func TestNATSPermissionsCarryThePipeline(t *testing.T) {
 		done <- pub.Run(runCtx, pb.JS, wc, quiet(), nil)
 	}()
 
+	// The fan-out, as its own user, delivers to the vendors of the compose
+	// configuration; each vendor reads its own stream as its own user.
+	fo := openAs(t, ctx, url, "fanout")
+	composeCfg, err := config.Load("skolebuss.compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	composeCfg.NATS.Replicas = 1 // one node here, not the cluster
+	fan, err := app.NewFanout(ctx, app.Runtime{Config: composeCfg, Bus: fo, Logger: quiet()}, app.StageOptions{AckWait: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("the fan-out as its user: %v", err)
+	}
+	go func() { done <- fan.Run(runCtx) }()
+	copies := map[string]*vendorcopy.Vendor{}
+	for _, name := range app.VendorNames(composeCfg) {
+		vnc, err := nats.Connect(url, nats.UserInfo(natsauth.UserName(name), vendorPassword(name)),
+			nats.CustomInboxPrefix(natsauth.InboxPrefix(name)))
+		if err != nil {
+			t.Fatalf("connect as vendor %s: %v", name, err)
+		}
+		t.Cleanup(vnc.Close)
+		vjs, err := jetstream.New(vnc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if copies[name], err = vendorcopy.New(vjs, vendorcopy.Config{Vendor: name, Logger: quiet()}); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- copies[name].Run(runCtx) }()
+	}
+
 	rb := openAs(t, ctx, url, "requester")
 	tenant := sandbox.DemoTenantFjordvik
 	req, err := requester.New(rb.JS, requester.Config{Tenants: []requester.Tenant{
@@ -371,6 +412,24 @@ func TestNATSPermissionsCarryThePipeline(t *testing.T) {
 		t.Fatalf("requester: %v", err)
 	}
 	waitExports(2)
+	// Both vendors have the tenant: the fan-out delivered both exports to
+	// each, and each vendor's copy matches its own export.completed.
+	for name, c := range copies {
+		for {
+			st, ok := c.Status(tenant)
+			if ok && st.Exports >= 2 {
+				if !st.Matched {
+					t.Fatalf("vendor %s's copy does not match: %s", name, st.Mismatch)
+				}
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("vendor %s never received both exports (status %+v)", name, st)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
 	if _, err := req.RequestNow(ctx, sandbox.DemoTenantMaaneby, "perm-dlq"); err != nil {
 		t.Fatalf("requester: %v", err)
 	}
@@ -448,40 +507,46 @@ func TestNATSPermissionsRefuseOtherStagesSubjects(t *testing.T) {
 		{"publisher", "jobs.export.t1"},
 		{"publisher", "$KV.quota.x"},
 		{"publisher", "$JS.API.STREAM.PURGE.LMS"},
-		{"vendor-demo", "vendor.demo.t1.person.created"},
+		{"fanout", "lms.t1.person.created"},
+		{"fanout", "jobs.export.t1"},
+		{"fanout", "vendor.another.t1.person.created"},
+		{"fanout", "$JS.API.STREAM.DELETE.VENDOR_itslearning-demo"},
+		{"vendor-itslearning-demo", "vendor.itslearning-demo.t1.person.created"},
 	} {
-		nc, errs := violations(t, url, c.user, natsEnv[strings.ToUpper(strings.ReplaceAll(c.user, "-", "_"))+"_PASSWORD"])
+		pass := natsEnv[strings.ToUpper(c.user)+"_PASSWORD"]
+		opts := []nats.Option{}
+		if v, ok := strings.CutPrefix(c.user, "vendor-"); ok {
+			pass = vendorPassword(v)
+			opts = append(opts, nats.CustomInboxPrefix(natsauth.InboxPrefix(v)))
+		}
+		nc, errs := violations(t, url, c.user, pass, opts...)
 		if err := nc.Publish(c.subject, []byte("x")); err != nil {
 			t.Fatal(err)
 		}
 		expectViolation(t, errs, c.user+" publishing "+c.subject)
 	}
 
-	// The fan-out's shape: the operator makes the vendor's stream and
-	// durable consumer; the vendor pulls from it and acks, and nothing else.
-	js := op.JS
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "VENDOR_demo", Subjects: []string{"vendor.demo.>"}}); err != nil {
+	// The fan-out's streams, as it provisions them: vendor itslearning-demo
+	// pulls from a consumer of its own on its stream and acks, and is
+	// refused the other vendor's stream, the LMS stream and every inbox.
+	vendors := []string{config.DemoVendorContact, config.DemoVendorRoster}
+	if _, err := bus.ProvisionVendors(ctx, op.JS, bus.ProvisionConfig{}, vendors); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "VENDOR_other", Subjects: []string{"vendor.other.>"}}); err != nil {
-		t.Fatal(err)
-	}
-	for _, sc := range []struct{ stream, name string }{{"VENDOR_demo", "demo"}, {"VENDOR_other", "other"}} {
-		if _, err := js.CreateOrUpdateConsumer(ctx, sc.stream, jetstream.ConsumerConfig{Durable: sc.name, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+	for _, v := range vendors {
+		if _, err := op.JS.Publish(ctx, "vendor."+v+".t1.person.created", []byte(`{"n":1}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := js.Publish(ctx, "vendor.demo.t1.person.created", []byte(`{"n":1}`)); err != nil {
-		t.Fatal(err)
-	}
-	vnc, verrs := violations(t, url, "vendor-demo", natsEnv["VENDOR_DEMO_PASSWORD"], nats.CustomInboxPrefix("_INBOX_vendor_demo"))
+	v := config.DemoVendorContact
+	vnc, verrs := violations(t, url, natsauth.UserName(v), vendorPassword(v), nats.CustomInboxPrefix(natsauth.InboxPrefix(v)))
 	vjs, err := jetstream.New(vnc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cons, err := vjs.Consumer(ctx, "VENDOR_demo", "demo")
+	cons, err := vjs.CreateOrUpdateConsumer(ctx, bus.VendorStream(v), jetstream.ConsumerConfig{Durable: "lms", AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
-		t.Fatalf("the vendor cannot bind its consumer: %v", err)
+		t.Fatalf("the vendor cannot make its consumer: %v", err)
 	}
 	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
 	if err != nil {
@@ -497,17 +562,15 @@ func TestNATSPermissionsRefuseOtherStagesSubjects(t *testing.T) {
 	if got != 1 {
 		t.Fatalf("the vendor pulled %d messages, want 1", got)
 	}
-	// Another vendor's consumer, the LMS stream and a consumer of its own
-	// making are refused.
 	short := func() context.Context {
 		c, cancel := context.WithTimeout(ctx, time.Second)
 		t.Cleanup(cancel)
 		return c
 	}
-	if _, err := vjs.Consumer(short(), "VENDOR_other", "other"); err == nil {
-		t.Error("the vendor read another vendor's consumer")
+	if _, err := vjs.CreateOrUpdateConsumer(short(), bus.VendorStream(config.DemoVendorRoster), jetstream.ConsumerConfig{Durable: "sneak"}); err == nil {
+		t.Error("the vendor made a consumer on another vendor's stream")
 	}
-	expectViolation(t, verrs, "vendor reading another vendor's consumer")
+	expectViolation(t, verrs, "vendor making a consumer on another vendor's stream")
 	if _, err := vjs.CreateOrUpdateConsumer(short(), "LMS", jetstream.ConsumerConfig{Durable: "sneak"}); err == nil {
 		t.Error("the vendor made a consumer on LMS")
 	}
@@ -520,4 +583,89 @@ func TestNATSPermissionsRefuseOtherStagesSubjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectViolation(t, verrs, "vendor subscribing to every inbox")
+}
+
+// users.conf is what `skolebuss vendors nats-config --stage-users` writes
+// for deploy/skolebuss.compose.yaml today (app.WriteNATSUsers is the
+// command's writer), so it cannot drift from the configuration's vendors or
+// from natsauth; and nats-server, reading the cluster's conf that includes
+// it, gives every vendor exactly natsauth's permissions and the stages
+// theirs.
+func TestNATSUsersAreWhatTheGeneratorWrites(t *testing.T) {
+	cfg, err := config.Load("skolebuss.compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Vendors) < 2 {
+		t.Fatalf("skolebuss.compose.yaml has %d vendors, want the demo's two", len(cfg.Vendors))
+	}
+	var want strings.Builder
+	if err := app.WriteNATSUsers(&want, cfg, true); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join("nats", "users.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want.String() {
+		t.Fatal("deploy/nats/users.conf is not what the generator writes; run\n" +
+			"  go run ./cmd/skolebuss vendors nats-config --config deploy/skolebuss.compose.yaml --stage-users -o deploy/nats/users.conf")
+	}
+
+	setNATSEnv(t)
+	o := loadNATS(t, "nats-1.conf")
+	same := func(who string, got *server.Permissions, want natsauth.Permissions) {
+		t.Helper()
+		if got == nil || got.Publish == nil || got.Subscribe == nil {
+			t.Fatalf("%s has permissions %+v", who, got)
+		}
+		for _, c := range []struct {
+			what      string
+			got, want []string
+		}{
+			{"publish allow", got.Publish.Allow, want.Publish.Allow},
+			{"publish deny", got.Publish.Deny, want.Publish.Deny},
+			{"subscribe allow", got.Subscribe.Allow, want.Subscribe.Allow},
+			{"subscribe deny", got.Subscribe.Deny, want.Subscribe.Deny},
+		} {
+			if !slices.Equal(c.got, c.want) {
+				t.Errorf("%s %s: %q, want %q", who, c.what, c.got, c.want)
+			}
+		}
+		if (got.Response != nil) != want.Responses {
+			t.Errorf("%s may answer requests: %v, want %v", who, got.Response != nil, want.Responses)
+		}
+	}
+	for _, v := range cfg.Vendors {
+		u := userByName(o, natsauth.UserName(v.Name))
+		if u == nil {
+			t.Fatalf("no user for vendor %s", v.Name)
+		}
+		if u.Password != vendorPassword(v.Name) || u.Account == nil || u.Account.Name != "SKOLEBUSS" {
+			t.Errorf("vendor %s: not in the account with the password of %s", v.Name, app.VendorPasswordEnv(v.Name))
+		}
+		same(u.Username, u.Permissions, natsauth.VendorPermissions(v.Name))
+	}
+	for _, su := range natsauth.StageUsers(app.VendorNames(cfg)) {
+		u := userByName(o, su.Name)
+		if u == nil {
+			t.Fatalf("no user %s", su.Name)
+		}
+		if su.Permissions == nil {
+			if u.Permissions != nil {
+				t.Errorf("%s has permissions %+v, want every right", su.Name, u.Permissions)
+			}
+			continue
+		}
+		same(su.Name, u.Permissions, *su.Permissions)
+	}
+	n := 0
+	for _, u := range o.Users {
+		if u.Account != nil && u.Account.Name == "SKOLEBUSS" {
+			n++
+		}
+	}
+	if want := len(cfg.Vendors) + len(natsauth.StageUsers(nil)); n != want {
+		t.Errorf("%d users in the account, want %d", n, want)
+	}
 }

@@ -84,7 +84,9 @@ vendors:
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := append(os.Environ(), "DEMO_SECRET=skolebuss-demo-secret")
+	// The embedded server writes the password of its own user into the
+	// cache directory, where the processes joining it read it: this test's own.
+	env := append(os.Environ(), "DEMO_SECRET=skolebuss-demo-secret", "XDG_CACHE_HOME="+filepath.Join(dir, "cache"))
 
 	var procs []*proc
 	start := func(name string, args ...string) *proc {
@@ -137,9 +139,11 @@ vendors:
 	fetch := start("fetcher", "--config", cfgFile, "--metrics-addr", metricsAddr)
 	pub := start("publisher", "--config", cfgFile)
 	fan := start("fanout", "--config", cfgFile)
+	// The fan-out creates the vendor's stream before it says it is delivering.
+	waitFor("the fan-out", fan, func(s string) bool { return strings.Contains(s, "delivering") })
 	watch := start("skolebuss watch", "watch", "--config", cfgFile)
 	waitFor("the watcher", watch, func(s string) bool { return strings.Contains(s, "watching the LMS stream") })
-	vwatch := start("skolebuss watch --vendor", "watch", "--config", cfgFile, "--vendor", "apart-vendor", "--consumer", "watch-vendor")
+	vwatch := start("skolebuss watch --vendor", "watch", "--config", cfgFile, "--vendor", "apart-vendor")
 	waitFor("the vendor's watcher", vwatch, func(s string) bool { return strings.Contains(s, "watching vendor apart-vendor's stream") })
 
 	if out := run("export", "--config", cfgFile, "--tenant", maaneby, "--id", "apart1"); !strings.Contains(out, "requested: job apart1") {

@@ -44,6 +44,24 @@ as it goes. Ctrl-C stops it cleanly: consumers stop, work in hand finishes,
 telemetry is flushed. Other processes can join while it runs, for example
 "skolebuss export --tenant ID" or a second fetcher (NATS on --nats-port).
 
+NATS admits its users only, as a deployment's does: each vendor's user,
+vendor-<name>, may read its own stream and nothing else (the demo's own vendor
+copies connect as these users), and the pipeline connects as the server's own
+user "skolebuss". A vendor's system connects to nats://127.0.0.1:4222 (the
+--nats-port) as user vendor-<name>, with the inbox prefix _INBOX_<name>
+(nats.go: nats.CustomInboxPrefix), and reads VENDOR_<name> through a consumer
+of its own. Its password is SKOLEBUSS_VENDOR_<NAME>_PASSWORD when that is set
+in the demo's environment (the name upper-cased, '-' as '_': vendor
+itslearning-demo, SKOLEBUSS_VENDOR_ITSLEARNING_DEMO_PASSWORD); otherwise the
+demo makes one at each start and writes it, readable by this OS user only, to
+<user cache dir>/skolebuss/nats-127.0.0.1-<port>/vendor-<name>.password
+(~/.cache on Linux). The pipeline's password is made at each start and written
+beside them (skolebuss.password), never printed: skolebuss watch, export, dlq,
+replay and the daemons run by the same OS user on this machine read it when
+no NATS credentials are given. The files are removed when the demo stops. The
+demo prints each vendor's user, inbox prefix, stream and password file as it
+starts.
+
 With --once it exports every tenant, advances the sandbox one generation,
 exports again, then checks that the canonical copy of each tenant equals the
 latest export record for record and that each vendor's copy of each of its

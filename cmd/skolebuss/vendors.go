@@ -10,7 +10,6 @@ import (
 
 	"github.com/skolebuss/skolebuss/internal/app"
 	"github.com/skolebuss/skolebuss/internal/daemon"
-	"github.com/skolebuss/skolebuss/internal/natsauth"
 )
 
 func init() {
@@ -23,7 +22,7 @@ func init() {
 	})
 }
 
-const vendorsNATSConfigHelp = `Usage: skolebuss vendors nats-config [--config FILE] [-o FILE]
+const vendorsNATSConfigHelp = `Usage: skolebuss vendors nats-config [--config FILE] [--stage-users] [-o FILE]
 
 Writes the NATS users of the configuration's vendors as the users list of a
 nats-server account, for the NATS server the pipeline runs on. The server
@@ -46,8 +45,16 @@ block of the server's configuration:
       }
     }
 
-A key given twice in a block keeps the later value, so the account's other
-users (the stages') must not be given in a users list of their own there.
+A key given twice in a block keeps the later value, and an include stands
+only where a key may (not inside a list), so the file holds every user of
+the account: with --stage-users the pipeline's own users come first, as
+the distributed deployment runs them (deploy/nats/users.conf is this
+command's output for deploy/skolebuss.compose.yaml): requester, fetcher,
+publisher and fanout, each allowed only its stage's subjects and JetStream
+calls, and operator with every right; their passwords in the variables
+REQUESTER_PASSWORD, FETCHER_PASSWORD, PUBLISHER_PASSWORD, FANOUT_PASSWORD
+and OPERATOR_PASSWORD. Without it, give the account's other users no list
+of their own there.
 
 No password is written. Each vendor's is read by the server, when it loads
 its configuration, from an environment variable named after the vendor:
@@ -55,6 +62,10 @@ SKOLEBUSS_VENDOR_<NAME>_PASSWORD, the name upper-cased with '-' as '_'
 (vendor itslearning-demo: SKOLEBUSS_VENDOR_ITSLEARNING_DEMO_PASSWORD). The
 variable may hold the password or its bcrypt hash (nats server passwd); a
 variable that is not set stops the server from starting.
+
+The embedded server (skolebuss demo, a daemon's --embedded) enforces the
+same users by itself when the configuration has vendors; this file is for a
+NATS server run from its own configuration, as deploy/ runs one.
 
 The configuration is --config FILE (default: the sandbox demo's, with its two
 demo vendors), then SKOLEBUSS_* variables. With -o FILE the file is written
@@ -68,6 +79,7 @@ func vendorsNATSConfig(args []string, stdout, stderr io.Writer, getenv func(stri
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", "", "the skolebuss YAML `FILE` (default: the sandbox demo's configuration)")
 	out := fs.String("o", "", "write to `FILE` instead of standard output")
+	stages := fs.Bool("stage-users", false, "write the users of the pipeline's stages and the operator too, before the vendors'")
 	fs.Usage = func() { fmt.Fprint(stderr, vendorsNATSConfigHelp); fs.PrintDefaults() }
 	if err := daemon.ParseFlags(fs, args); err != nil {
 		return err
@@ -86,7 +98,7 @@ func vendorsNATSConfig(args []string, stdout, stderr io.Writer, getenv func(stri
 		return fmt.Errorf("%w: %s has no vendors", errUsage, configName(cfg))
 	}
 	var b bytes.Buffer
-	if err := natsauth.Write(&b, app.NATSAuthVendors(cfg)); err != nil {
+	if err := app.WriteNATSUsers(&b, cfg, *stages); err != nil {
 		return err
 	}
 	if *out == "" {

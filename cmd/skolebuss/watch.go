@@ -47,7 +47,6 @@ func watchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.SetOutput(stderr)
 	var o opsFlags
 	o.register(fs)
-	consumer := fs.String("consumer", "watch", "the durable consumer `NAME` of this watcher on the stream it reads")
 	vendor := fs.String("vendor", "", "read the configured vendor `NAME`'s own stream instead of the canonical LMS stream")
 	fs.Usage = func() { fmt.Fprint(stderr, watchHelp); fs.PrintDefaults() }
 	if err := parseOps(fs, args); err != nil {
@@ -70,7 +69,7 @@ func watchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	defer nc.Close()
 	fmt.Fprintf(stdout, "watching %s; Ctrl-C stops\n", what)
-	err = demo.Watch(ctx, js, cfg, *vendor, *consumer, stdout, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	err = demo.Watch(ctx, js, cfg, *vendor, stdout, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if ctx.Err() != nil {
 		return nil
 	}

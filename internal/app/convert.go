@@ -8,7 +8,9 @@ package app
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -54,25 +56,48 @@ func Limits(a config.Application) quota.Limits {
 // BusConfig is the NATS configuration for internal/bus: the external URL or
 // the embedded server, the credentials (resolved by ResolveSecrets),
 // replicas and the event stream's duplicate window. name identifies the
-// process in the server's monitoring.
+// process in the server's monitoring. With vendors, the embedded server
+// admits only its users (EmbeddedUsers).
 func BusConfig(c *config.Config, name string) bus.Config {
 	n := c.NATS
 	return bus.Config{
 		URL:  n.URL,
 		Name: name,
 		Embedded: bus.EmbeddedConfig{DataDir: n.Embedded.DataDir, Host: n.Embedded.Host, Port: n.Embedded.Port,
-			SyncAlways: n.Embedded.SyncAlways},
+			SyncAlways: n.Embedded.SyncAlways, Users: EmbeddedUsers(c)},
 		CredsFile: n.CredentialsFile, User: n.User, Password: n.Password, Token: n.Token,
 		Provision: bus.ProvisionConfig{Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow,
 			LMSMaxAge: config.LMSMaxAge},
 	}
 }
 
+// EmbeddedUsers are the users the embedded server admits when c has
+// vendors: each vendor's, vendor-<name> with natsauth's permissions and its
+// password from VendorPasswordEnv (or made by the server at each start and
+// written to its credentials directory when the variable is not set). The
+// server adds its own user (bus.EmbeddedUserName) for the pipeline. None
+// without vendors: the server then admits every client, as before vendors
+// existed.
+func EmbeddedUsers(c *config.Config) []bus.EmbeddedUser {
+	var out []bus.EmbeddedUser
+	for _, v := range c.Vendors {
+		out = append(out, bus.EmbeddedUser{Name: natsauth.UserName(v.Name), PasswordEnv: VendorPasswordEnv(v.Name),
+			Permissions: natsauth.VendorPermissions(v.Name).Server()})
+	}
+	return out
+}
+
 // ClientBusConfig is BusConfig for a process that joins a server another
 // process runs: without nats.url it dials the address the embedded server
 // of the same configuration listens on (nats://127.0.0.1:4222 by default).
+// When no credentials are configured and the URL is one server's, it
+// connects as the embedded server's own user (bus.EmbeddedUserName) if an
+// embedded server on that host and port wrote its password into its
+// credentials directory (it does when it admits its users only: with
+// vendors configured; a process of another OS user cannot read it).
 func ClientBusConfig(c *config.Config, name string) bus.Config {
 	bc := BusConfig(c, name)
+	bc.Embedded.Users = nil // it runs no server
 	if bc.URL == "" {
 		host, port := bc.Embedded.Host, bc.Embedded.Port
 		if host == "" {
@@ -82,6 +107,22 @@ func ClientBusConfig(c *config.Config, name string) bus.Config {
 			port = 4222
 		}
 		bc.URL = "nats://" + net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	if bc.CredsFile != "" || bc.User != "" || !bc.Token.IsZero() || strings.Contains(bc.URL, ",") {
+		return bc
+	}
+	u, err := url.Parse(bc.URL)
+	if err != nil || u.User != nil {
+		return bc
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return bc
+	}
+	if dir, err := bus.EmbeddedCredentialsDir(u.Hostname(), port); err == nil {
+		if pw, err := bus.ReadEmbeddedPassword(dir); err == nil {
+			bc.User, bc.Password = bus.EmbeddedUserName, pw
+		}
 	}
 	return bc
 }
@@ -103,13 +144,25 @@ func RequesterConfig(c *config.Config) requester.Config {
 	return rc
 }
 
-// FetcherConfig is the upstream, every application's limits, the replicas
-// and the retry policy; the rest keeps the fetcher's defaults.
+// FetcherConfig is the upstream, every application's limits, the bounds of
+// an export (upstream's, and each tenant's own where it sets them), the
+// replicas and the retry policy; the rest keeps the fetcher's defaults.
 func FetcherConfig(c *config.Config) fetcher.Config {
 	fc := fetcher.Config{API: FlytAPIConfig(c), Applications: map[string]quota.Limits{}, Replicas: c.NATS.Replicas,
-		MaxAttempts: c.Retry.MaxAttempts, Backoff: c.Retry.Backoff}
+		MaxAttempts: c.Retry.MaxAttempts, Backoff: c.Retry.Backoff,
+		Bounds: fetcher.Bounds{Deadline: c.Upstream.ExportDeadline, MaxSize: int64(c.Upstream.MaxExportSize)}}
 	for _, a := range c.Applications {
 		fc.Applications[a.Name] = Limits(a)
+	}
+	for _, t := range c.Tenants {
+		if t.ExportDeadline == 0 && t.MaxExportSize == 0 {
+			continue
+		}
+		if fc.TenantBounds == nil {
+			fc.TenantBounds = map[string]fetcher.Bounds{}
+		}
+		d, size := c.ExportBounds(t)
+		fc.TenantBounds[t.ID] = fetcher.Bounds{Deadline: d, MaxSize: int64(size)}
 	}
 	return fc
 }
@@ -166,4 +219,16 @@ func NATSAuthVendors(c *config.Config) []natsauth.Vendor {
 		out = append(out, natsauth.Vendor{Name: v.Name, Password: natsauth.Password{Env: VendorPasswordEnv(v.Name)}})
 	}
 	return out
+}
+
+// WriteNATSUsers writes the users list `skolebuss vendors nats-config`
+// writes for c: the vendors' users (NATSAuthVendors), after the stages' and
+// the operator's as deploy/nats runs them (natsauth.StageUsers) when stages
+// is set.
+func WriteNATSUsers(w io.Writer, c *config.Config, stages bool) error {
+	var others []natsauth.User
+	if stages {
+		others = natsauth.StageUsers(VendorNames(c))
+	}
+	return natsauth.Write(w, NATSAuthVendors(c), others...)
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/skolebuss/skolebuss/internal/config"
+	"github.com/skolebuss/skolebuss/internal/fetcher"
 )
 
 // The configuration's values reach each package's configuration.
@@ -21,6 +22,17 @@ func TestConvert(t *testing.T) {
 	if l := fc.Applications[config.DemoApplication]; l.Rate != 5 || l.Daily != 10000 || len(l.AlertAt) != 2 {
 		t.Errorf("limits of the demo application: %+v", l)
 	}
+	if b := fc.Bounds; b.Deadline != config.DefaultExportDeadline || b.MaxSize != int64(config.DefaultMaxExportSize) || fc.TenantBounds != nil {
+		t.Errorf("bounds %+v, tenants' %+v; want the defaults, no tenant's own", b, fc.TenantBounds)
+	}
+	if fetcher.DefaultExportDeadline != config.DefaultExportDeadline || fetcher.DefaultMaxExportSize != int64(config.DefaultMaxExportSize) {
+		t.Error("the fetcher's default bounds differ from the configuration's")
+	}
+	c.Tenants[1].MaxExportSize = 3 << 30
+	if b := FetcherConfig(c).TenantBounds[c.Tenants[1].ID]; b.MaxSize != 3<<30 || b.Deadline != config.DefaultExportDeadline {
+		t.Errorf("a tenant's own bound: %+v", b)
+	}
+	c.Tenants[1].MaxExportSize = 0
 	if fc.API.APIBase != config.SandboxAPIBase {
 		t.Errorf("api base %q", fc.API.APIBase)
 	}

@@ -9,7 +9,8 @@
 //
 // Token endpoint failures are classified with internal/failure: rejected
 // credentials, scope or tenant are Permanent (the reason is the OAuth error
-// code), 429 and 503 with Retry-After are Throttled, other 5xx, timeouts and
+// code), and so is a token whose tenant claim names another tenant (see
+// checkTenantClaim); 429 and 503 with Retry-After are Throttled, other 5xx, timeouts and
 // resets are Transient. Secrets and tokens never appear in errors, logs or
 // printed values.
 package auth
@@ -240,6 +241,12 @@ func (s *Source) fetch(parent trace.SpanContext, key Key) (Token, error) {
 		s.logger.Warn("token request failed", "app", key.App, "tenant", key.Tenant,
 			"class", failure.ClassOf(cerr).String(), "reason", failure.ReasonOf(cerr))
 		return Token{}, cerr
+	}
+	if err := checkTenantClaim(ot.AccessToken, key); err != nil {
+		telemetry.RecordError(span, err)
+		s.logger.Warn("token refused: issued for another tenant", "app", key.App, "tenant", key.Tenant,
+			"class", failure.ClassOf(err).String(), "reason", failure.ReasonOf(err))
+		return Token{}, err
 	}
 	tok := Token{Access: Secret(ot.AccessToken), Type: ot.TokenType, Expiry: ot.Expiry}
 	var renewAt, usableUntil time.Time

@@ -30,6 +30,10 @@ type Config struct {
 	Token     auth.Secret
 	// Name identifies this client in the server's monitoring. Default "skolebuss".
 	Name string
+	// InboxPrefix replaces nats.go's "_INBOX" as the prefix of the client's
+	// reply subjects: a vendor's user may receive on its own prefix only
+	// (natsauth.InboxPrefix). Default "_INBOX".
+	InboxPrefix string
 	// ReconnectWait is the pause between reconnect attempts. Default 2s.
 	// Reconnection never gives up; a publish made while disconnected is
 	// buffered up to the client's reconnect buffer.
@@ -148,6 +152,9 @@ func Connect(ctx context.Context, url string, cfg Config, logger *slog.Logger) (
 			logger.Error("nats async error", "subject", subj, "error", err)
 		}),
 	}
+	if cfg.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
+	}
 	switch {
 	case cfg.CredsFile != "":
 		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
@@ -209,7 +216,12 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Bus, error) {
 		}
 		b.Server = srv
 		url = srv.ClientURL()
-		logger.Info("embedded nats started", "url", url, "data_dir", cfg.Embedded.DataDir, "sync_always", cfg.Embedded.SyncAlways)
+		logger.Info("embedded nats started", "url", url, "data_dir", cfg.Embedded.DataDir, "sync_always", cfg.Embedded.SyncAlways,
+			"users", len(srv.Credentials()))
+		// A server that admits its users only: this process is its own.
+		if pw, ok := srv.Password(EmbeddedUserName); ok {
+			cfg.User, cfg.Password = EmbeddedUserName, pw
+		}
 	}
 	nc, err := Connect(ctx, url, cfg, logger)
 	if err != nil {

@@ -79,6 +79,14 @@ type Upstream struct {
 	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
 	// IdleTimeout aborts an export body that makes no progress. Default 2m.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ExportDeadline bounds one whole export (token, answer, body into the
+	// store), however steadily the body arrives. Default
+	// DefaultExportDeadline (30m); a tenant may set its own.
+	ExportDeadline time.Duration `yaml:"export_deadline"`
+	// MaxExportSize is the largest export stored; a larger one is cut off
+	// at this size and deleted. Default DefaultMaxExportSize (1GiB); a
+	// tenant may set its own.
+	MaxExportSize ByteSize `yaml:"max_export_size"`
 }
 
 // Application is one OAuth client registered upstream, with its limits.
@@ -118,6 +126,10 @@ type Tenant struct {
 	Name        string   `yaml:"name"`
 	Application string   `yaml:"application"`
 	Schedule    Schedule `yaml:"schedule"`
+	// ExportDeadline and MaxExportSize, when set, replace upstream's for
+	// this tenant (a municipality much larger than the rest).
+	ExportDeadline time.Duration `yaml:"export_deadline"`
+	MaxExportSize  ByteSize      `yaml:"max_export_size"`
 }
 
 // Schedule is an export every Interval, shifted by a random part of Jitter
@@ -263,7 +275,8 @@ func base() Config {
 	return Config{
 		Environment: Sandbox,
 		Upstream: Upstream{TenantParam: auth.DefaultTenantParam, TokenTimeout: 30 * time.Second,
-			ConnectTimeout: 10 * time.Second, ResponseHeaderTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute},
+			ConnectTimeout: 10 * time.Second, ResponseHeaderTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
+			ExportDeadline: DefaultExportDeadline, MaxExportSize: DefaultMaxExportSize},
 		NATS: NATS{Embedded: Embedded{DataDir: "data/nats", Host: "127.0.0.1", Port: 4222},
 			Replicas: 1, DuplicateWindow: time.Hour},
 		Publisher: Publisher{DeleteThreshold: 0.2, SpoolDir: "data/spool"},

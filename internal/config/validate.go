@@ -81,6 +81,7 @@ func (c *Config) Validate() error {
 	v.upstream()
 	v.applications()
 	v.tenants()
+	v.bounds()
 	v.vendors()
 	v.nats()
 	if t := c.Publisher.DeleteThreshold; t <= 0 || t > 1 || math.IsNaN(t) {

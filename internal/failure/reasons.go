@@ -90,6 +90,9 @@ const (
 	ReasonTemporarilyUnavailable Reason = "temporarily_unavailable"
 	// ReasonOAuthError stands for an error code that is not a plain word.
 	ReasonOAuthError Reason = "oauth_error"
+	// ReasonTokenWrongTenant: the token endpoint issued a token whose
+	// tenant claim names another tenant than the one asked for.
+	ReasonTokenWrongTenant Reason = "token_wrong_tenant"
 )
 
 // Reasons of the fetcher and its limits (internal/fetcher, internal/quota).
@@ -99,6 +102,12 @@ const (
 	ReasonObjectStore      Reason = "object_store"
 	ReasonBreakerOpen      Reason = "breaker_open"
 	ReasonTokenBreakerOpen Reason = "token_breaker_open"
+	// ReasonExportDeadline: the whole export (token, answer and body) took
+	// longer than the tenant's export deadline.
+	ReasonExportDeadline Reason = "export_deadline"
+	// ReasonExportTooLarge: the export is larger than the tenant's maximum
+	// export size.
+	ReasonExportTooLarge Reason = "export_too_large"
 
 	ReasonBadApplication   Reason = "bad_application"
 	ReasonQuotaStore       Reason = "quota_store"
@@ -187,12 +196,15 @@ var reasons = map[Reason]ReasonInfo{
 	ReasonServerError:            {Transient, "The token endpoint reported an error of its own (server_error); retried with backoff."},
 	ReasonTemporarilyUnavailable: {Transient, "The token endpoint is temporarily unavailable (temporarily_unavailable); retried with backoff."},
 	ReasonOAuthError:             {Permanent, "The token endpoint refused the request with an error code that is not a plain word."},
+	ReasonTokenWrongTenant:       {Permanent, "The token endpoint issued a token for another tenant than the one asked for (its tenant claim differs), so no export was requested with it: the token endpoint or the tenant's configuration is wrong; fix it, then replay."},
 
 	ReasonStoreMismatch:    {Transient, "The export stored in the object store does not match what was downloaded (size or SHA-256); the object is removed and the job retried."},
 	ReasonPublish:          {Transient, "Announcing the fetched export on the bus failed; retried with backoff (the stored export is reused)."},
 	ReasonObjectStore:      {Transient, "Reading or writing the exports object store failed; retried with backoff."},
 	ReasonBreakerOpen:      {Throttled, "The tenant's circuit breaker is open after repeated failures of the export API; the job waits until it lets a request through."},
 	ReasonTokenBreakerOpen: {Throttled, "The token endpoint's circuit breaker is open after repeated failures; the job waits until it lets a request through."},
+	ReasonExportDeadline:   {Permanent, "The export did not arrive whole within the tenant's export deadline (upstream.export_deadline, or the tenant's own); the partial export is deleted and the next scheduled export tries again. A slow upstream, or a municipality whose export needs a longer deadline."},
+	ReasonExportTooLarge:   {Permanent, "The export is larger than the tenant's maximum export size (upstream.max_export_size, or the tenant's own); it was cut off there and deleted. Raise the limit if the municipality really is that large, then replay."},
 	ReasonBadApplication:   {Permanent, "The application's name cannot key its quota counters (1 to 64 letters, digits, '-' or '_')."},
 	ReasonQuotaStore:       {Transient, "The quota counters and token buckets (NATS key-value buckets) could not be read or written; retried with backoff."},
 	ReasonQuotaContention:  {Transient, "Too many fetchers updated the same quota counter at once; retried with backoff."},
@@ -282,6 +294,25 @@ func ReasonOAuth(code string) Reason {
 		}
 	}
 	return Reason(code)
+}
+
+// LabelOther is the metric label of a reason outside the set.
+const LabelOther = "other"
+
+// Label is the value of a metric's reason label for reason code: the code
+// when Lookup finds it (a reason of the set, or one of the bounded families
+// of ReasonHTTP and ReasonTokenHTTP), "" for none, LabelOther for anything
+// else, such as an OAuth error code outside the set that an upstream made
+// up. A label's values so stay a known, bounded set whatever an upstream
+// answers.
+func Label(code string) string {
+	if code == "" {
+		return ""
+	}
+	if _, ok := Lookup(code); ok {
+		return code
+	}
+	return LabelOther
 }
 
 // statusOf reads the three digits of an HTTP status.

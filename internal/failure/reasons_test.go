@@ -311,3 +311,24 @@ func f() {
 		}
 	}
 }
+
+// A metric label is a reason of the set or "other": a code an upstream made
+// up never becomes a label value.
+func TestLabelKeepsTheSet(t *testing.T) {
+	cases := map[string]string{
+		"":                                   "",
+		string(ReasonBodyStalled):            string(ReasonBodyStalled),
+		string(ReasonExportTooLarge):         string(ReasonExportTooLarge),
+		string(ReasonHTTP(502)):              "http_502",
+		string(ReasonTokenHTTP(400)):         "token_http_400",
+		string(ReasonOAuth("invalid_scope")): "invalid_scope",
+		string(ReasonOAuth("slow_down")):     LabelOther,
+		string(ReasonOAuth("x_" + strings.Repeat("a", 30))): LabelOther,
+		"http_99999": LabelOther,
+	}
+	for code, want := range cases {
+		if got := Label(code); got != want {
+			t.Errorf("Label(%q) = %q, want %q", code, got, want)
+		}
+	}
+}

@@ -14,8 +14,11 @@
 //     is delayed by the breaker's remaining open time, never failed.
 //   - 5xx, timeouts, resets, a body cut short: Transient, retried with backoff
 //     and counted by the breakers; the partial object is deleted.
-//   - a refused client, scope or tenant, 403, 404, a wrong content type:
-//     Permanent, the job goes to the dead-letter stream.
+//   - a refused client, scope or tenant, 403, 404, a wrong content type, a
+//     token whose tenant claim names another tenant (no export is requested
+//     with it): Permanent, the job goes to the dead-letter stream.
+//   - an export past its deadline or its maximum size (Bounds): Permanent,
+//     the partial export deleted; the next scheduled job tries again.
 //
 // A job is idempotent: the export is stored under a name derived from the job
 // id, and its FetchedExport carries the job id as Nats-Msg-Id. A fetcher that
@@ -90,6 +93,11 @@ type Config struct {
 	// Replicas of the stage's attempts bucket (worker.Config.Replicas): the
 	// streams' replicas. Default 1.
 	Replicas int
+	// Bounds limit every export (a deadline and a maximum size); a tenant
+	// in TenantBounds has its own, whose zero fields take these. Defaults
+	// DefaultExportDeadline and DefaultMaxExportSize.
+	Bounds       Bounds
+	TenantBounds map[string]Bounds
 	// OrphanAge is how long the chunks of a download no object names must
 	// have been idle before Run's sweep purges them (see
 	// SweepOrphanChunks). Default DefaultOrphanAge.
@@ -115,6 +123,7 @@ func (c *Config) setDefaults() {
 	if c.OrphanAge == 0 {
 		c.OrphanAge = DefaultOrphanAge
 	}
+	c.Bounds = c.Bounds.over(Bounds{Deadline: DefaultExportDeadline, MaxSize: DefaultMaxExportSize})
 }
 
 // Validate reports the first thing wrong with c (after defaults).
@@ -135,6 +144,14 @@ func (c Config) Validate() error {
 	}
 	if c.MaxQuotaWait < 0 || c.MaxInFlight < 0 || c.Concurrency < 0 || c.MaxAttempts < 0 || c.OrphanAge < 0 {
 		return errors.New("fetcher: max quota wait, max in flight, concurrency, max attempts and orphan age must not be negative")
+	}
+	if err := c.Bounds.validate("bounds"); err != nil {
+		return err
+	}
+	for tenant, b := range c.TenantBounds {
+		if err := b.validate("bounds of tenant " + tenant); err != nil {
+			return err
+		}
 	}
 	if err := c.Breaker.Validate(); err != nil {
 		return fmt.Errorf("fetcher: %w", err)
@@ -163,7 +180,8 @@ type Fetcher struct {
 	api      *flytapi.Client
 	tokens   *tokenBreaker
 	breakers *tenantBreakers
-	logger   *slog.Logger
+	logger   *slog.Logger // the stage's: with stage=fetch
+	base     *slog.Logger // the caller's, for the worker, which adds the stage itself
 	tp       trace.TracerProvider
 	metrics  *metrics
 	now      func() time.Time
@@ -191,6 +209,7 @@ func New(cfg Config, d Deps) (*Fetcher, error) {
 		cfg: cfg, js: d.JS, exports: d.Stores.Exports,
 		breakers: &tenantBreakers{cfg: cfg.Breaker, m: map[string]*breaker[*fetched]{}},
 		logger:   d.Logger.With("stage", Stage),
+		base:     d.Logger,
 		tp:       d.Tracer,
 		now:      time.Now,
 	}
@@ -245,7 +264,7 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	sweeping.Go(func() { f.sweepLoop(sctx) })
-	return worker.Run(ctx, d.JS, wc, f.Handle, f.logger, f.tp)
+	return worker.Run(ctx, d.JS, wc, f.Handle, f.base, f.tp)
 }
 
 // alert publishes a quota alert on alerts.quota.<application>; its

@@ -75,7 +75,11 @@ func (f *Fetcher) Handle(ctx context.Context, m *message.Message) error {
 			return err
 		}
 		f.metrics.usage(job.Application, usage)
-		got, err = br.execute(func() (*fetched, error) { return f.download(ctx, job, name) })
+		got, err = br.execute(func() (*fetched, error) {
+			return withDeadline(ctx, f.boundsOf(job.Tenant), job.Tenant, func(dctx context.Context) (*fetched, error) {
+				return f.download(ctx, dctx, job, name)
+			})
+		})
 		if err != nil {
 			f.blockOnThrottle(ctx, job, err)
 			return err
@@ -123,9 +127,14 @@ func (f *Fetcher) stored(ctx context.Context, job messages.ExportJob, name strin
 	return &fetched{fe: fe}, nil
 }
 
-// download fetches the export and streams it into the object store.
-func (f *Fetcher) download(ctx context.Context, job messages.ExportJob, name string) (*fetched, error) {
-	exp, err := f.api.FetchExport(ctx, job.Application, job.Tenant)
+// download fetches the export and streams it into the object store. The
+// request and its body run under dctx, the export's deadline; the store
+// under ctx, so that a deadline cutting the body still lets the store purge
+// the chunks written so far. The body is read to at most the tenant's
+// maximum size and one byte.
+func (f *Fetcher) download(ctx, dctx context.Context, job messages.ExportJob, name string) (*fetched, error) {
+	max := f.boundsOf(job.Tenant).MaxSize
+	exp, err := f.api.FetchExport(dctx, job.Application, job.Tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +142,10 @@ func (f *Fetcher) download(ctx context.Context, job messages.ExportJob, name str
 	if exp.Deprecation != "" || exp.Sunset != "" {
 		f.metrics.deprecated(ctx, job.Application)
 	}
-	body := &hashingReader{r: exp.Body, h: sha256.New()}
+	if exp.ContentLength > max {
+		return nil, tooLarge(job.Tenant, fmt.Sprintf("the answer announces %d bytes", exp.ContentLength), max)
+	}
+	body := &hashingReader{r: &capped{r: exp.Body, max: max, tenant: job.Tenant}, h: sha256.New()}
 	meta := jetstream.ObjectMeta{
 		Name:        name,
 		Description: "PIFU export of tenant " + job.Tenant + ", job " + job.JobID,

@@ -15,7 +15,8 @@ import (
 )
 
 // Metric names. Attributes: skolebuss.application, outcome (ok, reused,
-// throttled, transient, permanent, canceled), reason (failure reason),
+// throttled, transient, permanent, canceled), reason (failure.Label: a
+// reason of the set, or "other"),
 // period (daily, monthly), skolebuss.tenant (breaker state only).
 const (
 	MetricJobs        = "skolebuss.fetch.jobs"          // counter: jobs handled, by outcome and reason
@@ -133,7 +134,7 @@ func (ms *metrics) outcome(ctx context.Context, app string, start time.Time, err
 	out, reason := "ok", ""
 	switch {
 	case err != nil:
-		out, reason = failure.ClassOf(err).String(), failure.ReasonOf(err)
+		out, reason = failure.ClassOf(err).String(), failure.Label(failure.ReasonOf(err))
 	case reused:
 		out = "reused"
 	}

@@ -25,7 +25,8 @@ type Config struct {
 	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
 	// IdleTimeout aborts a body read that makes no progress for this long;
 	// a slow but moving body is never cut. There is no overall limit on
-	// reading the body besides the caller's context. Default 2m.
+	// reading the body besides the caller's context (the fetcher's export
+	// deadline is one). Default 2m.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// DefaultRetryAfter is the wait given to a 429 that names none.
 	// Default 30s.

@@ -3,8 +3,6 @@ package natsauth
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/bus/bustest"
+	"github.com/skolebuss/skolebuss/internal/natsauth/natsauthtest"
 )
 
 // world is a server started from a written configuration, with the streams
@@ -91,130 +90,12 @@ func startWorld(t *testing.T, loose *User) world {
 	return world{s: s, nc: nc}
 }
 
-// vendorConn is a vendor's connection with the errors the server sent it.
-type vendorConn struct {
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	errs chan error
-}
+// vendorConn is a vendor's connection (natsauthtest.Vendor).
+type vendorConn = natsauthtest.Vendor
 
 func connectVendor(t *testing.T, w world, vendor, password string) vendorConn {
 	t.Helper()
-	errs := make(chan error, 64)
-	nc, js := bustest.Connect(t, w.s, nats.UserInfo(UserName(vendor), password),
-		nats.CustomInboxPrefix(InboxPrefix(vendor)),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			select {
-			case errs <- err:
-			default:
-			}
-		}))
-	return vendorConn{nc: nc, js: js, errs: errs}
-}
-
-const probeWait = 5 * time.Second
-
-// violation reports whether err is the server's permissions violation for
-// op ("Publish" or "Subscription") to subject exactly.
-func violation(err error, op, subject string) bool {
-	return errors.Is(err, nats.ErrPermissionViolation) &&
-		strings.Contains(err.Error(), fmt.Sprintf("Permissions Violation for %s to %q", op, subject))
-}
-
-// refusedSubscribe subscribes to subject and returns nil when the server
-// refuses the subscription with a permissions violation for it. A message
-// the admin publishes on publishOn reaching the subscription is an error at
-// once: the subscription was granted.
-func (v vendorConn) refusedSubscribe(w world, subject, publishOn string) error {
-	sub, err := v.nc.SubscribeSync(subject)
-	if err != nil {
-		return fmt.Errorf("subscribe %s: %w", subject, err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := v.nc.Flush(); err != nil {
-		return err
-	}
-	if err := w.nc.Publish(publishOn, []byte("probe")); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(probeWait)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-v.errs:
-			if violation(err, "Subscription", subject) {
-				return nil
-			}
-			return fmt.Errorf("subscribe %s: another error: %w", subject, err)
-		default:
-		}
-		// A refused subscription returns its violation here too; the
-		// asynchronous error above is the one waited for.
-		if m, err := sub.NextMsg(20 * time.Millisecond); err == nil {
-			return fmt.Errorf("subscribed to %s and received %s", subject, m.Subject)
-		}
-	}
-	return fmt.Errorf("subscribe %s: neither refused nor received anything in %s", subject, probeWait)
-}
-
-// refusedRequest sends a request on subject and returns nil when the server
-// refuses the publish with a permissions violation for subject; an answer
-// (even an error from the JetStream API, which proves the request reached
-// it) is an error at once.
-func (v vendorConn) refusedRequest(subject string, body []byte) error {
-	inbox := v.nc.NewInbox()
-	sub, err := v.nc.SubscribeSync(inbox)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := v.nc.PublishRequest(subject, inbox, body); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(probeWait)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-v.errs:
-			if violation(err, "Publish", subject) {
-				return nil
-			}
-			return fmt.Errorf("request %s: another error: %w", subject, err)
-		default:
-		}
-		if m, err := sub.NextMsg(20 * time.Millisecond); err == nil {
-			if m.Header.Get("Status") == "503" {
-				return fmt.Errorf("request %s: no responders, not refused", subject)
-			}
-			return fmt.Errorf("request %s answered: %.200s", subject, m.Data)
-		}
-	}
-	return fmt.Errorf("request %s: neither refused nor answered in %s", subject, probeWait)
-}
-
-// refusedAPI calls the JetStream API through nats.go's jetstream package
-// (call) and returns nil when the call fails and the server reported a
-// permissions violation for subject.
-func (v vendorConn) refusedAPI(subject string, call func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), probeWait)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- call(ctx) }()
-	select {
-	case err := <-v.errs:
-		// A refused call waits for an answer that never comes: end it.
-		cancel()
-		if callErr := <-done; callErr == nil {
-			return fmt.Errorf("%s: the call succeeded", subject)
-		}
-		if violation(err, "Publish", subject) {
-			return nil
-		}
-		return fmt.Errorf("%s: another error: %w", subject, err)
-	case err := <-done:
-		if err == nil {
-			return fmt.Errorf("%s: the call succeeded", subject)
-		}
-		return fmt.Errorf("%s: the call failed (%w) and the server reported no violation", subject, err)
-	}
+	return natsauthtest.Connect(t, w.s.ClientURL(), UserName(vendor), password, InboxPrefix(vendor))
 }
 
 type probe struct {
@@ -241,37 +122,34 @@ func refusals() []probe {
 		{">", "lms.t1.person.created"},
 	} {
 		ps = append(ps, probe{"subscribe " + c.subject, func(w world, v vendorConn) error {
-			return v.refusedSubscribe(w, c.subject, c.publishOn)
+			return v.RefusedSubscribe(w.nc, c.subject, c.publishOn)
 		}})
 	}
 	for _, stream := range []string{"VENDOR_a", "LMS", "JOBS", "EXPORTS", "DLQ", "KV_quota", "OBJ_exports"} {
 		ps = append(ps,
 			probe{"consumer on " + stream, func(_ world, v vendorConn) error {
-				return v.refusedAPI("$JS.API.CONSUMER.CREATE."+stream+".sneak", func(ctx context.Context) error {
-					_, err := v.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{Durable: "sneak"})
-					return err
-				})
+				return v.RefusedConsumer(stream)
 			}},
 			probe{"ephemeral consumer on " + stream, func(_ world, v vendorConn) error {
-				return v.refusedRequest("$JS.API.CONSUMER.CREATE."+stream,
+				return v.RefusedRequest("$JS.API.CONSUMER.CREATE."+stream,
 					[]byte(`{"stream_name":"`+stream+`","config":{"ack_policy":"explicit"}}`))
 			}},
 			probe{"legacy durable on " + stream, func(_ world, v vendorConn) error {
-				return v.refusedRequest("$JS.API.CONSUMER.DURABLE.CREATE."+stream+".sneak",
+				return v.RefusedRequest("$JS.API.CONSUMER.DURABLE.CREATE."+stream+".sneak",
 					[]byte(`{"stream_name":"`+stream+`","config":{"durable_name":"sneak","ack_policy":"explicit"}}`))
 			}},
 			probe{"direct get on " + stream, func(_ world, v vendorConn) error {
-				return v.refusedRequest("$JS.API.DIRECT.GET."+stream, []byte(`{"seq":1}`))
+				return v.RefusedRequest("$JS.API.DIRECT.GET."+stream, []byte(`{"seq":1}`))
 			}},
 			probe{"direct get last by subject on " + stream, func(_ world, v vendorConn) error {
-				return v.refusedRequest("$JS.API.DIRECT.GET."+stream+".lms.t1.person.created", nil)
+				return v.RefusedRequest("$JS.API.DIRECT.GET."+stream+".lms.t1.person.created", nil)
 			}},
 			probe{"message get on " + stream, func(_ world, v vendorConn) error {
-				return v.refusedRequest("$JS.API.STREAM.MSG.GET."+stream, []byte(`{"seq":1}`))
+				return v.RefusedRequest("$JS.API.STREAM.MSG.GET."+stream, []byte(`{"seq":1}`))
 			}},
 			probe{"stream info of " + stream, func(_ world, v vendorConn) error {
-				return v.refusedAPI("$JS.API.STREAM.INFO."+stream, func(ctx context.Context) error {
-					_, err := v.js.Stream(ctx, stream)
+				return v.RefusedAPI("$JS.API.STREAM.INFO."+stream, func(ctx context.Context) error {
+					_, err := v.JS.Stream(ctx, stream)
 					return err
 				})
 			}},
@@ -280,41 +158,41 @@ func refusals() []probe {
 	ps = append(ps,
 		// Its own stream: reading past a consumer, and changing the stream.
 		probe{"direct get on its own stream", func(_ world, v vendorConn) error {
-			return v.refusedRequest("$JS.API.DIRECT.GET.VENDOR_b", []byte(`{"seq":1}`))
+			return v.RefusedRequest("$JS.API.DIRECT.GET.VENDOR_b", []byte(`{"seq":1}`))
 		}},
 		probe{"stream names", func(_ world, v vendorConn) error {
-			return v.refusedAPI("$JS.API.STREAM.NAMES", func(ctx context.Context) error {
-				l := v.js.StreamNames(ctx)
+			return v.RefusedAPI("$JS.API.STREAM.NAMES", func(ctx context.Context) error {
+				l := v.JS.StreamNames(ctx)
 				for range l.Name() {
 				}
 				return l.Err()
 			})
 		}},
 		probe{"stream list", func(_ world, v vendorConn) error {
-			return v.refusedRequest("$JS.API.STREAM.LIST", []byte(`{}`))
+			return v.RefusedRequest("$JS.API.STREAM.LIST", []byte(`{}`))
 		}},
 		probe{"the admin's consumer on VENDOR_a, pulled", func(_ world, v vendorConn) error {
-			return v.refusedRequest("$JS.API.CONSUMER.MSG.NEXT.VENDOR_a.a", []byte(`{"batch":1}`))
+			return v.RefusedRequest("$JS.API.CONSUMER.MSG.NEXT.VENDOR_a.a", []byte(`{"batch":1}`))
 		}},
 		probe{"a resync request for vendor a", func(w world, v vendorConn) error {
 			// The admin answers every resync request: an answer means granted.
-			return v.refusedRequest("vendorreq.a.resync.t1", nil)
+			return v.RefusedRequest("vendorreq.a.resync.t1", nil)
 		}},
 		probe{"a job", func(_ world, v vendorConn) error {
-			return v.refusedRequest("jobs.export.t1", nil)
+			return v.RefusedRequest("jobs.export.t1", nil)
 		}},
 		probe{"an event into vendor a's stream", func(_ world, v vendorConn) error {
-			return v.refusedRequest("vendor.a.t1.person.created", []byte(`{}`))
+			return v.RefusedRequest("vendor.a.t1.person.created", []byte(`{}`))
 		}},
 		probe{"an event into its own stream", func(_ world, v vendorConn) error {
-			return v.refusedRequest("vendor.b.t1.person.created", []byte(`{}`))
+			return v.RefusedRequest("vendor.b.t1.person.created", []byte(`{}`))
 		}},
 		// Last: granted, they remove its stream.
 		probe{"purge of its own stream", func(_ world, v vendorConn) error {
-			return v.refusedRequest("$JS.API.STREAM.PURGE.VENDOR_b", nil)
+			return v.RefusedRequest("$JS.API.STREAM.PURGE.VENDOR_b", nil)
 		}},
 		probe{"delete of its own stream", func(_ world, v vendorConn) error {
-			return v.refusedRequest("$JS.API.STREAM.DELETE.VENDOR_b", nil)
+			return v.RefusedRequest("$JS.API.STREAM.DELETE.VENDOR_b", nil)
 		}},
 	)
 	return ps
@@ -357,17 +235,17 @@ func TestVendorUsesItsOwn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	if _, err := v.js.AccountInfo(ctx); err != nil {
+	if _, err := v.JS.AccountInfo(ctx); err != nil {
 		t.Errorf("account info: %v", err)
 	}
-	st, err := v.js.Stream(ctx, "VENDOR_b")
+	st, err := v.JS.Stream(ctx, "VENDOR_b")
 	if err != nil {
 		t.Fatalf("its stream's info: %v", err)
 	}
 	if n := st.CachedInfo().State.Msgs; n != 1 {
 		t.Errorf("its stream holds %d messages, want 1", n)
 	}
-	cons, err := v.js.CreateOrUpdateConsumer(ctx, "VENDOR_b", jetstream.ConsumerConfig{
+	cons, err := v.JS.CreateOrUpdateConsumer(ctx, "VENDOR_b", jetstream.ConsumerConfig{
 		Durable: "kit", AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
 		t.Fatalf("durable consumer: %v", err)
@@ -394,7 +272,7 @@ func TestVendorUsesItsOwn(t *testing.T) {
 		t.Errorf("the ack did not land: ack floor %d, pending %d", info.AckFloor.Stream, info.NumAckPending)
 	}
 	// A filtered ephemeral consumer, then removed.
-	eph, err := v.js.CreateConsumer(ctx, "VENDOR_b", jetstream.ConsumerConfig{
+	eph, err := v.JS.CreateConsumer(ctx, "VENDOR_b", jetstream.ConsumerConfig{
 		FilterSubject: "vendor.b.t1.>", AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
 		t.Fatalf("ephemeral consumer: %v", err)
@@ -404,29 +282,27 @@ func TestVendorUsesItsOwn(t *testing.T) {
 	} else if err := m.Ack(); err != nil {
 		t.Errorf("ack: %v", err)
 	}
-	if err := v.js.DeleteConsumer(ctx, "VENDOR_b", eph.CachedInfo().Name); err != nil {
+	if err := v.JS.DeleteConsumer(ctx, "VENDOR_b", eph.CachedInfo().Name); err != nil {
 		t.Errorf("delete its ephemeral consumer: %v", err)
 	}
 	// The legacy durable form answers too.
-	if m, err := v.nc.Request("$JS.API.CONSUMER.DURABLE.CREATE.VENDOR_b.old",
+	if m, err := v.NC.Request("$JS.API.CONSUMER.DURABLE.CREATE.VENDOR_b.old",
 		[]byte(`{"stream_name":"VENDOR_b","config":{"durable_name":"old","ack_policy":"explicit"}}`), 5*time.Second); err != nil || !bytes.Contains(m.Data, []byte(`"name":"old"`)) {
 		t.Errorf("legacy durable: %v", err)
 	}
 
-	reply, err := v.nc.Request("vendorreq.b.resync.t1", nil, 5*time.Second)
+	reply, err := v.NC.Request("vendorreq.b.resync.t1", nil, 5*time.Second)
 	if err != nil {
 		t.Fatalf("resync request: %v", err)
 	}
 	if string(reply.Data) != "resync vendorreq.b.resync.t1" || !strings.HasPrefix(reply.Subject, "_INBOX_b.") {
 		t.Errorf("resync answer %q on %s", reply.Data, reply.Subject)
 	}
-	if err := v.nc.Flush(); err != nil {
+	if err := v.NC.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-v.errs:
+	if err := v.Reported(); err != nil {
 		t.Errorf("the server reported: %v", err)
-	default:
 	}
 }
 
@@ -452,7 +328,7 @@ func TestVendorPushConsumerWritesIntoNoOtherStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ds := range []string{"vendor.a.t9.person.created", "lms.t9.person.created", "jobs.export.t9", "vendorreq.a.resync.t9"} {
-		if _, err := v.js.CreateConsumer(ctx, "VENDOR_b", jetstream.ConsumerConfig{DeliverSubject: ds, AckPolicy: jetstream.AckNonePolicy}); err != nil {
+		if _, err := v.JS.CreateConsumer(ctx, "VENDOR_b", jetstream.ConsumerConfig{DeliverSubject: ds, AckPolicy: jetstream.AckNonePolicy}); err != nil {
 			t.Fatalf("push consumer delivering to %s: %v", ds, err)
 		}
 	}

@@ -17,6 +17,8 @@ import (
 	"regexp"
 	"slices"
 
+	"github.com/nats-io/nats-server/v2/server"
+
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/messages"
 )
@@ -65,6 +67,11 @@ type User struct {
 type Permissions struct {
 	Publish   Rules
 	Subscribe Rules
+	// Responses lets the user publish one answer to the reply subject of
+	// each request it receives, whatever the publish rules say
+	// (nats-server's allow_responses): a responder answers on inboxes it
+	// may not otherwise publish to.
+	Responses bool
 }
 
 // Rules are the allow and deny lists of one direction.
@@ -215,4 +222,19 @@ func sortedVendors(vendors []Vendor) []Vendor {
 		return 0
 	})
 	return out
+}
+
+// Server is p as nats-server's own type, for a server started in this
+// process (the embedded one) rather than from a configuration file.
+func (p Permissions) Server() *server.Permissions {
+	sp := &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: slices.Clone(p.Publish.Allow), Deny: slices.Clone(p.Publish.Deny)},
+		Subscribe: &server.SubjectPermission{Allow: slices.Clone(p.Subscribe.Allow), Deny: slices.Clone(p.Subscribe.Deny)},
+	}
+	if p.Responses {
+		// nats-server's defaults for allow_responses: true.
+		sp.Response = &server.ResponsePermission{MaxMsgs: server.DEFAULT_ALLOW_RESPONSE_MAX_MSGS,
+			Expires: server.DEFAULT_ALLOW_RESPONSE_EXPIRATION}
+	}
+	return sp
 }

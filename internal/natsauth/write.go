@@ -87,6 +87,9 @@ func writeUser(w *bufio.Writer, u User) {
 		fmt.Fprintln(w, "    permissions {")
 		writeRules(w, "publish", p.Publish)
 		writeRules(w, "subscribe", p.Subscribe)
+		if p.Responses {
+			fmt.Fprintln(w, "      allow_responses: true")
+		}
 		fmt.Fprintln(w, "    }")
 	}
 	fmt.Fprintln(w, "  }")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -176,5 +177,29 @@ func TestWriteRefuses(t *testing.T) {
 	var b bytes.Buffer
 	if err := Write(&b, []Vendor{{Name: strings.Repeat("z", 32), Password: env}, {Name: "lms-1_x", Password: env}}); err != nil {
 		t.Errorf("valid names: %v", err)
+	}
+}
+
+// What Write writes and what Server gives the embedded server are the same
+// permissions to nats-server: a vendor's, and a responder's with
+// allow_responses.
+func TestServerPermissionsAreWhatTheFileGives(t *testing.T) {
+	responder := User{Name: "responder", Password: Password{Env: "ADMIN_PASSWORD"}, Permissions: &Permissions{
+		Publish: Rules{Allow: []string{"x.>"}}, Subscribe: Rules{Allow: []string{"req.*"}}, Responses: true}}
+	o, err := server.ProcessConfigFile(writeConf(t, vendorsA, responder))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]*server.Permissions{
+		"vendor-a":  VendorPermissions("a").Server(),
+		"responder": responder.Permissions.Server(),
+	} {
+		got := parsedUser(t, o, name).Permissions
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: the file gives %+v, Server %+v", name, got, want)
+		}
+	}
+	if parsedUser(t, o, "responder").Permissions.Response == nil {
+		t.Error("allow_responses was not written")
 	}
 }

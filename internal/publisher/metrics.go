@@ -142,7 +142,7 @@ func (ms *metrics) export(ctx context.Context, tenant string, start time.Time, o
 	}
 	reason := ""
 	if err != nil {
-		reason = failure.ReasonOf(err)
+		reason = failure.Label(failure.ReasonOf(err))
 	}
 	ms.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("outcome", outcome)))
 	ms.exports.Add(ctx, 1, metric.WithAttributes(attribute.String(telemetry.KeyTenant, tenant),

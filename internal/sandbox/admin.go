@@ -135,6 +135,9 @@ func (s *Server) SetFaults(tenantID string, f Faults) error {
 	if err := f.validate("faults"); err != nil {
 		return err
 	}
+	if _, ok := s.tenants[strings.ToLower(f.TokenTenant)]; f.TokenTenant != "" && !ok {
+		return fieldErr("faults.token_tenant", "%s is not a tenant of the sandbox", f.TokenTenant)
+	}
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
 	switch {

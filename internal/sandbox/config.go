@@ -256,6 +256,14 @@ func (c Config) Validate() error {
 		}
 		add(t.Faults.validate(p + ".faults"))
 	}
+	for i, t := range c.Tenants {
+		if tt := t.Faults.TokenTenant; tt != "" && !tenants[strings.ToLower(tt)] {
+			add(fieldErr(fmt.Sprintf("tenants[%d].faults.token_tenant", i), "%s is not one of the tenants", tt))
+		}
+	}
+	if tt := c.Faults.TokenTenant; tt != "" && !tenants[strings.ToLower(tt)] {
+		add(fieldErr("faults.token_tenant", "%s is not one of the tenants", tt))
+	}
 
 	clients := make(map[string]bool)
 	for i, a := range c.Applications {

@@ -60,6 +60,9 @@
 //	content_type                a wrong Content-Type on the export
 //	token_endpoint_down         the token endpoint answers 503 temporarily_unavailable
 //	token_lifetime              tokens expire after this, while expires_in announces the normal lifetime
+//	token_tenant                tokens name this tenant in their tenant_id claim, not the one asked for
+//	                            (a token endpoint answering for another municipality)
+//	token_error                 the token endpoint refuses with 400 and this OAuth error code
 //
 // # Admin calls
 //

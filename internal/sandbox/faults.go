@@ -37,13 +37,22 @@ type Faults struct {
 	// TokenLifetime, when set, makes tokens expire after this long while
 	// expires_in still announces the normal lifetime.
 	TokenLifetime Duration `yaml:"token_lifetime" json:"token_lifetime,omitempty"`
+	// TokenTenant, when set, issues tokens for this tenant (its tenant_id
+	// claim) instead of the one asked for: a token endpoint answering for
+	// another municipality. It must be one of the sandbox's tenants; the
+	// export endpoint then serves that tenant's export to the token.
+	TokenTenant string `yaml:"token_tenant" json:"token_tenant,omitempty"`
+	// TokenError, when set, refuses token requests with 400 and this OAuth
+	// error code: an upstream making up codes (each one a new value for
+	// whatever counts refusals by code).
+	TokenError string `yaml:"token_error" json:"token_error,omitempty"`
 }
 
 // IsZero reports whether f injects nothing.
 func (f Faults) IsZero() bool {
 	return f.ErrorRate == 0 && len(f.ErrorStatuses) == 0 && f.RetryAfter == 0 && !f.RetryAfterDate && f.Latency == 0 &&
 		f.SlowBody == 0 && f.CutOffAfter == 0 && f.MalformedAfter == 0 && f.ContentType == "" &&
-		!f.TokenEndpointDown && f.TokenLifetime == 0
+		!f.TokenEndpointDown && f.TokenLifetime == 0 && f.TokenTenant == "" && f.TokenError == ""
 }
 
 // over returns f with every zero field taken from base.
@@ -77,6 +86,12 @@ func (f Faults) over(base Faults) Faults {
 	if f.TokenLifetime == 0 {
 		f.TokenLifetime = base.TokenLifetime
 	}
+	if f.TokenTenant == "" {
+		f.TokenTenant = base.TokenTenant
+	}
+	if f.TokenError == "" {
+		f.TokenError = base.TokenError
+	}
 	return f
 }
 
@@ -108,6 +123,12 @@ func (f Faults) validate(path string) error {
 	}
 	if f.TokenLifetime < 0 {
 		errs = append(errs, fieldErr(path+".token_lifetime", "must not be negative"))
+	}
+	if len(f.TokenError) > 100 {
+		errs = append(errs, fieldErr(path+".token_error", "must be at most 100 bytes, not %d", len(f.TokenError)))
+	}
+	if f.TokenTenant != "" && !guidRE.MatchString(f.TokenTenant) {
+		errs = append(errs, fieldErr(path+".token_tenant", "must be a tenant's GUID, not %q", f.TokenTenant))
 	}
 	return errors.Join(errs...)
 }

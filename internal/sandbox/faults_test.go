@@ -280,3 +280,46 @@ func TestFaultRetryAfterAsDate(t *testing.T) {
 	}
 	checkDate("token endpoint", r.Header.Get("Retry-After"))
 }
+
+// With token_tenant, set at run time through the admin call, a token asked
+// for Fjordvik names Måneby in its tenant claim, and the export endpoint
+// serves Måneby's export to it: the misconfigured token endpoint the client
+// must catch. A tenant the sandbox does not have is refused.
+func TestFaultTokenForAnotherTenant(t *testing.T) {
+	s, base := start(t, DemoConfig())
+	put := func(body string) int {
+		req, _ := http.NewRequest(http.MethodPut, base+"/_sandbox/faults/"+DemoTenantFjordvik, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := put(`{"token_tenant":"` + DemoTenantMaaneby + `"}`); st != http.StatusOK {
+		t.Fatalf("set token_tenant: %d", st)
+	}
+	r := postToken(t, base, demoForm(DemoTenantFjordvik), nil)
+	var c Claims
+	if _, _, err := jwt.NewParser().ParseUnverified(r.AccessToken, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.TenantID != DemoTenantMaaneby {
+		t.Fatalf("token asked for Fjordvik names %q", c.TenantID)
+	}
+	if st, _ := exportStatus(t, base, r.AccessToken); st != http.StatusOK {
+		t.Errorf("export with the other tenant's token: %d", st)
+	}
+	if f, m := s.tenantState(DemoTenantFjordvik).Exports, s.tenantState(DemoTenantMaaneby).Exports; f != 0 || m != 1 {
+		t.Errorf("exports: Fjordvik %d, Måneby %d; want Måneby's served to the token asked for Fjordvik", f, m)
+	}
+	if r := postToken(t, base, demoForm(DemoTenantMaaneby), nil); r.Status != 200 {
+		t.Errorf("Måneby's own token: %d", r.Status)
+	}
+	if st := put(`{"token_tenant":"00000000-0000-4000-8000-000000000000"}`); st != http.StatusBadRequest {
+		t.Errorf("unknown token_tenant: %d, want 400", st)
+	}
+	if st := put(`{"token_tenant":"not-a-guid"}`); st != http.StatusBadRequest {
+		t.Errorf("malformed token_tenant: %d, want 400", st)
+	}
+}

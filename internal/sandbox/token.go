@@ -59,6 +59,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		oauthError{http.StatusServiceUnavailable, "temporarily_unavailable", "the token endpoint is down (sandbox fault)"}.write(w)
 		return
 	}
+	if f := s.faultsFor(tenantID); f.TokenError != "" {
+		oauthError{http.StatusBadRequest, f.TokenError, "refused with a made-up error code (sandbox fault)"}.write(w)
+		return
+	}
 
 	// Client authentication: HTTP Basic or client_id/client_secret in the
 	// form, not both (RFC 6749 section 2.3.1).
@@ -129,10 +133,14 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if f := s.faultsFor(tenantID); f.TokenLifetime > 0 {
 		exp = now.Add(f.TokenLifetime.D()) // expires early; expires_in still says lifetime
 	}
+	issuedFor := strings.ToLower(tenantID)
+	if f := s.faultsFor(tenantID); f.TokenTenant != "" {
+		issuedFor = strings.ToLower(f.TokenTenant) // answers for another tenant
+	}
 	claims := &Claims{
 		ClientID: id,
 		Scope:    scopes,
-		TenantID: strings.ToLower(tenantID),
+		TenantID: issuedFor,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    s.cfg.Issuer,
 			Audience:  jwt.ClaimStrings{s.cfg.Audience},

@@ -105,12 +105,28 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (
 		return nil, fmt.Errorf("telemetry: prometheus exporter: %w", err)
 	}
 	return &Telemetry{
-		tp:     sdktrace.NewTracerProvider(tpOpts...),
-		mp:     sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(reader), sdkmetric.WithReader(promExp)),
+		tp: sdktrace.NewTracerProvider(tpOpts...),
+		mp: sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(reader), sdkmetric.WithReader(promExp),
+			sdkmetric.WithView(SecondsView)),
 		reader: reader,
 		prom:   reg,
 	}, nil
 }
+
+// SecondsBuckets are the bucket boundaries of every histogram measured in
+// seconds (unit "s"): from a few milliseconds (a redelivered job announced
+// again) to an hour (a large export under a slow upstream, its deadline
+// half an hour). The SDK's default boundaries (0, 5, 10, 25 ... 10000) are
+// made for milliseconds: on seconds they put every stage's work under 5 s in
+// one bucket.
+var SecondsBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
+
+// SecondsView gives every histogram in seconds the SecondsBuckets, whichever
+// package made it: New's meter provider has it.
+var SecondsView = sdkmetric.NewView(
+	sdkmetric.Instrument{Kind: sdkmetric.InstrumentKindHistogram, Unit: "s"},
+	sdkmetric.Stream{Aggregation: sdkmetric.AggregationExplicitBucketHistogram{Boundaries: SecondsBuckets}},
+)
 
 // TracerProvider is the process's tracer provider.
 func (t *Telemetry) TracerProvider() trace.TracerProvider { return t.tp }

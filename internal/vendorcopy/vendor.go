@@ -11,13 +11,14 @@
 //
 // It applies events idempotently: it remembers the ids of the last
 // Config.RememberIDs events of each tenant and skips an event it has applied
-// already (a redelivery). Its checksum is computed as internal/snapshot
+// already (the same event stored twice). Its checksum is computed as internal/snapshot
 // computes the publisher's: the sum over records of
 // snapshot.Mix(snapshot.KeyHash(entity, key), XXH64(object)), where object is
 // the record's JSON exactly as the event carried it.
 //
-// The copy lives in memory, so Run starts its durable consumer afresh from the
-// first event of the stream: a restarted vendor rebuilds its copy.
+// The copy lives in memory, so Run reads the stream from its first event on
+// an ordered consumer: a restarted vendor rebuilds its copy, and no event is
+// applied after a later one.
 package vendorcopy
 
 import (
@@ -29,7 +30,6 @@ import (
 	"maps"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,9 +46,8 @@ type Config struct {
 	// bus.VendorStream(Vendor), FilterSubject to vendor.<Vendor>.>, and only
 	// subjects of that vendor are applied. Empty reads the canonical events.
 	Vendor string
-	// Stream and Consumer: the stream to read (default bus.StreamLMS, or the
-	// vendor's) and the durable consumer's name (default "demo-vendor").
-	Stream, Consumer string
+	// Stream is the stream to read (default bus.StreamLMS, or the vendor's).
+	Stream string
 	// FilterSubject selects the events (default "lms.>": every tenant; or
 	// vendor.<Vendor>.>).
 	FilterSubject string
@@ -73,9 +72,6 @@ func (c Config) withDefaults() Config {
 		c.Stream = bus.VendorStream(c.Vendor)
 	default:
 		c.Stream = bus.StreamLMS
-	}
-	if c.Consumer == "" {
-		c.Consumer = "demo-vendor"
 	}
 	if c.FilterSubject == "" {
 		c.FilterSubject = messages.LMSSubjects
@@ -132,9 +128,16 @@ func New(js jetstream.JetStream, cfg Config) (*Vendor, error) {
 }
 
 // Run consumes the events until ctx is cancelled, then returns nil; an error
-// is a consumer that could not be set up. It replaces any durable consumer of
-// its name with a new one from the first event, so the copy (which lives in
-// memory) is rebuilt from the stream.
+// is a consumer that could not be set up. The copy lives in memory, so it
+// reads the stream from its first event on an ordered consumer: an
+// ephemeral consumer the client recreates from the next expected sequence
+// whenever it sees a gap (a lost connection, a server restarted), so no
+// event is applied after a later one. There is no durable consumer to
+// delete and create again at every start: the server can fail to create a
+// durable consumer just deleted under the same name, when the deletion's
+// removal of the consumer's directory races the new consumer's first state
+// write ("rename .../obs/<name>/o.dat.tmp .../o.dat: no such file or
+// directory"; see internal/bus/recreate_race_test.go).
 func (v *Vendor) Run(ctx context.Context) error {
 	err := v.run(ctx)
 	if ctx.Err() != nil {
@@ -144,20 +147,15 @@ func (v *Vendor) Run(ctx context.Context) error {
 }
 
 func (v *Vendor) run(ctx context.Context) error {
-	if err := v.js.DeleteConsumer(ctx, v.cfg.Stream, v.cfg.Consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return fmt.Errorf("vendor: reset consumer %s: %w", v.cfg.Consumer, err)
-	}
-	cons, err := v.js.CreateOrUpdateConsumer(ctx, v.cfg.Stream, jetstream.ConsumerConfig{
-		Durable: v.cfg.Consumer, Description: "demo LMS vendor", FilterSubject: v.cfg.FilterSubject,
-		DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy,
-		AckWait: time.Minute, MaxAckPending: 20000,
+	cons, err := v.js.OrderedConsumer(ctx, v.cfg.Stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{v.cfg.FilterSubject}, DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
-		return fmt.Errorf("vendor: create consumer %s: %w", v.cfg.Consumer, err)
+		return fmt.Errorf("vendor: consumer on %s: %w", v.cfg.Stream, err)
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(2000))
 	if err != nil {
-		return fmt.Errorf("vendor: consume %s: %w", v.cfg.Consumer, err)
+		return fmt.Errorf("vendor: consume %s: %w", v.cfg.Stream, err)
 	}
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
@@ -171,7 +169,6 @@ func (v *Vendor) run(ctx context.Context) error {
 			continue
 		}
 		v.apply(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
-		_ = m.Ack()
 	}
 }
 

@@ -146,7 +146,7 @@ func TestRestartedVendorRebuildsItsCopy(t *testing.T) {
 	publish(t, b, boundary("x1", messages.PhaseStarted, 1, ""), "")
 	publish(t, b, event("e1", pifu.EntityPerson, messages.OpCreated, "p1", `{"a":1}`, ""), "")
 	publish(t, b, boundary("x1", messages.PhaseCompleted, 1, stateChecksum(map[string]string{"p1": `{"a":1}`})), "")
-	for range 2 { // the same durable name twice: the second starts over
+	for range 2 { // a restarted vendor rebuilds its copy from the stream
 		v, err := New(b.JS, Config{})
 		if err != nil {
 			t.Fatal(err)
@@ -254,7 +254,7 @@ func TestReadsAVendorsStream(t *testing.T) {
 		}
 	}
 	a := runVendor(t, b, Config{Vendor: "vendor-a"})
-	canonical := runVendor(t, b, Config{Consumer: "canonical"})
+	canonical := runVendor(t, b, Config{})
 
 	to("vendor-a", boundary("x1", messages.PhaseStarted, 1, ""))
 	to("vendor-a", event("a1", pifu.EntityPerson, messages.OpCreated, "p1", `{"a":1}`, ""))
@@ -290,7 +290,7 @@ func TestReadsAVendorsStream(t *testing.T) {
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	wrong := runVendor(t, b, Config{Vendor: "vendor-a", Stream: bus.VendorStream("vendor-b"), FilterSubject: "vendor.vendor-b.>",
-		Consumer: "wrong", Logger: slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &logs}, nil))})
+		Logger: slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &logs}, nil))})
 	waitfor.Condition(t, 10*time.Second, func() error {
 		mu.Lock()
 		defer mu.Unlock()

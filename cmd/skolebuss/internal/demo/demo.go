@@ -26,11 +26,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skolebuss/skolebuss/internal/app"
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/config"
+	"github.com/skolebuss/skolebuss/internal/natsauth"
 	"github.com/skolebuss/skolebuss/internal/requester"
 	"github.com/skolebuss/skolebuss/internal/sandbox"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
@@ -61,6 +64,13 @@ type Options struct {
 	// otherwise progress is printed as lines.
 	Live  bool
 	Width int
+	// CredentialsDir is where the embedded server writes the passwords it
+	// makes (the pipeline's own, and each vendor's whose
+	// SKOLEBUSS_VENDOR_<NAME>_PASSWORD is not set). Default: the server's
+	// default, bus.EmbeddedCredentialsDir, where the operator commands look.
+	CredentialsDir string
+	// Getenv reads the vendors' password variables. Default os.Getenv.
+	Getenv func(string) string
 }
 
 func (o *Options) setDefaults() {
@@ -106,12 +116,14 @@ type pipeline struct {
 	cleanups []func()
 }
 
-// vendorCopy is a configured vendor's demo copy, built from its own stream.
+// vendorCopy is a configured vendor's demo copy, built from its own stream,
+// which it reads through a connection of its own as the vendor's NATS user.
 type vendorCopy struct {
 	name    string
 	profile string   // its parts joined by "+"
 	tenants []string // linked tenant ids, in the configuration's order
 	copy    *vendorcopy.Vendor
+	conn    *nats.Conn
 }
 
 // start brings the pipeline up: sandbox, NATS, stages, the copies. The
@@ -176,7 +188,11 @@ func start(ctx context.Context, opts Options, schedule bool) (*pipeline, error) 
 	go func() { _ = p.http.Serve(ln) }()
 
 	// NATS JetStream, embedded, with every stream and store provisioned.
-	if p.bus, err = bus.Open(ctx, app.BusConfig(cfg, "skolebuss-demo"), opts.Log.With("component", "nats")); err != nil {
+	// The configuration has vendors, so the server admits only their users
+	// and its own (the pipeline's, which this process connects as).
+	bc := app.BusConfig(cfg, "skolebuss-demo")
+	bc.Embedded.CredentialsDir, bc.Embedded.Getenv = opts.CredentialsDir, opts.Getenv
+	if p.bus, err = bus.Open(ctx, bc, opts.Log.With("component", "nats")); err != nil {
 		return nil, fmt.Errorf("embedded NATS on %s:%d: %w (use --nats-port)", opts.NATSHost, opts.NATSPort, err)
 	}
 	if p.tel, err = telemetry.New(ctx, app.TelemetryConfig(cfg), opts.Log); err != nil {
@@ -206,13 +222,32 @@ func start(ctx context.Context, opts Options, schedule bool) (*pipeline, error) 
 		return nil, err
 	}
 	for _, v := range cfg.Vendors {
-		c, err := vendorcopy.New(p.bus.JS, vendorcopy.Config{Vendor: v.Name, OnProgress: p.progress.vendorUpdate(v.Name),
-			ProgressEvery: 1 << 30, Logger: opts.Log.With("component", "vendor", "vendor", v.Name)})
+		// Each vendor's copy connects as the vendor's own user, as a
+		// vendor's system would: the server lets it read its stream only.
+		log := opts.Log.With("component", "vendor", "vendor", v.Name)
+		user := natsauth.UserName(v.Name)
+		pw, ok := p.bus.Server.Password(user)
+		if !ok {
+			return nil, fmt.Errorf("the embedded server has no user %s", user)
+		}
+		nc, err := bus.Connect(ctx, p.bus.Server.ClientURL(), bus.Config{Name: "skolebuss-demo-" + user, User: user,
+			Password: pw, InboxPrefix: natsauth.InboxPrefix(v.Name)}, log)
 		if err != nil {
+			return nil, fmt.Errorf("vendor %s: %w", v.Name, err)
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		c, err := vendorcopy.New(js, vendorcopy.Config{Vendor: v.Name, OnProgress: p.progress.vendorUpdate(v.Name),
+			ProgressEvery: 1 << 30, Logger: log})
+		if err != nil {
+			nc.Close()
 			return nil, err
 		}
 		p.vendors = append(p.vendors, vendorCopy{name: v.Name, profile: strings.Join(v.Parts(), "+"),
-			tenants: append([]string(nil), v.Tenants...), copy: c})
+			tenants: append([]string(nil), v.Tenants...), copy: c, conn: nc})
 	}
 
 	// The stages run until close cancels them; each drains its work first.
@@ -243,6 +278,9 @@ func (p *pipeline) close() error {
 		if err := p.stages.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 			errs = append(errs, err)
 		}
+	}
+	for _, v := range p.vendors {
+		v.conn.Close() // before the server stops: no reconnecting
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -275,6 +313,7 @@ func Run(ctx context.Context, opts Options) error {
 	o := p.opts
 	fmt.Fprintf(o.Out, "skolebuss demo: sandbox upstream on http://%s, NATS JetStream on nats://%s\n",
 		o.SandboxAddr, p.bus.Conn.ConnectedAddr())
+	p.printCredentials(o.Out)
 	fmt.Fprintf(o.Out, "exports every %s, the sandbox advances a generation every %s; Ctrl-C stops.\n\n", o.Interval, o.Interval)
 	for _, t := range p.cfg.Tenants {
 		if _, err := p.req.RequestNow(ctx, t.ID, ""); err != nil {
@@ -295,4 +334,35 @@ func Run(ctx context.Context, opts Options) error {
 		fmt.Fprintln(o.Out, "stopped cleanly.")
 	}
 	return err
+}
+
+// printCredentials says how a vendor and an operator command connect to the
+// demo's NATS server: as whom, and where each password is (never the
+// password itself).
+func (p *pipeline) printCredentials(w io.Writer) {
+	where := func(c bus.Credential) string {
+		if c.File != "" {
+			return "password in " + c.File
+		}
+		return "password from $" + c.Env
+	}
+	fmt.Fprintf(w, "NATS admits its users only. A vendor connects to %s as its user, with its inbox prefix, and reads its stream:\n",
+		p.bus.Server.ClientURL())
+	for _, c := range p.bus.Server.Credentials() {
+		if c.User == bus.EmbeddedUserName {
+			continue
+		}
+		for _, v := range p.vendors {
+			if natsauth.UserName(v.name) == c.User {
+				fmt.Fprintf(w, "  %s: user %s, inbox prefix %s, stream %s, %s\n", v.name, c.User,
+					natsauth.InboxPrefix(v.name), natsauth.StreamName(v.name), where(c))
+			}
+		}
+	}
+	for _, c := range p.bus.Server.Credentials() {
+		if c.User == bus.EmbeddedUserName {
+			fmt.Fprintf(w, "skolebuss watch, export, dlq and the daemons, run by this OS user here, connect as %s (%s).\n",
+				c.User, where(c))
+		}
+	}
 }

@@ -4,12 +4,21 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skolebuss/skolebuss/internal/app"
+	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/config"
+	"github.com/skolebuss/skolebuss/internal/natsauth"
+	"github.com/skolebuss/skolebuss/internal/natsauth/natsauthtest"
 	"github.com/skolebuss/skolebuss/internal/pifu"
 )
 
@@ -20,7 +29,8 @@ func TestOnceMatchesEveryTenant(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	sum, err := Once(ctx, Options{SandboxAddr: "127.0.0.1:0", NATSPort: -1, Out: &out, Timeout: 2 * time.Minute})
+	sum, err := Once(ctx, Options{SandboxAddr: "127.0.0.1:0", NATSPort: -1, Out: &out, Timeout: 2 * time.Minute,
+		CredentialsDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("Once: %v\n%s", err, out.String())
 	}
@@ -102,12 +112,12 @@ func latestExport(sum Summary, tenant string) string {
 // A second demo on the same sandbox address is refused with a clear message.
 func TestBusySandboxAddressIsAClearError(t *testing.T) {
 	ctx := context.Background()
-	p, err := start(ctx, Options{SandboxAddr: "127.0.0.1:0", NATSPort: -1}, false)
+	p, err := start(ctx, Options{SandboxAddr: "127.0.0.1:0", NATSPort: -1, CredentialsDir: t.TempDir()}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.close()
-	_, err = Once(ctx, Options{SandboxAddr: p.opts.SandboxAddr, NATSPort: -1})
+	_, err = Once(ctx, Options{SandboxAddr: p.opts.SandboxAddr, NATSPort: -1, CredentialsDir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "another demo or sandbox") {
 		t.Fatalf("busy address: %v", err)
 	}
@@ -127,5 +137,81 @@ func TestBusyNATSPortIsAClearError(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("the error took %s; a busy port should be said at once", d)
+	}
+}
+
+// The demo's server admits the vendors' users only, and each demo vendor's
+// copy reads its stream as its vendor: a vendor connecting with the password
+// the demo wrote (or the one its variable gives) reads its own stream and
+// is refused the other vendor's, the LMS stream and the jobs; the demo's
+// copies' own connections are cut the same way; a client without a user is
+// refused.
+func TestDemoServerEnforcesTheVendorsUsers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	env := map[string]string{app.VendorPasswordEnv(config.DemoVendorRoster): "pw-from-the-variable"}
+	p, err := start(ctx, Options{SandboxAddr: "127.0.0.1:0", NATSPort: -1, CredentialsDir: dir,
+		Getenv: func(k string) string { return env[k] }}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	url := p.bus.Server.ClientURL()
+
+	var out bytes.Buffer
+	p.printCredentials(&out)
+	contact, roster := config.DemoVendorContact, config.DemoVendorRoster
+	file := filepath.Join(dir, natsauth.UserName(contact)+".password")
+	for _, want := range []string{url, "user vendor-" + contact + ", inbox prefix _INBOX_" + contact + ", stream VENDOR_" + contact +
+		", password in " + file, "password from $" + app.VendorPasswordEnv(roster), filepath.Join(dir, "skolebuss.password")} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the connect lines lack %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "pw-from-the-variable") {
+		t.Error("a password is printed")
+	}
+	pw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	v := natsauthtest.Connect(t, url, natsauth.UserName(contact), strings.TrimSpace(string(pw)), natsauth.InboxPrefix(contact))
+	if _, err := v.JS.Stream(ctx, bus.VendorStream(contact)); err != nil {
+		t.Errorf("vendor %s's own stream: %v", contact, err)
+	}
+	for _, stream := range []string{bus.VendorStream(roster), bus.StreamLMS, bus.StreamJobs} {
+		if err := v.RefusedConsumer(stream); err != nil {
+			t.Errorf("vendor %s, a consumer on %s: %v", contact, stream, err)
+		}
+	}
+	if err := v.RefusedSubscribe(p.bus.Conn, "lms.>", "lms.t1.person.created"); err != nil {
+		t.Errorf("vendor %s: %v", contact, err)
+	}
+	r := natsauthtest.Connect(t, url, natsauth.UserName(roster), "pw-from-the-variable", natsauth.InboxPrefix(roster))
+	if err := r.RefusedConsumer(bus.VendorStream(contact)); err != nil {
+		t.Errorf("vendor %s, a consumer on %s: %v", roster, bus.VendorStream(contact), err)
+	}
+
+	// The demo's own vendor copies: each connection reads its stream's
+	// info and not the LMS stream's.
+	for _, vc := range p.vendors {
+		js, err := jetstream.New(vc.conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.Stream(ctx, bus.VendorStream(vc.name)); err != nil {
+			t.Errorf("the demo copy of %s reads its stream: %v", vc.name, err)
+		}
+		short, cancel := context.WithTimeout(ctx, time.Second)
+		if _, err := js.Stream(short, bus.StreamLMS); err == nil {
+			t.Errorf("the demo copy of %s reads the LMS stream: it is not connected as its vendor", vc.name)
+		}
+		cancel()
+	}
+	if nc, err := nats.Connect(url); err == nil {
+		nc.Close()
+		t.Error("a client without a user was admitted")
 	}
 }
