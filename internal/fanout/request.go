@@ -15,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/messages"
-	"github.com/skolebuss/skolebuss/internal/natsauth"
 )
 
 // Why a resync is refused.
@@ -24,6 +23,11 @@ var (
 	ErrNotLinked     = errors.New("the tenant is not linked to the vendor")
 	ErrNoState       = errors.New("the tenant has no exported state yet")
 )
+
+// InboxPrefix is the inbox prefix of vendor's clients, the only one its
+// NATS user may receive on (natsauth.InboxPrefix, which a test holds equal):
+// a resync request is answered only on a reply subject below it.
+func InboxPrefix(vendor string) string { return "_INBOX_" + vendor }
 
 // QueueGroup is the queue group the fan-outs answer resync requests in: one
 // of them answers each request.
@@ -240,7 +244,7 @@ func (f *Fanout) answer(ctx context.Context, m *nats.Msg) {
 		return
 	}
 	log := f.deps.Logger.With("vendor", vendor, "tenant", tenant)
-	if !strings.HasPrefix(m.Reply, natsauth.InboxPrefix(vendor)+".") {
+	if !strings.HasPrefix(m.Reply, InboxPrefix(vendor)+".") {
 		log.Warn("fan-out: resync request with a reply subject outside the vendor's inbox; not answered")
 		return
 	}

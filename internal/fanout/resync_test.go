@@ -32,11 +32,14 @@ import (
 const tenantC = "c0ffee00-0000-4000-8000-000000000001"
 
 // The fan-out reads the publisher's snapshot objects by the publisher's
-// names and metadata keys.
+// names and metadata keys, and answers on the vendors' inbox prefix.
 func TestPublisherNames(t *testing.T) {
 	if publisher.MetaExportID != "skolebuss-export-id" || publisher.MetaExportObject != "skolebuss-export-object" ||
 		publisher.SnapshotName(tenantA) != tenantA {
 		t.Fatal("the publisher's snapshot names changed: change the fan-out's (resync.go) with them")
+	}
+	if fanout.InboxPrefix("roster-a") != natsauth.InboxPrefix("roster-a") {
+		t.Fatal("the fan-out answers on another inbox prefix than the vendors' users receive on")
 	}
 }
 
