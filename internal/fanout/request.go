@@ -108,14 +108,14 @@ func (f *Fanout) storePending(ctx context.Context, p pending) error {
 // pendingOf lists vendor's pending resyncs: per tenant, the object names,
 // oldest first.
 func (f *Fanout) pendingOf(ctx context.Context, vendor string) (map[string][]string, error) {
+	out := map[string][]string{}
 	objs, err := f.deps.Store.List(ctx)
 	if errors.Is(err, jetstream.ErrNoObjectsFound) {
-		return nil, nil
+		return out, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list the fan-out's store: %w", err)
 	}
-	out := map[string][]string{}
 	for _, o := range objs {
 		rest, ok := strings.CutPrefix(o.Name, vendor+".")
 		if !ok {
@@ -169,8 +169,12 @@ func (f *Fanout) resyncs(ctx context.Context, v Vendor) error {
 // such a tenant gets its whole current state, not the LMS stream's history.
 // A tenant without a snapshot gets its first export as it comes.
 func (f *Fanout) joins(ctx context.Context, v Vendor) error {
+	all, err := f.pendingOf(ctx, v.Name)
+	if err != nil {
+		return err
+	}
 	for _, t := range v.Tenants {
-		if err := f.join(ctx, v, t); err != nil {
+		if err := f.join(ctx, v, t, all); err != nil {
 			return err
 		}
 	}
@@ -178,14 +182,20 @@ func (f *Fanout) joins(ctx context.Context, v Vendor) error {
 }
 
 // join stores a resync of tenant for v if v has no state of it, none is
-// pending and the tenant has a snapshot.
-func (f *Fanout) join(ctx context.Context, v Vendor, tenant string) error {
+// pending (all: v's pending resyncs, nil to look them up) and the tenant
+// has a snapshot.
+func (f *Fanout) join(ctx context.Context, v Vendor, tenant string, all map[string][]string) error {
 	if ok, err := f.hasState(ctx, v.Name, tenant); err != nil || ok {
 		return err
 	}
-	all, err := f.pendingOf(ctx, v.Name)
-	if err != nil || len(all[tenant]) > 0 {
-		return err
+	if all == nil {
+		var err error
+		if all, err = f.pendingOf(ctx, v.Name); err != nil {
+			return err
+		}
+	}
+	if len(all[tenant]) > 0 {
+		return nil
 	}
 	if _, err := f.deps.Snapshots.GetInfo(ctx, tenant); errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil
@@ -206,7 +216,7 @@ func (f *Fanout) join(ctx context.Context, v Vendor, tenant string) error {
 func (f *Fanout) joinBefore(ctx context.Context, v Vendor, b messages.Boundary) error {
 	for _, c := range b.Counts {
 		if c.Unchanged > 0 || c.Updated > 0 || c.Deleted > 0 {
-			if err := f.join(ctx, v, b.Tenant); err != nil {
+			if err := f.join(ctx, v, b.Tenant, nil); err != nil {
 				return err
 			}
 			return f.resyncs(ctx, v)

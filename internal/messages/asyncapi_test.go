@@ -406,7 +406,9 @@ const (
 // schema.
 func checkResync(d *asyncDoc, name string, op asyncOp, schemaDir string) []string {
 	var probs []string
-	bad := func(format string, args ...any) { probs = append(probs, "operation "+name+": "+fmt.Sprintf(format, args...)) }
+	bad := func(format string, args ...any) {
+		probs = append(probs, "operation "+name+": "+fmt.Sprintf(format, args...))
+	}
 	payload := func(ch asyncChannel) string {
 		for _, ref := range ch.Messages {
 			mname, _ := component(ref.Ref, "#/components/messages/")
