@@ -64,6 +64,11 @@ func New(cfg Config, deps Deps) (*Fanout, error) {
 // none), so nothing more of such a tenant flows to the vendor, then one
 // TenantUnlinked is published on the vendor's stream and the tenant's state
 // removed. An error there stops Run.
+//
+// While it runs it answers the vendors' resync requests (queue group
+// QueueGroup), and each vendor's loop does, between two exports, a resync
+// of every linked tenant with exported state the vendor has no state of
+// (at its start) and the resyncs asked for.
 func (f *Fanout) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
