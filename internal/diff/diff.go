@@ -11,9 +11,16 @@
 // are updates or deletions is the previous export read again, to fetch the
 // previous versions of exactly those records. Then the changes are replayed
 // to the emit callback in order: creations and updates of orgs, groups,
-// persons, memberships (each in document order), then deletions of
-// memberships, persons, groups, orgs (each in reverse document order, so a
-// school goes before its owner).
+// persons, memberships (each in document order, but for the memberships
+// marked at the end, see below), then deletions of memberships, persons,
+// groups, orgs (each in reverse document order, so a school goes before its
+// owner).
+//
+// A membership whose group or person is not in the export, or whose member
+// is a group, is marked (pifu.Membership.Incomplete) as part of its content
+// and counted in Plan.Findings (findings.go). One whose group and person the
+// pass has not met yet is spooled and marked after the export's last record,
+// then diffed like the others.
 //
 // Memory: the previous snapshot (16 bytes a record), the new one being built
 // (16 bytes a record), two bits a previous record, the key hashes of created
@@ -133,6 +140,8 @@ type Plan struct {
 	// Base is the checksum of the state the changes apply to.
 	Base       snapshot.Checksum
 	Duplicates []Duplicate // the first MaxDuplicates
+	// Findings are of the whole export, changed records or not.
+	Findings Findings
 }
 
 // Total sums the counts of every entity.

@@ -1,6 +1,7 @@
 package diff_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -81,6 +82,24 @@ func canon(t testing.TB, r pifu.Record) string {
 	return string(b)
 }
 
+// marked is recs as the diff sees them: memberships marked, the ones it
+// marks at the end of the document last (snapshot.Marked).
+func marked(t testing.TB, recs []pifu.Record) []pifu.Record {
+	t.Helper()
+	var out []pifu.Record
+	rd := snapshot.Marked(reader(recs))
+	for {
+		r, err := rd.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+}
+
 type wantChange struct {
 	entity pifu.Entity
 	op     diff.Op
@@ -95,14 +114,14 @@ func oracle(t testing.TB, prev, next []pifu.Record) []wantChange {
 		key string
 	}
 	prevObj := map[kv]string{}
-	for _, r := range prev {
+	for _, r := range marked(t, prev) {
 		if _, ok := prevObj[kv{r.Entity(), r.Key()}]; !ok {
 			prevObj[kv{r.Entity(), r.Key()}] = canon(t, r)
 		}
 	}
 	var ups, dels [4][]wantChange
 	seen := map[kv]bool{}
-	for _, r := range next {
+	for _, r := range marked(t, next) {
 		k := kv{r.Entity(), r.Key()}
 		if seen[k] {
 			continue
@@ -470,9 +489,18 @@ func TestDeletionThreshold(t *testing.T) {
 			t.Errorf("message %q lacks %q", h, w)
 		}
 	}
+	// Forced, it deletes them, and the memberships left without their
+	// group or person are updated with the mark saying so.
 	o = runDiff(t, diff.Config{Force: true}, s0, recs, cut, "cut")
-	if o.err != nil || o.res.Total().Deleted != len(recs)-len(cut) || len(o.changes) != len(recs)-len(cut) {
-		t.Fatalf("forced: %v, %+v, %d changes", o.err, o.res.Total(), len(o.changes))
+	tot := o.res.Total()
+	if o.err != nil || tot.Deleted != len(recs)-len(cut) || tot.Updated == 0 || len(o.changes) != tot.Deleted+tot.Updated ||
+		o.res.Findings.DanglingMemberships != tot.Updated || o.res.Findings.GroupMembers != 0 {
+		t.Fatalf("forced: %v, %+v, %+v, %d changes", o.err, tot, o.res.Findings, len(o.changes))
+	}
+	for _, c := range o.changes {
+		if c.Op == diff.Updated && (c.Entity != pifu.EntityMembership || !bytes.Contains(c.Object, []byte(`"incomplete":[`))) {
+			t.Errorf("update of %s %s: %s", c.Entity, c.Key, c.Object)
+		}
 	}
 	// A higher threshold lets it through.
 	if o = runDiff(t, diff.Config{DeleteThreshold: 0.35}, s0, recs, cut, "cut"); o.err != nil {

@@ -80,6 +80,11 @@ type run struct {
 	counts  [snapshot.NumEntities]Counts
 	dups    []Duplicate
 	any     bool
+	// findings count the memberships that are not whole; deferred holds
+	// those whose marks wait for the end of the document (findings.go).
+	findings  Findings
+	deferred  *spoolFile
+	groupSeen string // the key of a group the scan has seen, the last membership's
 
 	sp      spool
 	upserts [snapshot.NumEntities]*spoolFile
@@ -109,7 +114,7 @@ func (r *run) do(ctx context.Context) (Result, error) {
 	if err := checkHeld(r.cfg, r.in, r.counts, prevCounts, r.any); err != nil {
 		return Result{}, err
 	}
-	p := Plan{Counts: make(map[pifu.Entity]Counts, len(r.counts)), Base: r.base, Duplicates: r.dups}
+	p := Plan{Counts: make(map[pifu.Entity]Counts, len(r.counts)), Base: r.base, Duplicates: r.dups, Findings: r.findings}
 	for i, c := range r.counts {
 		p.Counts[pifu.Entities[i]] = c
 	}
@@ -224,7 +229,7 @@ func (r *run) fetchPrevious(ctx context.Context, need int) (err error) {
 		}
 		r.fetched[i].set(pos)
 		need--
-		ch, obj, err := r.h.Content(rec)
+		ch, obj, err := r.previousContent(rec, want)
 		if err != nil {
 			return fmt.Errorf("diff: previous export %s line %d: %w", r.prev.ExportID(), rec.Line, err)
 		}

@@ -49,34 +49,37 @@ func (r *run) scan(ctx context.Context) error {
 			}
 			r.created[kh] = struct{}{}
 		}
+		var later bool
+		var given []string
+		if m := rec.Membership; m != nil {
+			// The marks are the diff's alone: whatever the reader's
+			// record says is put back after the encoding.
+			marks, now := r.markNow(m, key)
+			if now {
+				r.findings.count(marks)
+			}
+			later, given = !now, m.Incomplete
+			m.Incomplete = marks
+		}
 		ch, obj, err := r.h.Content(rec)
+		if rec.Membership != nil {
+			rec.Membership.Incomplete = given
+		}
 		if err != nil {
 			return fmt.Errorf("diff: export %s line %d: %w", r.in.ExportID, rec.Line, err)
 		}
-		op := Created
-		switch {
-		case found && ch == old:
-			r.counts[i].Unchanged++
-			continue
-		case found:
-			op = Updated
-			r.counts[i].Updated++
-			r.upd[i].set(pos)
-			r.updates[i] = append(r.updates[i], update{pos, ch})
-		default:
-			r.counts[i].Created++
-			r.b.Add(i, kh, ch)
-		}
-		if r.upserts[i] == nil {
-			if r.upserts[i], err = r.sp.create(string(e) + ".upserts"); err != nil {
-				return spoolErr(err)
+		if later {
+			if err := r.deferMembership(kh, key, obj, rec.Membership.IDType == pifu.IDTypeGroup); err != nil {
+				return err
 			}
+			continue
 		}
-		fr := frame{op: op, keyHash: kh, content: ch, key: key, object: obj,
-			id: r.ids.id(r.in.Tenant, e, key, op, ch, r.base)}
-		if _, err := r.upserts[i].write(fr); err != nil {
-			return spoolErr(err)
+		if err := r.place(i, e, kh, key, pos, old, found, ch, obj); err != nil {
+			return err
 		}
+	}
+	if err := r.resolveDeferred(ctx); err != nil {
+		return err
 	}
 	for _, sf := range r.upserts {
 		if sf != nil {
@@ -84,6 +87,38 @@ func (r *run) scan(ctx context.Context) error {
 				return spoolErr(err)
 			}
 		}
+	}
+	return nil
+}
+
+// place counts a record of the new export whose content is known (the
+// previous snapshot's entry at pos, with content old, when found) and
+// spools it unless it is unchanged.
+func (r *run) place(i int, e pifu.Entity, kh uint64, key string, pos int, old uint64, found bool, ch uint64, obj []byte) error {
+	op := Created
+	switch {
+	case found && ch == old:
+		r.counts[i].Unchanged++
+		return nil
+	case found:
+		op = Updated
+		r.counts[i].Updated++
+		r.upd[i].set(pos)
+		r.updates[i] = append(r.updates[i], update{pos, ch})
+	default:
+		r.counts[i].Created++
+		r.b.Add(i, kh, ch)
+	}
+	if r.upserts[i] == nil {
+		var err error
+		if r.upserts[i], err = r.sp.create(string(e) + ".upserts"); err != nil {
+			return spoolErr(err)
+		}
+	}
+	fr := frame{op: op, keyHash: kh, content: ch, key: key, object: obj,
+		id: r.ids.id(r.in.Tenant, e, key, op, ch, r.base)}
+	if _, err := r.upserts[i].write(fr); err != nil {
+		return spoolErr(err)
 	}
 	return nil
 }

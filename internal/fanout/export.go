@@ -285,7 +285,7 @@ func (x *export) boundaryCounts() map[pifu.Entity]messages.Counts {
 // sendBoundary sends the vendor's copy of the canonical boundary b.
 func (x *export) sendBoundary(send func(*nats.Msg) error, b messages.Boundary, counts map[pifu.Entity]messages.Counts, checksum string) error {
 	vb := messages.Boundary{ID: VendorEventID(b.ID, x.vendor.Name), Tenant: b.Tenant, ExportID: b.ExportID,
-		Phase: b.Phase, Time: b.Time, Counts: counts, Checksum: checksum}
+		Phase: b.Phase, Time: b.Time, Counts: counts, Checksum: checksum, Findings: b.Findings}
 	m, err := messages.Encode(vb)
 	if err != nil {
 		return err

@@ -63,7 +63,8 @@ func sampleObject(t testing.TB, e pifu.Entity) (json.RawMessage, string) {
 		return mustJSON(t, p), p.SourcedID.Key()
 	default:
 		m := &pifu.Membership{Group: pifu.SourcedID{Source: "Flyt Skole", ID: "class-5a"},
-			Member: pifu.SourcedID{Source: "Flyt Skole", ID: "p-1001"}, IDType: "1", RoleType: "01", Status: "1"}
+			Member: pifu.SourcedID{Source: "Flyt Skole", ID: "p-1001"}, IDType: "1", RoleType: "01", Status: "1",
+			DateTime: "2025-08-15T08:00:00", Incomplete: []string{pifu.IncompletePerson}}
 		return mustJSON(t, m), m.Key()
 	}
 }
@@ -73,8 +74,11 @@ func sampleEvent(t testing.TB, e pifu.Entity, op Op) Event {
 	ev := Event{Tenant: tenant, ExportID: "exp-42", Entity: e, Op: op, Key: key, Time: at, Object: obj}
 	if op == OpUpdated {
 		ev.Previous = json.RawMessage(`{"recstatus":null}`)
-		if e == pifu.EntityPerson {
+		switch e {
+		case pifu.EntityPerson:
 			ev.Previous = json.RawMessage(`{"email":"old@example.no"}`)
+		case pifu.EntityMembership:
+			ev.Previous = json.RawMessage(`{"datetime":null,"incomplete":null}`)
 		}
 	}
 	ev.ID = fmt.Sprintf("%x", sha256.Sum256([]byte(tenant+string(e)+string(op)+key+string(obj))))[:32]
@@ -89,7 +93,7 @@ func TestRoundTrip(t *testing.T) {
 		APIVersion: "1.4.0", Sunset: "Wed, 01 Jul 2026 00:00:00 GMT"}
 	boundary := Boundary{ID: BoundaryID(tenant, "exp-42", PhaseCompleted), Tenant: tenant, ExportID: "exp-42",
 		Phase: PhaseCompleted, Time: at, Counts: map[pifu.Entity]Counts{pifu.EntityPerson: {Created: 3, Total: 3}},
-		Checksum: "xxh64sum:" + strings.Repeat("0f", 8)}
+		Checksum: "xxh64sum:" + strings.Repeat("0f", 8), Findings: map[string]int{FindingDanglingMembership: 2, FindingGroupMember: 1}}
 	failed := &nats.Msg{Subject: "jobs.export." + tenant, Data: []byte(`{"job_id":"j-1"}`),
 		Header: nats.Header{HeaderMsgID: {"job.j-1"}, "Authorization": {"Bearer abc"}, "X-Api-Token": {"t"}}}
 	dl := NewDeadLetter("fetcher", tenant, failed, failure.Permanentf("invalid_client", "token refused"), 1,
@@ -272,6 +276,13 @@ func TestEncodeRefusesInvalid(t *testing.T) {
 	if _, err := Encode(b); err == nil {
 		t.Error("export.completed without checksum encoded")
 	}
+	b.Checksum = "xxh64sum:" + strings.Repeat("0f", 8)
+	for _, f := range []map[string]int{{"dangling-reference": 1}, {FindingGroupMember: 0}, {FindingDanglingMembership: -2}} {
+		b.Findings = f
+		if _, err := Encode(b); err == nil || !strings.Contains(err.Error(), "findings") {
+			t.Errorf("findings %v: %v", f, err)
+		}
+	}
 }
 
 func TestEventBodyJSON(t *testing.T) {
@@ -311,6 +322,7 @@ func TestEventsMatchSchemas(t *testing.T) {
 		if ph == PhaseStarted {
 			b.Upstream = &Upstream{APIVersion: "1.4", Deprecation: "@1798761600", Sunset: "Sat, 01 May 2027 00:00:00 GMT"}
 		}
+		b.Findings = map[string]int{FindingDanglingMembership: 3, FindingGroupMember: 1}
 		m, err := Encode(b)
 		if err != nil {
 			t.Fatal(err)

@@ -176,6 +176,31 @@ func TestCheckerCatchesViolations(t *testing.T) {
 	}
 }
 
+// The marks of a membership and the findings of a boundary are checked:
+// an unknown mark, an unknown kind and a zero count are refused.
+func TestCheckerCatchesBadFindings(t *testing.T) {
+	c := newChecker(t)
+	member := map[string]any{
+		"tenant": "t1", "export_id": "x",
+		"object": map[string]any{"group": map[string]any{"source": "s", "id": "g"}, "member": map[string]any{"source": "s", "id": "p"},
+			"roletype": "01", "status": "1", "incomplete": []any{"teacher", "group", "group"}},
+	}
+	errs := c.validate("no.skolebuss.membership.created.v1.json", member)
+	for _, want := range []string{`at '/object/incomplete/0': value must be one of`, `at '/object/incomplete': items at 1 and 2 are equal`} {
+		if !slices.ContainsFunc(errs, func(e string) bool { return strings.Contains(e, want) }) {
+			t.Errorf("no violation %q in\n  %s", want, strings.Join(errs, "\n  "))
+		}
+	}
+	boundary := map[string]any{"tenant": "t1", "export_id": "x", "counts": map[string]any{},
+		"findings": map[string]any{"dangling-reference": 1.0, "group-member": 0.0}}
+	errs = c.validate("no.skolebuss.export.started.v1.json", boundary)
+	for _, want := range []string{`invalid propertyName 'dangling-reference'`, `at '/findings/group-member': minimum: got 0, want 1`} {
+		if !slices.ContainsFunc(errs, func(e string) bool { return strings.Contains(e, want) }) {
+			t.Errorf("no violation %q in\n  %s", want, strings.Join(errs, "\n  "))
+		}
+	}
+}
+
 // A schema keyword outside JSON Schema 2020-12, here a misspelt minLength
 // that a validator would ignore, fails the compile.
 func TestCheckerRefusesUnknownKeywords(t *testing.T) {

@@ -229,6 +229,10 @@ type Boundary struct {
 	// Upstream is what the upstream said of its API when it served the
 	// export, on export.started only; nil when it said nothing.
 	Upstream *Upstream
+	// Findings count, per kind (FindingDanglingMembership,
+	// FindingGroupMember), the records of the whole export that are not
+	// whole, the same on both boundaries; nil when there are none.
+	Findings map[string]int
 	// Resync marks, on a vendor's stream, both boundaries of a resync: at
 	// its export.started the vendor discards what it holds of the tenant;
 	// the events up to its export.completed are created events of the
@@ -236,6 +240,17 @@ type Boundary struct {
 	// vendor's profile.
 	Resync bool
 }
+
+// The kinds of Boundary.Findings.
+const (
+	// FindingDanglingMembership: a membership whose group or person is
+	// not in the document (its object's incomplete names "group" or
+	// "person").
+	FindingDanglingMembership = "dangling-membership"
+	// FindingGroupMember: a membership whose member is a group (its
+	// object's incomplete names "group-member").
+	FindingGroupMember = "group-member"
+)
 
 // Upstream is what the upstream announced about its API with an export:
 // its version, and a deprecation or sunset (RFC 9745 and RFC 8594 headers,
@@ -280,6 +295,11 @@ func (b Boundary) Validate() error {
 	for e := range b.Counts {
 		if !ValidEntity(e) {
 			return fmt.Errorf("boundary event %s: counts of unknown entity %q", b.ID, e)
+		}
+	}
+	for k, n := range b.Findings {
+		if k != FindingDanglingMembership && k != FindingGroupMember || n <= 0 {
+			return fmt.Errorf("boundary event %s: findings %q: %d (want a known kind and a positive count)", b.ID, k, n)
 		}
 	}
 	if err := ValidateTenant(b.Tenant); err != nil {

@@ -212,6 +212,78 @@ type Membership struct {
 	DateTime   string      `json:"datetime,omitempty"`
 	Extensions []Extension `json:"extensions,omitempty"`
 	RecStatus  string      `json:"recstatus,omitempty"`
+	// Incomplete says what the membership lacks in its document, in the
+	// order IncompleteGroup, then IncompletePerson or IncompleteGroupMember;
+	// empty when it is whole. The decoder never sets it: the publisher does,
+	// once it knows the whole document (see Incompleteness). It is the last
+	// field, and part of the record's content, so a membership whose person
+	// leaves the document is an update.
+	Incomplete []string `json:"incomplete,omitempty"`
+}
+
+// What a membership's Incomplete names.
+const (
+	IncompleteGroup       = "group"        // its group is not in the document
+	IncompletePerson      = "person"       // its member, a person, is not in the document
+	IncompleteGroupMember = "group-member" // its member is a group, not a person
+)
+
+// IDTypeGroup is the member idtype of a group in IMS Enterprise (1 is a
+// person). The PIFU schema allows only persons as members.
+const IDTypeGroup = "2"
+
+// MemberKind is what a membership's member turned out to be in its document.
+type MemberKind uint8
+
+const (
+	MemberPerson  MemberKind = iota // a person of the document
+	MemberGroup                     // a group or org of the document, or idtype 2
+	MemberMissing                   // nothing of the document
+)
+
+// The values Incompleteness returns, shared: callers must not modify them.
+var (
+	incompleteNone  []string
+	incompleteG     = []string{IncompleteGroup}
+	incompleteP     = []string{IncompletePerson}
+	incompleteGM    = []string{IncompleteGroupMember}
+	incompleteGP    = []string{IncompleteGroup, IncompletePerson}
+	incompleteGGM   = []string{IncompleteGroup, IncompleteGroupMember}
+	incompleteTable = [2][3][]string{
+		{incompleteG, incompleteGGM, incompleteGP},  // group not in the document
+		{incompleteNone, incompleteGM, incompleteP}, // group in the document
+	}
+)
+
+// MarksIn is the Incomplete of a membership whose group key is group and
+// member key is member (SourcedID.Key) and whose member idtype is idtype,
+// in a document of which has tells whether it holds the record of an
+// entity and key.
+func MarksIn(has func(e Entity, key string) bool, group, member, idtype string) []string {
+	groupFound := has(EntityGroup, group) || has(EntityOrg, group)
+	kind := MemberPerson
+	switch {
+	case idtype == IDTypeGroup:
+		kind = MemberGroup
+	case has(EntityPerson, member):
+	case has(EntityGroup, member) || has(EntityOrg, member):
+		kind = MemberGroup
+	default:
+		kind = MemberMissing
+	}
+	return Incompleteness(groupFound, kind)
+}
+
+// Incompleteness is a membership's Incomplete: whether its group is in the
+// document, and what its member is there. A member declared a group (idtype
+// 2) is a group member whether or not that group is in the document. The
+// slice is shared (nil when the membership is whole); do not modify it.
+func Incompleteness(groupFound bool, member MemberKind) []string {
+	g := 0
+	if groupFound {
+		g = 1
+	}
+	return incompleteTable[g][member]
 }
 
 // Key is group + member + roletype: the membership's identity.

@@ -6,7 +6,8 @@ import (
 )
 
 // Snapshot is the state a vendor with p's profile holds after an export:
-// snapshot.FromRecords over the records of r cut to the profile (judged by
+// snapshot.FromRecords over the records of r (their memberships marked as
+// the canonical ones are, snapshot.Marked) cut to the profile (judged by
 // the relations after the change), the records the profile removes left
 // out. Its Checksum is what the vendor's export.completed carries, computed
 // as the canonical one is: the sum of snapshot.Mix(key hash, content hash)
@@ -16,7 +17,7 @@ import (
 // how many later records with a key seen before it skipped, as FromRecords
 // does.
 func (p *Projector) Snapshot(tenant, exportID string, r snapshot.RecordReader) (*snapshot.Snapshot, int, error) {
-	return snapshot.FromRecords(tenant, exportID, projected{p: p, r: r})
+	return snapshot.FromMarkedRecords(tenant, exportID, projected{p: p, r: snapshot.Marked(r)})
 }
 
 // projected reads the records of r cut to p's profile.

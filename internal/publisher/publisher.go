@@ -79,6 +79,9 @@ type Outcome struct {
 	// of them the stream had already (a redo).
 	Events, Duplicates int
 	Checksum           string
+	// Findings are what the boundaries told of the export's records that
+	// are not whole (messages.Boundary.Findings); nil when none.
+	Findings map[string]int
 	// Took is the whole export; Diffed the part until the changes were known
 	// (parsing, hashing, spooling), the rest is publishing and storing.
 	Took, Diffed time.Duration
@@ -170,6 +173,7 @@ func (p *Publisher) Process(ctx context.Context, fe messages.FetchedExport) (out
 	out.Counts = countsOf(res.Plan)
 	out.Events, out.Duplicates = res.Emitted, dups
 	out.Checksum = messages.FormatChecksum(res.Snapshot.Checksum())
+	out.Findings = r.findings
 	if err := r.completed(ctx, out.Counts, out.Checksum); err != nil {
 		return out, err
 	}
@@ -190,7 +194,8 @@ func (p *Publisher) Process(ctx context.Context, fe messages.FetchedExport) (out
 		telemetry.Count("events", int64(out.Events)), telemetry.Count("duplicates", int64(dups)))
 	p.cfg.Logger.Info("export published", "tenant", fe.Tenant, "export_id", fe.ExportID, "events", out.Events,
 		"created", total.Created, "updated", total.Updated, "deleted", total.Deleted, "unchanged", total.Unchanged,
-		"duplicates", dups, "forced", fe.Force, "took", out.Took.Round(time.Millisecond), "diffed", out.Diffed.Round(time.Millisecond))
+		"duplicates", dups, "dangling_memberships", res.Findings.DanglingMemberships, "group_members", res.Findings.GroupMembers,
+		"forced", fe.Force, "took", out.Took.Round(time.Millisecond), "diffed", out.Diffed.Round(time.Millisecond))
 	return out, nil
 }
 

@@ -23,12 +23,15 @@ type run struct {
 	s       *sender
 	start   time.Time     // of the export's processing
 	planned time.Duration // from start to the plan
+	// findings are the plan's, told on both boundaries.
+	findings map[string]int
 }
 
 // started publishes export.started once the whole export has parsed and
 // passed the deletion threshold, and opens the window for the changes.
 func (r *run) started(ctx context.Context, plan diff.Plan) error {
 	r.planned = time.Since(r.start)
+	r.findings = findingsOf(plan.Findings)
 	counts := make(map[pifu.Entity]messages.Counts, len(plan.Counts))
 	for e, c := range plan.Counts {
 		counts[e] = messages.Counts{Created: c.Created, Updated: c.Updated, Deleted: c.Deleted, Unchanged: c.Unchanged,
@@ -64,7 +67,7 @@ func (r *run) completed(ctx context.Context, counts map[pifu.Entity]messages.Cou
 
 func (r *run) boundary(ctx context.Context, phase messages.Phase, counts map[pifu.Entity]messages.Counts, checksum string) error {
 	b := messages.Boundary{ID: messages.BoundaryID(r.fe.Tenant, r.fe.ExportID, phase), Tenant: r.fe.Tenant,
-		ExportID: r.fe.ExportID, Phase: phase, Time: r.time, Counts: counts, Checksum: checksum}
+		ExportID: r.fe.ExportID, Phase: phase, Time: r.time, Counts: counts, Checksum: checksum, Findings: r.findings}
 	if phase == messages.PhaseStarted {
 		b.Upstream = messages.UpstreamOf(r.fe)
 	}
@@ -87,4 +90,20 @@ func newRun(p *Publisher, fe messages.FetchedExport, header nats.Header, start t
 		return nil, failure.New(failure.Permanent, failure.ReasonInvalidEvent, fmt.Errorf("export %s of tenant %s: %w", fe.ExportID, fe.Tenant, err))
 	}
 	return &run{p: p, fe: fe, header: header, enc: enc, time: fe.FetchedAt, start: start}, nil
+}
+
+// findingsOf is f as the boundaries carry it: the kinds with a count, nil
+// when there is none.
+func findingsOf(f diff.Findings) map[string]int {
+	if f.IsZero() {
+		return nil
+	}
+	out := make(map[string]int, 2)
+	if f.DanglingMemberships > 0 {
+		out[messages.FindingDanglingMembership] = f.DanglingMemberships
+	}
+	if f.GroupMembers > 0 {
+		out[messages.FindingGroupMember] = f.GroupMembers
+	}
+	return out
 }

@@ -162,7 +162,30 @@ func appendMembership(b []byte, m *pifu.Membership) []byte {
 	b = appendOmit(b, `,"datetime":`, m.DateTime)
 	b = appendExtensions(b, m.Extensions)
 	b = appendOmit(b, `,"recstatus":`, m.RecStatus)
+	b = appendIncomplete(b, m.Incomplete)
 	return append(b, '}')
+}
+
+func appendIncomplete(b []byte, marks []string) []byte {
+	if len(marks) == 0 {
+		return b
+	}
+	b = append(b, `,"incomplete":`...)
+	return appendStrings(b, marks)
+}
+
+// WithIncomplete appends to dst a membership's canonical JSON obj (as
+// Hasher.Content wrote it, with no Incomplete) with Incomplete set to marks:
+// the bytes Hasher.Content writes for the membership with that field set.
+// Incomplete is the membership's last field, so it goes before the closing
+// brace.
+func WithIncomplete(dst, obj []byte, marks []string) []byte {
+	if len(marks) == 0 || len(obj) == 0 {
+		return append(dst, obj...)
+	}
+	dst = append(dst, obj[:len(obj)-1]...)
+	dst = appendIncomplete(dst, marks)
+	return append(dst, '}')
 }
 
 func appendSourcedID(b []byte, s *pifu.SourcedID) []byte {

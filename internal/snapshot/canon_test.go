@@ -148,3 +148,32 @@ func BenchmarkContent(b *testing.B) {
 		})
 	}
 }
+
+// WithIncomplete adds the marks to a membership's canonical JSON exactly as
+// the encoder writes a membership that has them.
+func TestWithIncompleteMatchesCanonical(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	marks := [][]string{
+		pifu.Incompleteness(false, pifu.MemberPerson), pifu.Incompleteness(true, pifu.MemberGroup),
+		pifu.Incompleteness(true, pifu.MemberMissing), pifu.Incompleteness(false, pifu.MemberMissing),
+		pifu.Incompleteness(false, pifu.MemberGroup),
+	}
+	for i := range 500 {
+		m := new(pifu.Membership)
+		fill(r, reflect.ValueOf(m).Elem(), i%2 == 0)
+		m.Incomplete = nil
+		plain := appendCanonical(nil, pifu.Record{Membership: m})
+		mk := marks[i%len(marks)]
+		m.Incomplete = mk
+		want, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := WithIncomplete(nil, plain, mk); !bytes.Equal(got, want) {
+			t.Fatalf("WithIncomplete\n got %s\nwant %s", got, want)
+		}
+	}
+	if got := WithIncomplete(nil, []byte(`{"a":1}`), nil); string(got) != `{"a":1}` {
+		t.Errorf("no marks: %s", got)
+	}
+}

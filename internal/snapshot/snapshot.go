@@ -187,11 +187,19 @@ type RecordReader interface {
 }
 
 // FromRecords computes the snapshot of tenant straight from the records of
-// an export, keeping the first of records with the same key as the diff
-// does. It returns how many later duplicates it skipped. It reads r to
-// io.EOF and holds one hash set of every key, so it is for checks and tests
-// (and a vendor verifying its copy), not for the publisher's hot path.
+// an export, keeping the first of records with the same key and marking the
+// memberships (Marked) as the diff does. It returns how many later
+// duplicates it skipped. It reads r to io.EOF and holds one hash set of
+// every key, so it is for checks and tests (and a vendor verifying its
+// copy), not for the publisher's hot path.
 func FromRecords(tenant, exportID string, r RecordReader) (*Snapshot, int, error) {
+	return FromMarkedRecords(tenant, exportID, Marked(r))
+}
+
+// FromMarkedRecords is FromRecords over records taken as they are, their
+// memberships' Incomplete included: records read through Marked and then
+// changed (cut to a vendor's profile), for one.
+func FromMarkedRecords(tenant, exportID string, r RecordReader) (*Snapshot, int, error) {
 	h := NewHasher()
 	b := NewBuilder(tenant, exportID)
 	seen := make(map[uint64]struct{})
