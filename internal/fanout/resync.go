@@ -153,6 +153,33 @@ type resyncState struct {
 	n     [snapshot.NumEntities]int
 	sum   snapshot.Checksum
 	index *projection.Index // for a profile without guardians
+	// findings count the export's memberships that are not whole, as the
+	// publisher's boundaries do (messages.Boundary.Findings); nil if none.
+	findings map[string]int
+}
+
+// countFindings counts one membership's marks as the publisher's diff does:
+// one missing its group or its person is one dangling membership.
+func (st *resyncState) countFindings(m *pifu.Membership) {
+	dangling := false
+	for _, mark := range m.Incomplete {
+		switch mark {
+		case pifu.IncompleteGroupMember:
+			st.finding(messages.FindingGroupMember)
+		case pifu.IncompleteGroup, pifu.IncompletePerson:
+			dangling = true
+		}
+	}
+	if dangling {
+		st.finding(messages.FindingDanglingMembership)
+	}
+}
+
+func (st *resyncState) finding(kind string) {
+	if st.findings == nil {
+		st.findings = map[string]int{}
+	}
+	st.findings[kind]++
 }
 
 // project reads the export src and cuts each record to v's profile, the
@@ -179,6 +206,9 @@ func (f *Fanout) project(ctx context.Context, v Vendor, tenant string, src sourc
 	}
 	h := snapshot.NewHasher()
 	st.time, err = f.readExport(ctx, tenant, src, func(rec pifu.Record, i int, kh uint64) error {
+		if rec.Membership != nil {
+			st.countFindings(rec.Membership)
+		}
 		out, ok := p.Record(rec)
 		if !ok {
 			return nil
@@ -197,7 +227,9 @@ func (f *Fanout) project(ctx context.Context, v Vendor, tenant string, src sourc
 }
 
 // readExport calls fn with each record of the export object src, the first
-// of records with the same key only, with its entity's index and key hash.
+// of records with the same key only, each membership marked with what it
+// lacks in the document (snapshot.Marked), with its entity's index and key
+// hash.
 // It returns when the object was stored.
 func (f *Fanout) readExport(ctx context.Context, tenant string, src source, fn func(pifu.Record, int, uint64) error) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, objectReadTimeout)
@@ -217,7 +249,9 @@ func (f *Fanout) readExport(ctx context.Context, tenant string, src source, fn f
 	}
 	h := snapshot.NewHasher()
 	seen := map[uint64]struct{}{}
-	dec := pifu.NewDecoder(obj)
+	// Each membership marked with what it lacks in the document, as the
+	// publisher's diff marks it: part of its content.
+	dec := snapshot.Marked(pifu.NewDecoder(obj))
 	for {
 		rec, err := dec.Next()
 		if err == io.EOF {
@@ -278,7 +312,8 @@ func (f *Fanout) publishResync(ctx context.Context, v Vendor, tenant, id string,
 	}
 	boundary := func(p messages.Phase, checksum string) error {
 		m, err := messages.Encode(messages.Boundary{ID: ResyncEventID(v.Name, tenant, id, exportID, "export", string(p)),
-			Tenant: tenant, ExportID: exportID, Phase: p, Time: st.time, Counts: counts, Checksum: checksum, Resync: true})
+			Tenant: tenant, ExportID: exportID, Phase: p, Time: st.time, Counts: counts, Checksum: checksum,
+			Findings: st.findings, Resync: true})
 		if err != nil {
 			return err
 		}

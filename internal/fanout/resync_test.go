@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/bus/bustest"
+	"github.com/skolebuss/skolebuss/internal/diff"
 	"github.com/skolebuss/skolebuss/internal/fanout"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/natsauth"
@@ -567,6 +569,53 @@ func readStream(t testing.TB, js jetstream.JetStream, stream string) []*nats.Msg
 		}
 		if n == 0 {
 			t.Fatalf("stream %s: nothing read after %d messages of %d", stream, len(out), info.State.Msgs)
+		}
+	}
+}
+
+// A resync of an export with memberships that are not whole carries them
+// marked as the normal delivery does (the same checksum) and the export's
+// findings on both boundaries, for a profile with guardians and one without.
+func TestResyncCarriesTheFindings(t *testing.T) {
+	w := &world{b: bustest.Open(t), docs: map[string][][]byte{tenantA: findingsExports(t, tenantA)}}
+	roster, _ := projection.ParseProfile()
+	all, _ := projection.ParseProfile(projection.PartNames()...)
+	w.vendors = []fanout.Vendor{{Name: "roster", Tenants: []string{tenantA}, Profile: roster},
+		{Name: "everything", Tenants: []string{tenantA}, Profile: all}}
+	w.provision(t)
+	w.run(t, fanout.Config{})
+	w.publishSettled(t, tenantA, 0)
+	for _, v := range w.vendors {
+		w.waitDeliveries(t, v.Name, tenantA, 1)
+	}
+	w.publishSettled(t, tenantA, 1)
+	res := w.changes(t, tenantA, 1, func(diff.Change) {})
+	want := map[string]int{messages.FindingDanglingMembership: res.Findings.DanglingMemberships,
+		messages.FindingGroupMember: res.Findings.GroupMembers}
+	if res.Findings.DanglingMemberships == 0 || res.Findings.GroupMembers == 0 {
+		t.Fatalf("findings %+v: the test would prove nothing", res.Findings)
+	}
+	for _, v := range w.vendors {
+		normal := w.waitDeliveries(t, v.Name, tenantA, 2)[1]
+		r := request(t, w.vendorConn(t, v.Name), v.Name, tenantA, "")
+		if !r.Accepted {
+			t.Fatal(r)
+		}
+		got := w.waitDeliveries(t, v.Name, tenantA, 3)[2]
+		if !got.resync || got.checksum != normal.checksum || got.records != normal.records {
+			t.Errorf("%s: resync %+v, normal delivery %+v", v.Name, got, normal)
+		}
+		for _, m := range readStream(t, w.b.JS, bus.VendorStream(v.Name)) {
+			if !strings.Contains(m.Subject, ".export.") {
+				continue
+			}
+			b, err := messages.Decode[messages.Boundary](m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.Resync && !maps.Equal(b.Findings, want) {
+				t.Errorf("%s: resync export.%s: findings %v, want %v", v.Name, b.Phase, b.Findings, want)
+			}
 		}
 	}
 }
