@@ -287,7 +287,7 @@ func TestEncodeRefusesInvalid(t *testing.T) {
 
 func TestEventBodyJSON(t *testing.T) {
 	ev := sampleEvent(t, pifu.EntityPerson, OpUpdated)
-	ev.ExportID = "weird \"id\"\\\n\x01\u2028\xff"
+	ev.ExportID = "weird \"id\"\\\n\x01\u2028\ufffd"
 	m, err := Encode(ev)
 	if err != nil {
 		t.Fatal(err)
@@ -296,8 +296,22 @@ func TestEventBodyJSON(t *testing.T) {
 	if err := json.Unmarshal(m.Data, &body); err != nil {
 		t.Fatalf("body %q: %v", m.Data, err)
 	}
-	if want := "weird \"id\"\\\n\x01\u2028\ufffd"; body.ExportID != want {
-		t.Errorf("export_id %q, want %q", body.ExportID, want)
+	if body.ExportID != ev.ExportID {
+		t.Errorf("export_id %q, want %q", body.ExportID, ev.ExportID)
+	}
+	// What JSON cannot carry as it is, or a header not at all, is refused
+	// rather than sent changed.
+	for name, change := range map[string]func(*Event){
+		"export_id not UTF-8": func(e *Event) { e.ExportID = "exp\xff" },
+		"key with LF":         func(e *Event) { e.Key = "a\nb" },
+		"id with CR":          func(e *Event) { e.ID = "a\rb" },
+		"key with NUL":        func(e *Event) { e.Key = "a\x00" },
+	} {
+		bad := sampleEvent(t, pifu.EntityPerson, OpCreated)
+		change(&bad)
+		if _, err := Encode(bad); err == nil {
+			t.Errorf("%s: encoded", name)
+		}
 	}
 }
 

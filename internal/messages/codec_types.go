@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -71,6 +72,16 @@ func (f *FetchedExport) decode(t string, _ getter, data []byte) error {
 func (e Event) envelope() (envelope, error) {
 	if err := e.Validate(); err != nil {
 		return envelope{}, err
+	}
+	// Validate looks at the first byte only; the body is written around
+	// Object and Previous as they are, so they must be whole JSON for the
+	// message to decode. (EventEncoder, the publisher's hot path, takes
+	// the diff's own canonical JSON and leaves this scan out.)
+	if !json.Valid(e.Object) {
+		return envelope{}, fmt.Errorf("event %s: object is not valid JSON", e.ID)
+	}
+	if len(e.Previous) > 0 && !json.Valid(e.Previous) {
+		return envelope{}, fmt.Errorf("event %s: previous is not valid JSON", e.ID)
 	}
 	subj, _ := EventSubject(e.Tenant, e.Entity, e.Op)
 	t := e.Type()

@@ -80,6 +80,12 @@ func StageUsers(vendors []string) []User {
 					// read an export; delete the one a new snapshot replaced
 					[]string{"$O.exports.M.>"}, objectRead(bus.ObjectExports),
 					[]string{"$O.snapshots.>"}, objectRead(bus.ObjectSnapshots),
+					// the LMS stream, read: the tenant's last event before each
+					// export, and on a redo the export's events already stored
+					// (an ordered consumer from its export.started)
+					[]string{"$JS.API.STREAM.INFO." + bus.StreamLMS, "$JS.API.STREAM.MSG.GET." + bus.StreamLMS,
+						"$JS.API.CONSUMER.CREATE." + bus.StreamLMS + ".>", "$JS.API.CONSUMER.MSG.NEXT." + bus.StreamLMS + ".>",
+						"$JS.API.CONSUMER.DELETE." + bus.StreamLMS + ".>"},
 					kv(attempts),
 					provisionBase(), provision("KV_"+attempts),
 				)},
