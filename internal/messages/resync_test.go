@@ -7,12 +7,13 @@ import (
 )
 
 func TestResyncRequestSubject(t *testing.T) {
-	s, err := ResyncRequestSubject("roster-only", "aa750693")
-	if err != nil || s != "vendorreq.roster-only.resync.aa750693" {
+	const tn0 = "aa750693-e3ea-441b-93fe-6a71a8371afa"
+	s, err := ResyncRequestSubject("roster-only", tn0)
+	if err != nil || s != "vendorreq.roster-only.resync."+tn0 {
 		t.Fatalf("%q, %v", s, err)
 	}
 	v, tn, err := ParseResyncRequestSubject(s)
-	if err != nil || v != "roster-only" || tn != "aa750693" {
+	if err != nil || v != "roster-only" || tn != tn0 {
 		t.Fatalf("parse: %q %q %v", v, tn, err)
 	}
 	for _, bad := range []string{"vendorreq.roster-only.resync", "vendorreq.Roster.resync.t", "vendorreq.v.sync.t",
@@ -21,7 +22,7 @@ func TestResyncRequestSubject(t *testing.T) {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
-	for _, bad := range [][2]string{{"a.b", "t"}, {"v", "t.x"}, {"v", "*"}, {"V", "t"}} {
+	for _, bad := range [][2]string{{"a.b", tn0}, {"v", "t.x"}, {"v", "*"}, {"V", tn0}, {"v", "aa750693"}} {
 		if _, err := ResyncRequestSubject(bad[0], bad[1]); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
