@@ -39,6 +39,8 @@ func TestHelpAndBadFlags(t *testing.T) {
 		{"--log-level", "loud"},
 		{"--no-such-flag"},
 		{"--window", "0"},
+		{"--ack-wait", "-1s", "--nats-url", "nats://127.0.0.1:1"},
+		{"--window", "-1", "--nats-url", "nats://127.0.0.1:1"},
 		{"--config", "no/such/file.yaml"},
 		{"stray"},
 	} {

@@ -65,10 +65,19 @@ func TestBadInput(t *testing.T) {
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"--embedded", "--nats-url", "nats://127.0.0.1:1"}, "--embedded"},
 		{[]string{"extra"}, "unexpected argument"},
+		// Checked before anything connects: no server listens at :1.
+		{[]string{"--drain", "-1s", "--nats-url", "nats://127.0.0.1:1"}, "--drain -1s"},
+		{[]string{"--ack-wait", "0s", "--nats-url", "nats://127.0.0.1:1"}, "--ack-wait 0s"},
+		{[]string{"--concurrency", "-2", "--nats-url", "nats://127.0.0.1:1"}, "--concurrency -2"},
+		{[]string{"--max-in-flight", "0", "--nats-url", "nats://127.0.0.1:1"}, "--max-in-flight 0"},
+		{[]string{"--nats-url", "nats://fetcher:hunter2@127.0.0.1:1"}, "--nats-user"},
 	} {
 		err := run(context.Background(), c.args, io.Discard, noenv)
 		if !errors.Is(err, daemon.ErrUsage) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: err %v, want a usage error naming %q", c.args, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%v: the error shows the password: %v", c.args, err)
 		}
 	}
 	// No server where the config points: a clear error, no hang.

@@ -27,7 +27,8 @@ midway and started again publishes nothing twice. Exports are taken one at a
 time across all publishers, so a tenant's exports apply in order.
 
 An export that would delete more than publisher.delete_threshold of a tenant's
-records (default 20%), or an empty one, goes to the DLQ stream with reason
+records (default 20%), or an empty one (a tenant's first export too, unless
+the state applied before is itself empty), goes to the DLQ stream with reason
 deletion_held; "skolebuss replay --seq N --force" applies it. A document that
 does not parse goes there too, with its line and column, and nothing of it is
 published.

@@ -16,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/bus/bustest"
@@ -25,6 +27,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/pifu"
 	"github.com/skolebuss/skolebuss/internal/rostergen"
 	"github.com/skolebuss/skolebuss/internal/vendorcopy"
+	"github.com/skolebuss/skolebuss/internal/waitfor"
 )
 
 const tenant = "0f6d2a4c-1b3e-4c5d-8e7f-9a0b1c2d3e4f"
@@ -45,12 +48,20 @@ func TestHelpAndBadFlags(t *testing.T) {
 	if err := run(context.Background(), []string{"--config", "no/such/file.yaml"}, io.Discard, noEnv); !errors.Is(err, daemon.ErrUsage) || !strings.Contains(err.Error(), "no/such/file.yaml") {
 		t.Errorf("missing config: %v", err)
 	}
+	// Checked before anything connects: no server listens at :1.
+	for flag, value := range map[string]string{"--drain": "-1s", "--ack-wait": "0s", "--window": "-5"} {
+		err := run(context.Background(), []string{flag, value, "--nats-url", "nats://127.0.0.1:1"}, io.Discard, noEnv)
+		if !errors.Is(err, daemon.ErrUsage) || !strings.Contains(err.Error(), flag+" "+value) {
+			t.Errorf("%s %s: %v, want a usage error naming the flag", flag, value, err)
+		}
+	}
 }
 
 // TestKilledMidwayAndRestartedPublishesEveryEventOnce runs the real binary
 // against an embedded server, kills it (SIGKILL) while it publishes a first
-// export, starts it again, and checks the result: the vendor's copy is the
-// export, and every event is in the LMS stream exactly once.
+// export, starts it again after the LMS stream's duplicate window (1 s in
+// its configuration) has passed, and checks the result: the vendor's copy
+// is the export, and every event is in the LMS stream exactly once.
 func TestKilledMidwayAndRestartedPublishesEveryEventOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -106,8 +117,29 @@ func TestKilledMidwayAndRestartedPublishesEveryEventOnce(t *testing.T) {
 		}
 		return info.State.Msgs
 	}
+	// The configuration: the demo's, with a duplicate window of a second.
+	const window = time.Second
+	cfgFile := filepath.Join(dir, "skolebuss.yaml")
+	if err := os.WriteFile(cfgFile, []byte(`environment: sandbox
+nats:
+  duplicate_window: 1s
+upstream:
+  token_url: http://127.0.0.1:1/connect/token
+  api_base: http://127.0.0.1:1
+applications:
+  - name: skolebuss-demo
+    client_id: skolebuss-demo
+    client_secret_env: TEST_UNUSED_SECRET
+    scopes: [vfsapi:lmsexport]
+tenants:
+  - id: `+tenant+`
+    name: Måneby
+    application: skolebuss-demo
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "--nats-url", b.Conn.ConnectedUrl(), "--ack-wait", "2s", "--log-level", "warn")
+		cmd := exec.Command(bin, "--config", cfgFile, "--nats-url", b.Conn.ConnectedUrl(), "--ack-wait", "2s", "--log-level", "warn")
 		cmd.Env = append(os.Environ(), "SKOLEBUSS_SPOOL_DIR="+filepath.Join(dir, "spool"))
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
@@ -133,6 +165,10 @@ func TestKilledMidwayAndRestartedPublishesEveryEventOnce(t *testing.T) {
 	if st, _ := v.Status(tenant); st.LastExport == fe.ExportID {
 		t.Fatalf("the export completed before the kill (%d messages): the test proves nothing", atKill)
 	}
+	if info, err := lms.Info(ctx); err != nil || info.Config.Duplicates != window {
+		t.Fatalf("the LMS stream's duplicate window is not the configuration's %s: %+v, %v", window, info, err)
+	}
+	afterTheWindow(t, b.JS, window)
 
 	second := start()
 	defer func() {
@@ -217,6 +253,32 @@ func TestKilledMidwayAndRestartedPublishesEveryEventOnce(t *testing.T) {
 			t.Errorf("event %s stored %d times", id, n)
 		}
 	}
+}
+
+// afterTheWindow returns once a duplicate window of length window has
+// passed for every message stored so far: a probe published now on a stream
+// with that window is stored again, not dropped as a duplicate, only then.
+func afterTheWindow(t *testing.T, js jetstream.JetStream, window time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "PROBE", Subjects: []string{"probe.>"},
+		Storage: jetstream.MemoryStorage, Duplicates: window}); err != nil {
+		t.Fatal(err)
+	}
+	probe := &nats.Msg{Subject: "probe.window", Header: nats.Header{messages.HeaderMsgID: []string{nuid.Next()}}}
+	if ack, err := js.PublishMsg(ctx, probe); err != nil || ack.Duplicate {
+		t.Fatalf("probe: %+v, %v", ack, err)
+	}
+	waitfor.Condition(t, 10*window, func() error {
+		ack, err := js.PublishMsg(ctx, probe)
+		if err != nil {
+			return err
+		}
+		if ack.Duplicate {
+			return errors.New("the duplicate window has not passed")
+		}
+		return nil
+	})
 }
 
 func noEnv(string) string { return "" }

@@ -45,8 +45,8 @@ applications:
     client_secret_env: TEST_SECRET
     scopes: [vfsapi:lmsexport]
 tenants:
-  - {id: t-one, name: One, application: skolebuss-demo, schedule: {interval: 10s}}
-  - {id: t-two, name: Two, application: skolebuss-demo, schedule: {interval: 10s}}
+  - {id: 1a2b3c4d-0000-4000-8000-0000000000a1, name: One, application: skolebuss-demo, schedule: {interval: 10s}}
+  - {id: 1a2b3c4d-0000-4000-8000-0000000000a2, name: Two, application: skolebuss-demo, schedule: {interval: 10s}}
 `
 	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

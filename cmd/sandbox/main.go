@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/skolebuss/skolebuss/internal/daemon"
 	"github.com/skolebuss/skolebuss/internal/sandbox"
 )
 
@@ -65,13 +65,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stderr)
 	stop()
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "sandbox:", err)
-		os.Exit(1)
-	}
+	os.Exit(daemon.ExitCode("sandbox", err, os.Stderr))
 }
 
 // options are the command's flags.
@@ -102,12 +96,8 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs, o := newFlags(stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := daemon.ParseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {

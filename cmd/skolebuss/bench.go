@@ -109,16 +109,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	quiet := fs.Bool("quiet", false, "no progress on standard error")
 	fanoutVendors := fs.String("fanout-vendors", "1,3,10", "measure the fan-out to each of these vendor `COUNTS` (comma-separated), or none")
 	fs.Usage = func() { fmt.Fprint(stderr, benchHelp); fs.PrintDefaults() }
-	if err := daemon.ParseFlags(fs, args); err != nil {
+	if err := daemon.ParseFlags(fs, args, daemon.Range{Flag: "repeat", Min: 1, Max: 100}); err != nil {
 		return err
 	}
-	switch {
-	case !slices.Contains(rostergen.Presets, *size):
+	if !slices.Contains(rostergen.Presets, *size) {
 		return fmt.Errorf("%w: --size %q: one of %s", errUsage, *size, strings.Join(rostergen.Presets, ", "))
-	case *repeat < 1 || *repeat > 100:
-		return fmt.Errorf("%w: --repeat %d: from 1 to 100", errUsage, *repeat)
-	case *timeout <= 0:
-		return fmt.Errorf("%w: --timeout must be positive", errUsage)
 	}
 	counts, err := parseVendorCounts(*fanoutVendors)
 	if err != nil {
@@ -177,13 +172,10 @@ func benchStage(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&cfg.ExportID, "export-id", "", "the export after which to stop")
 	fs.StringVar(&cfg.SpoolDir, "spool-dir", "", "the diff's temporary files")
 	fs.IntVar(&cfg.Window, "window", 0, "events waiting for their acknowledgement at once (0: the publisher's default)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := daemon.ParseFlags(fs, args, daemon.Range{Flag: "window", Min: 0, Max: daemon.MaxFlagCount}); err != nil {
+		return err
 	}
-	if cfg.NATSURL == "" || cfg.ExportID == "" || fs.NArg() > 0 {
+	if cfg.NATSURL == "" || cfg.ExportID == "" {
 		return fmt.Errorf("%w: %s needs --nats-url and --export-id and nothing else", errUsage, stageFlag)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

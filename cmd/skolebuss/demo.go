@@ -82,7 +82,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	timeout := fs.Duration("timeout", 5*time.Minute, "with --once: how long one round of exports may take")
 	logLevel := fs.String("log-level", "warn", "log `level` of the components on stderr: debug, info, warn or error")
 	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
-	if err := daemon.ParseFlags(fs, args); err != nil {
+	if err := daemon.ParseFlags(fs, args, daemon.Range{Flag: "nats-port", Min: -1, Max: 65535}); err != nil {
 		return err
 	}
 	var level slog.Level

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/daemon"
 	"github.com/skolebuss/skolebuss/internal/messages"
 )
 
@@ -34,7 +35,10 @@ const dlqHelp = `Usage: skolebuss dlq [--tenant ID] [--stage fetch|publish] [--l
 Lists the messages of the DLQ stream, oldest first: each one's sequence (what
 skolebuss replay --seq takes), when it failed, the stage, the tenant, the
 reason and class of the failure, the attempts made, the trace id of the job
-and the error. An export held by the deletion threshold is here with reason
+and the error. --tenant takes a tenant id in either case; a tenant that is
+neither in the configuration nor in any dead letter is refused as unknown
+(exit 2), and --tenant unknown lists the dead letters of messages that named
+no tenant. An export held by the deletion threshold is here with reason
 deletion_held. Dead letters carry no secrets and no personal data; --json
 prints them whole, one JSON object a line, with "seq".
 
@@ -59,25 +63,23 @@ func dlqCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	last := fs.Int("last", 50, "list the last `N` (0: all)")
 	asJSON := fs.Bool("json", false, "one JSON object a line instead of a table")
 	fs.Usage = func() { fmt.Fprint(stderr, dlqHelp); fs.PrintDefaults() }
-	if err := parseOps(fs, args); err != nil {
+	if err := parseOps(fs, args, daemon.Range{Flag: "last", Min: 0, Max: daemon.MaxFlagCount}); err != nil {
 		return err
 	}
 	if *stage != "" && *stage != "fetch" && *stage != "publish" {
 		return fmt.Errorf("%w: --stage %q: want fetch or publish", errUsage, *stage)
 	}
-	if *tenant != "" {
-		if err := messages.ValidateTenant(*tenant); err != nil {
-			return fmt.Errorf("%w: --tenant: %v", errUsage, err)
+	if *tenant != "" && *tenant != messages.UnknownTenant {
+		var err error
+		if *tenant, err = tenantFlag(*tenant); err != nil {
+			return err
 		}
 	}
 	filter, err := messages.DLQFilter(*stage, *tenant)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if *last < 0 {
-		return fmt.Errorf("%w: --last %d: want 0 or more", errUsage, *last)
-	}
-	_, nc, js, err := o.open(ctx, getenv)
+	cfg, nc, js, err := o.open(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -86,6 +88,15 @@ func dlqCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	rows, err := readDeadLetters(ctx, js, filter, *last)
 	if err != nil {
 		return explainBus(err)
+	}
+	if len(rows) == 0 && *tenant != "" && *tenant != messages.UnknownTenant {
+		// No dead letter of a tenant the configuration does not list
+		// either: most likely a mistyped id, which must not pass for a
+		// tenant without failures. (A tenant no longer configured is
+		// listed while it has dead letters.)
+		if _, ok := cfg.Tenant(*tenant); !ok {
+			return fmt.Errorf("%w; the DLQ holds no dead letter of it either", unknownTenant(cfg, *tenant))
+		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

@@ -92,9 +92,21 @@ func TestDLQ(t *testing.T) {
 		{[]string{"--tenant", "*"}, "--tenant"},
 		{[]string{"--last", "-1"}, "--last"},
 		{[]string{"extra"}, "unexpected argument"},
+		{[]string{"--tenant", "nonexist"}, "is not a UUID"},
+		// Neither configured nor in any dead letter: a typo, said as such.
+		{[]string{"--tenant", "0f6d2a4c-1b3e-4c5d-8e7f-9a0b1c2d3e4f"}, "unknown tenant"},
+		{[]string{"--tenant", "0f6d2a4c-1b3e-4c5d-8e7f-9a0b1c2d3e4f"}, "known: " + opsTenant},
 	} {
 		if code, _, e := dlq(c.args...); code != 2 || !strings.Contains(e, c.want) {
 			t.Errorf("%v: exit %d %q; want 2 and %q", c.args, code, e, c.want)
 		}
+	}
+	// A tenant id in upper case is the same tenant.
+	if code, o, e := dlq("--tenant", strings.ToUpper(opsTenant)); code != 0 || !strings.Contains(o, "forbidden") || !strings.Contains(o, "2 dead letter(s)") {
+		t.Errorf("--tenant in upper case: exit %d %q %q", code, o, e)
+	}
+	// A configured tenant without dead letters has none, which is no error.
+	if code, o, e := dlq("--tenant", opsTenant, "--stage", "publish", "--last", "0"); code != 0 || !strings.Contains(o, "deletion_held") {
+		t.Errorf("--tenant --stage: exit %d %q %q", code, o, e)
 	}
 }

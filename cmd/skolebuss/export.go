@@ -72,12 +72,11 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return err
 	}
 	// Refuse a bad or unknown tenant before touching the network.
-	if err := messages.ValidateTenant(*tenant); err != nil {
-		return fmt.Errorf("%w: --tenant: %v", errUsage, err)
+	if *tenant, err = tenantFlag(*tenant); err != nil {
+		return err
 	}
 	if _, ok := cfg.Tenant(*tenant); !ok {
-		return fmt.Errorf("%w: --tenant %s: %v in %s (known: %s)", errUsage, *tenant, requester.ErrUnknownTenant,
-			configName(cfg), strings.Join(tenantIDs(cfg), ", "))
+		return unknownTenant(cfg, *tenant)
 	}
 	if *id != "" {
 		if err := messages.ValidateToken("job id", *id); err != nil {
@@ -130,7 +129,9 @@ func (o *opsFlags) register(fs *flag.FlagSet) {
 	o.RegisterClient(fs)
 }
 
-func parseOps(fs *flag.FlagSet, args []string) error { return daemon.ParseFlags(fs, args) }
+func parseOps(fs *flag.FlagSet, args []string, ranges ...daemon.Range) error {
+	return daemon.ParseFlags(fs, args, ranges...)
+}
 
 // load reads the configuration as the daemons do.
 func (o *opsFlags) load(getenv func(string) string) (*config.Config, error) {
@@ -163,6 +164,23 @@ func explainBus(err error) error {
 		return fmt.Errorf("%w\n(no stream answered: start the pipeline once, so that it creates its streams)", err)
 	}
 	return err
+}
+
+// tenantFlag is a --tenant value in its canonical form: a UUID in either
+// case, lowered (messages.NormalizeTenant); anything else is a usage error.
+func tenantFlag(s string) (string, error) {
+	t, err := messages.NormalizeTenant(s)
+	if err != nil {
+		return s, fmt.Errorf("%w: --tenant: %v", errUsage, err)
+	}
+	return t, nil
+}
+
+// unknownTenant is the usage error of a --tenant the configuration does not
+// list, naming those it does.
+func unknownTenant(cfg *config.Config, tenant string) error {
+	return fmt.Errorf("%w: --tenant %s: %v in %s (known: %s)", errUsage, tenant, requester.ErrUnknownTenant,
+		configName(cfg), strings.Join(tenantIDs(cfg), ", "))
 }
 
 func tenantIDs(cfg *config.Config) []string {

@@ -88,6 +88,10 @@ func pifuFetch(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	case f.out == "":
 		return fmt.Errorf("%w: -o FILE is required (- for standard output)", errUsage)
 	}
+	var err error
+	if f.tenant, err = tenantFlag(f.tenant); err != nil {
+		return err
+	}
 	secret, err := clientSecret(f, getenv)
 	if err != nil {
 		return err

@@ -182,17 +182,22 @@ func TestPifuFetchUsage(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "--tenant is required") {
 		t.Errorf("no tenant: exit %d: %s", code, stderr)
 	}
-	code, _, stderr = runCLI(t, "pifu", "fetch", "--tenant", "t")
+	const ten = "aa750693-e3ea-441b-93fe-6a71a8371afa"
+	code, _, stderr = runCLI(t, "pifu", "fetch", "--tenant", ten)
 	if code != 2 || !strings.Contains(stderr, "-o FILE is required") {
 		t.Errorf("no output: exit %d: %s", code, stderr)
 	}
-	code, _, stderr = runCLI(t, "pifu", "fetch", "--tenant", "t", "-o", "x", "--api-base", "ftp://x")
+	code, _, stderr = runCLI(t, "pifu", "fetch", "--tenant", ten, "-o", "x", "--api-base", "ftp://x")
 	if code != 2 || !strings.Contains(stderr, "api_base") {
 		t.Errorf("bad URL: exit %d: %s", code, stderr)
 	}
-	code, _, stderr = runCLI(t, "pifu", "fetch", "--tenant", "t", "-o", "x", "--client-id", "mine")
+	code, _, stderr = runCLI(t, "pifu", "fetch", "--tenant", ten, "-o", "x", "--client-id", "mine")
 	if code != 2 || !strings.Contains(stderr, envClientSecret) {
 		t.Errorf("no secret: exit %d: %s", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "pifu", "fetch", "--tenant", "fjordvik", "-o", "x")
+	if code != 2 || !strings.Contains(stderr, `--tenant: invalid subject token: tenant "fjordvik" is not a UUID`) {
+		t.Errorf("tenant not a UUID: exit %d: %s", code, stderr)
 	}
 	code, _, stderr = runCLI(t, "pifu", "fetch", "--help")
 	if code != 0 || !strings.Contains(stderr, "never a partial document") || !strings.Contains(stderr, "-client-secret-file") {

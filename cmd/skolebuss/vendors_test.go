@@ -85,10 +85,10 @@ applications:
     client_secret_env: NOT_NEEDED_HERE
     scopes: [vfsapi:lmsexport]
 tenants:
-  - {id: t-one, name: One, application: skolebuss-demo, schedule: {interval: 10m}}
+  - {id: 1a2b3c4d-0000-4000-8000-0000000000a1, name: One, application: skolebuss-demo, schedule: {interval: 10m}}
 vendors:
   - name: acme-lms_2
-    tenants: [t-one]
+    tenants: [1a2b3c4d-0000-4000-8000-0000000000a1]
     delivery: {nats: {}}
 `
 	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {

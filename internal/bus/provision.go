@@ -32,7 +32,7 @@ type ProvisionConfig struct {
 	// 3-node cluster. Default 1.
 	Replicas int
 	// DuplicateWindow of the LMS stream: within it a republished event id is
-	// stored once. It must cover a publisher's redo after a crash. Default 1h.
+	// stored once. A publisher's redo does not rely on it. Default 1h.
 	DuplicateWindow time.Duration
 	// JobsDuplicateWindow of the JOBS stream: requests for one schedule slot
 	// within it collapse to one job. Default 1h.

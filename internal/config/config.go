@@ -213,8 +213,9 @@ type NATS struct {
 	TokenEnv        string `yaml:"token_env"`
 	// Replicas of streams and stores: 1 embedded, 3 in a cluster. Default 1.
 	Replicas int `yaml:"replicas"`
-	// DuplicateWindow of the event stream; it must cover a publisher's redo
-	// after a crash. Default 1h.
+	// DuplicateWindow of the event stream: a message id published again
+	// within it is dropped. A publisher's redo of an export does not rely
+	// on it (it checks the stream for what the export stored). Default 1h.
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
 
 	Password auth.Secret `yaml:"-"` // from PasswordEnv, by ResolveSecrets

@@ -7,6 +7,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/yamlstrict"
 )
 
@@ -47,6 +48,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	c.file, c.lines = name, doc.Lines()
+	c.Normalize()
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -59,4 +61,27 @@ var secretKeys = map[string]string{
 	"client_secret": "client_secret_env (an environment variable's name) or client_secret_file",
 	"password":      "password_env",
 	"token":         "token_env",
+}
+
+// Normalize writes every tenant id that is a UUID in any case in its
+// canonical lower-case form (messages.NormalizeTenant), in the tenants and
+// in the vendors' lists; Parse calls it before Validate, which refuses
+// every other spelling. An id that is not a UUID is left for Validate to
+// name.
+func (c *Config) Normalize() {
+	for i := range c.Tenants {
+		c.Tenants[i].ID = normalTenant(c.Tenants[i].ID)
+	}
+	for i := range c.Vendors {
+		for j, t := range c.Vendors[i].Tenants {
+			c.Vendors[i].Tenants[j] = normalTenant(t)
+		}
+	}
+}
+
+func normalTenant(id string) string {
+	if t, err := messages.NormalizeTenant(id); err == nil {
+		return t
+	}
+	return id
 }

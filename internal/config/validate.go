@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/skolebuss/skolebuss/internal/messages"
 )
@@ -269,6 +271,9 @@ func (v *validator) tenants() {
 			v.add(p+".id", "%q is listed twice", t.ID)
 		}
 		seen[t.ID] = true
+		if msg := checkName(t.Name); msg != "" {
+			v.add(p+".name", "%s", msg)
+		}
 		if _, ok := v.c.Application(t.Application); !ok {
 			v.add(p+".application", "%q is not one of the applications", t.Application)
 		}
@@ -323,6 +328,41 @@ func (v *validator) vendors() {
 	}
 }
 
+// MaxNameLen is the longest free-text name (a tenant's), in bytes.
+const MaxNameLen = 200
+
+// checkName says what is wrong with a free-text name, or "" when nothing:
+// it must be valid UTF-8 of at most MaxNameLen bytes without control
+// characters, line or paragraph separators, or the invisible bidirectional
+// controls (U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069) that make a
+// name read differently from what it is in logs and terminals.
+func checkName(s string) string {
+	if len(s) > MaxNameLen {
+		return fmt.Sprintf("%q is %d bytes long, at most %d allowed", truncName(s), len(s), MaxNameLen)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Sprintf("%q is not valid UTF-8", truncName(s))
+	}
+	for i, r := range s {
+		switch {
+		case r == 0x200e || r == 0x200f || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x061c:
+			return fmt.Sprintf("%q has the bidirectional control U+%04X at byte %d", truncName(s), r, i)
+		case r == 0x2028 || r == 0x2029:
+			return fmt.Sprintf("%q has the separator U+%04X at byte %d", truncName(s), r, i)
+		case unicode.IsControl(r):
+			return fmt.Sprintf("%q has the control character U+%04X at byte %d", truncName(s), r, i)
+		}
+	}
+	return ""
+}
+
+// redactUser is u as text with its user info shown as "***".
+func redactUser(u *url.URL) string {
+	c := *u
+	c.User = nil
+	return strings.Replace(c.String(), "://", "://***@", 1)
+}
+
 func truncName(s string) string {
 	if len(s) > 40 {
 		return s[:37] + "..."
@@ -371,6 +411,10 @@ func (v *validator) nats() {
 				v.add("nats.url", "scheme %q of %q is not nats, tls, ws or wss", u.Scheme, u.Redacted())
 			case u.Host == "":
 				v.add("nats.url", "%q has no host", u.Redacted())
+			case u.User != nil:
+				v.add("nats.url", "%q carries credentials, which the process list and the environment would show: "+
+					"remove them from the URL and give nats.user with nats.password_env (--nats-user, $SKOLEBUSS_NATS_USER, "+
+					"$SKOLEBUSS_NATS_PASSWORD_ENV), nats.token_env, or nats.credentials_file (--nats-creds)", redactUser(u))
 			}
 		}
 	}

@@ -43,8 +43,10 @@ func ExitCode(name string, err error, w io.Writer) int {
 
 // ParseFlags parses args with fs and allows no positional argument: it
 // returns flag.ErrHelp for -h or --help (fs has printed its usage), and an
-// ErrUsage naming what is wrong for a bad flag or an argument.
-func ParseFlags(fs *flag.FlagSet, args []string) error {
+// ErrUsage naming what is wrong for a bad flag, an argument, or a duration
+// or count out of its range (CheckNumbers, with ranges for the flags whose
+// range differs from the default).
+func ParseFlags(fs *flag.FlagSet, args []string, ranges ...Range) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -54,5 +56,5 @@ func ParseFlags(fs *flag.FlagSet, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
 	}
-	return nil
+	return CheckNumbers(fs, ranges...)
 }

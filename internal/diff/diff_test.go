@@ -18,7 +18,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/snapshot"
 )
 
-const tenant = "t-1"
+const tenant = "1a2b3c4d-0000-4000-8000-00000000d001"
 
 // outcome is one Run and what it emitted.
 type outcome struct {
@@ -582,7 +582,7 @@ func TestPreviousExportMismatch(t *testing.T) {
 		t.Fatalf("error %v, %d changes", o.err, len(o.changes))
 	}
 	// A snapshot of another tenant.
-	other, _, _ := snapshot.FromRecords("t-2", "e0", reader(r0))
+	other, _, _ := snapshot.FromRecords("1a2b3c4d-0000-4000-8000-00000000d002", "e0", reader(r0))
 	o = runDiff(t, diff.Config{}, other, r0, r1, "e1")
 	if failure.ReasonOf(o.err) != "snapshot_mismatch" {
 		t.Fatalf("another tenant's snapshot: %v", o.err)
@@ -603,5 +603,25 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := (diff.Config{SpoolDir: dir}).Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An empty export is held as the publisher's help says, a tenant's first
+// one too (an upstream that serves nothing for a new tenant is more likely
+// broken than the municipality empty); forced, it applies, and once the
+// applied state is empty an empty export has nothing to delete and applies.
+func TestEmptyFirstExportHeld(t *testing.T) {
+	o := runDiff(t, diff.Config{}, nil, nil, nil, "first-empty")
+	h := heldError(t, o.err)
+	if !h.Empty || h.Previous != 0 || !strings.Contains(h.Error(), "first export") || !strings.Contains(h.Error(), "force") {
+		t.Fatalf("empty first export: %+v: %v", h, h)
+	}
+	o = runDiff(t, diff.Config{Force: true}, nil, nil, nil, "first-empty")
+	if o.err != nil {
+		t.Fatalf("forced empty first export: %v", o.err)
+	}
+	empty := mustSnapshot(t, nil, "first-empty")
+	if o := runDiff(t, diff.Config{}, empty, nil, nil, "still-empty"); o.err != nil {
+		t.Fatalf("empty export after an applied empty state: %v", o.err)
 	}
 }

@@ -11,7 +11,7 @@ import (
 // more than Config.DeleteThreshold of the tenant's records, either overall
 // (Entity is empty) or of one entity that had at least
 // Config.MinEntityRecords records, or it is empty while the tenant had
-// records. Run returns it wrapped in a permanent *failure.Error with reason
+// records or had no applied state yet (a first export). Run returns it wrapped in a permanent *failure.Error with reason
 // "deletion_held" (find it with errors.As): retrying the same export gives
 // the same answer; an operator looks, and reruns with Config.Force if the
 // deletions are real (a school year's rollover, a school leaving).
@@ -22,6 +22,7 @@ type HeldError struct {
 	Previous         int         // records before (of Entity, or overall)
 	Threshold        float64
 	Empty            bool // the export has no records at all
+	First            bool // an empty export that would be the tenant's first
 }
 
 // Share is Deleted / Previous.
@@ -36,6 +37,10 @@ func (e *HeldError) Error() string {
 	what := "records"
 	if e.Entity != "" {
 		what = string(e.Entity) + " records"
+	}
+	if e.Empty && e.First {
+		return fmt.Sprintf("export %s of tenant %s held: it is empty and would be the tenant's first export; rerun with force to apply it",
+			e.ExportID, e.Tenant)
 	}
 	if e.Empty {
 		return fmt.Sprintf("export %s of tenant %s held: it is empty and would delete all %d %s; rerun with force to apply it",
@@ -59,11 +64,15 @@ func checkHeld(cfg Config, in Input, counts [4]Counts, prevCounts [4]int, seenAn
 		prevTotal += prevCounts[i]
 		delTotal += counts[i].Deleted
 	}
+	if !seenAny && (in.Prev == nil || prevTotal > 0) {
+		// Empty: held when it would delete records, and as a tenant's first
+		// export (an upstream serving nothing for a new tenant is likelier
+		// broken than the municipality empty). Once an empty state is
+		// applied (forced), an empty export has nothing to delete.
+		return held(HeldError{Deleted: delTotal, Previous: prevTotal, Empty: true, First: in.Prev == nil})
+	}
 	if prevTotal == 0 {
 		return nil
-	}
-	if !seenAny {
-		return held(HeldError{Deleted: delTotal, Previous: prevTotal, Empty: true})
 	}
 	if float64(delTotal) > cfg.DeleteThreshold*float64(prevTotal) {
 		return held(HeldError{Deleted: delTotal, Previous: prevTotal})

@@ -134,6 +134,8 @@ const (
 	ReasonPublishFailed          Reason = "publish_failed"
 	ReasonPublishAckTimeout      Reason = "publish_ack_timeout"
 	ReasonPublishIncomplete      Reason = "publish_incomplete"
+	ReasonStreamRead             Reason = "stream_read"
+	ReasonRedoMismatch           Reason = "redo_mismatch"
 )
 
 // Reasons of the message codec (internal/messages).
@@ -224,9 +226,11 @@ var reasons = map[Reason]ReasonInfo{
 	ReasonInvalidEvent:           {Permanent, "An event built from the export is not valid; nothing more of the export is published. A bug to report, with the export."},
 	ReasonDeletionHeld:           {Permanent, "The export would delete more of the tenant's records than the deletion threshold allows; it is held until an operator applies it with skolebuss replay --force."},
 	ReasonSpoolIO:                {Transient, "The publisher's spool files could not be written or read (is the disk full?); retried with backoff."},
-	ReasonPublishFailed:          {Transient, "Publishing a change to the LMS stream failed; the export is retried, and the stream drops the events it already holds by their ids."},
-	ReasonPublishAckTimeout:      {Transient, "The LMS stream acknowledged no publish for too long; the export is retried, and the stream drops the events it already holds by their ids."},
-	ReasonPublishIncomplete:      {Transient, "Not every change of the export was acknowledged by the LMS stream; the export is retried, and the stream drops the events it already holds by their ids."},
+	ReasonPublishFailed:          {Transient, "Publishing a change to the LMS stream failed; the export is retried, and the retry sends only the events the LMS stream does not hold yet."},
+	ReasonPublishAckTimeout:      {Transient, "The LMS stream acknowledged no publish for too long; the export is retried, and the retry sends only the events the LMS stream does not hold yet."},
+	ReasonPublishIncomplete:      {Transient, "Not every change of the export was acknowledged by the LMS stream; the export is retried, and the retry sends only the events the LMS stream does not hold yet."},
+	ReasonStreamRead:             {Transient, "Looking up what the LMS stream already holds of the export failed; retried with backoff."},
+	ReasonRedoMismatch:           {Permanent, "A retry of the export found events of it in the LMS stream that differ from what it computes now (other changes, or another checksum): the stream and the tenant's snapshot disagree, and an operator must look before the export is applied."},
 
 	ReasonEmptyMessage:          {Permanent, "The message has no body or no headers."},
 	ReasonUnknownMessageType:    {Permanent, "The message's type (ce-type) is not a skolebuss type, or its CloudEvents version is not 1.0."},

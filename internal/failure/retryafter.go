@@ -14,17 +14,21 @@ const maxRetryAfter = 7 * 24 * time.Hour
 // ParseRetryAfter reads an HTTP Retry-After value in either of its forms:
 // delay-seconds ("120") or an HTTP date ("Wed, 21 Oct 2026 07:28:00 GMT"),
 // the latter relative to now. A date in the past is a wait of 0. The wait is
-// capped at a week. ok is false for an empty, negative or unreadable value.
+// capped at a week, and so is a number of seconds too large to read. ok is
+// false for an empty, signed or otherwise unreadable value.
 func ParseRetryAfter(v string, now time.Time) (wait time.Duration, ok bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false
 	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0, false
+	if strings.Trim(v, "0123456789") == "" {
+		// delay-seconds, digits only: a number too large for an integer
+		// is a long wait like any above the cap, not an unreadable one.
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n > uint64(maxRetryAfter/time.Second) {
+			return maxRetryAfter, true
 		}
-		return min(time.Duration(min(n, int64(maxRetryAfter/time.Second)))*time.Second, maxRetryAfter), true
+		return time.Duration(n) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return min(max(t.Sub(now), 0), maxRetryAfter), true

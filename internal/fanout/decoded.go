@@ -28,10 +28,10 @@ type change struct {
 	c      projection.Canonical
 }
 
-// source gives the change events of one export of one tenant, in stream
+// exportSource gives the change events of one export of one tenant, in stream
 // order, as many times as asked: from the memory of a decoded export, or
 // read and decoded from the LMS stream each time.
-type source interface {
+type exportSource interface {
 	// each calls fn with every change event of the export after the
 	// stream sequence after, in stream order. fn must not keep ch.
 	each(ctx context.Context, after uint64, fn func(ch *change) error) error
@@ -375,9 +375,9 @@ func changeCount(b messages.Boundary) int {
 // it, saying whether the vendor has the export now. It reads and decodes
 // the export when it fits and no other vendor has; ctx bounds the wait and
 // the read.
-func (c *cache) get(ctx context.Context, js jetstream.JetStream, vendor string, b messages.Boundary, after, end uint64) (source, func(delivered bool), error) {
+func (c *cache) get(ctx context.Context, js jetstream.JetStream, vendor string, b messages.Boundary, after, end uint64) (exportSource, func(delivered bool), error) {
 	k := cacheKey{b.Tenant, end}
-	streamed := func() (source, func(bool), error) {
+	streamed := func() (exportSource, func(bool), error) {
 		return &stream{js: js, done: b, end: end}, func(delivered bool) { c.finish(k, nil, vendor, delivered) }, nil
 	}
 	n := changeCount(b)

@@ -22,7 +22,7 @@ type export struct {
 	done     messages.Boundary // the canonical export.completed
 	end      uint64            // its stream sequence
 	st       state
-	src      source
+	src      exportSource
 	proj     *projection.Projector
 	counts   map[pifu.Entity]messages.Counts
 	sum      snapshot.Checksum

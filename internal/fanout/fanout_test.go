@@ -184,7 +184,7 @@ func (w *world) run(t *testing.T, cfg fanout.Config, nc ...*nats.Conn) (stop fun
 		cfg.Vendors = w.vendors
 	}
 	cfg.Poll, cfg.Retry = 100*time.Millisecond, 100*time.Millisecond
-	deps := fanout.Deps{Conn: w.b.Conn, JS: w.b.JS, Store: w.store}
+	deps := fanout.Deps{Conn: w.b.Conn, JS: w.b.JS, Store: w.store, Snapshots: w.b.Stores.Snapshots, Exports: w.b.Stores.Exports}
 	if len(nc) > 0 {
 		js, err := jetstream.New(nc[0])
 		if err != nil {
@@ -194,7 +194,8 @@ func (w *world) run(t *testing.T, cfg fanout.Config, nc ...*nats.Conn) (stop fun
 		if err != nil {
 			t.Fatal(err)
 		}
-		deps = fanout.Deps{Conn: nc[0], JS: js, Store: store}
+		deps = fanout.Deps{Conn: nc[0], JS: js, Store: store, Snapshots: objectStore(t, js, bus.ObjectSnapshots),
+			Exports: objectStore(t, js, bus.ObjectExports)}
 	}
 	f, err := fanout.New(cfg, deps)
 	if err != nil {

@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -286,7 +287,7 @@ func TestEncodeRefusesInvalid(t *testing.T) {
 
 func TestEventBodyJSON(t *testing.T) {
 	ev := sampleEvent(t, pifu.EntityPerson, OpUpdated)
-	ev.ExportID = "weird \"id\"\\\n\x01\u2028\xff"
+	ev.ExportID = "weird \"id\"\\\n\x01\u2028\ufffd"
 	m, err := Encode(ev)
 	if err != nil {
 		t.Fatal(err)
@@ -295,8 +296,22 @@ func TestEventBodyJSON(t *testing.T) {
 	if err := json.Unmarshal(m.Data, &body); err != nil {
 		t.Fatalf("body %q: %v", m.Data, err)
 	}
-	if want := "weird \"id\"\\\n\x01\u2028\ufffd"; body.ExportID != want {
-		t.Errorf("export_id %q, want %q", body.ExportID, want)
+	if body.ExportID != ev.ExportID {
+		t.Errorf("export_id %q, want %q", body.ExportID, ev.ExportID)
+	}
+	// What JSON cannot carry as it is, or a header not at all, is refused
+	// rather than sent changed.
+	for name, change := range map[string]func(*Event){
+		"export_id not UTF-8": func(e *Event) { e.ExportID = "exp\xff" },
+		"key with LF":         func(e *Event) { e.Key = "a\nb" },
+		"id with CR":          func(e *Event) { e.ID = "a\rb" },
+		"key with NUL":        func(e *Event) { e.Key = "a\x00" },
+	} {
+		bad := sampleEvent(t, pifu.EntityPerson, OpCreated)
+		change(&bad)
+		if _, err := Encode(bad); err == nil {
+			t.Errorf("%s: encoded", name)
+		}
 	}
 }
 
@@ -326,7 +341,16 @@ func TestEventsMatchSchemas(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msgs = append(msgs, m)
+		// A resync's boundaries, as a vendor's stream carries them.
+		b.Resync, b.Upstream = true, nil
+		r, err := Encode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(r.Data, []byte(`"resync":true`)) || bytes.Contains(m.Data, []byte(`"resync"`)) {
+			t.Errorf("resync flag: %s / %s", r.Data, m.Data)
+		}
+		msgs = append(msgs, m, r)
 	}
 	u, err := Encode(TenantUnlinked{ID: UnlinkedID("roster-only", tenant, "exp-42"), Vendor: "roster-only", Tenant: tenant, Time: at})
 	if err != nil {
@@ -334,6 +358,28 @@ func TestEventsMatchSchemas(t *testing.T) {
 	}
 	msgs = append(msgs, u)
 	seen := map[string]bool{}
+	// The resync request and its reply: not events, but a vendor sends the
+	// one and reads the other.
+	for file, v := range map[string]any{
+		"no.skolebuss.resync.request.v1.json": []ResyncRequest{{}, {Reason: "our copy lost a week: æøå"}},
+		"no.skolebuss.resync.reply.v1.json": []ResyncReply{{Accepted: true, ResyncID: "20261207T230000.000Z-0a1b2c3d"},
+			{Error: "tenant x is not linked to vendor y"}},
+	} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var docs []any
+		if err := json.Unmarshal(b, &docs); err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range docs {
+			if errs := c.validate(file, doc); len(errs) > 0 {
+				t.Errorf("%s: %s", file, strings.Join(errs, "\n  "))
+			}
+		}
+		seen[file] = true
+	}
 	for _, m := range msgs {
 		uri := m.Header.Get(HeaderDataSchema)
 		file := path.Base(uri)
@@ -359,8 +405,8 @@ func TestEventsMatchSchemas(t *testing.T) {
 			t.Errorf("schema %s belongs to no event the code encodes", n)
 		}
 	}
-	if len(seen) != 15 {
-		t.Errorf("%d event types checked, want 15", len(seen))
+	if len(seen) != 17 {
+		t.Errorf("%d event types and request bodies checked, want 17", len(seen))
 	}
 }
 

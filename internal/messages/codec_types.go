@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -72,6 +73,16 @@ func (e Event) envelope() (envelope, error) {
 	if err := e.Validate(); err != nil {
 		return envelope{}, err
 	}
+	// Validate looks at the first byte only; the body is written around
+	// Object and Previous as they are, so they must be whole JSON for the
+	// message to decode. (EventEncoder, the publisher's hot path, takes
+	// the diff's own canonical JSON and leaves this scan out.)
+	if !json.Valid(e.Object) {
+		return envelope{}, fmt.Errorf("event %s: object is not valid JSON", e.ID)
+	}
+	if len(e.Previous) > 0 && !json.Valid(e.Previous) {
+		return envelope{}, fmt.Errorf("event %s: previous is not valid JSON", e.ID)
+	}
 	subj, _ := EventSubject(e.Tenant, e.Entity, e.Op)
 	t := e.Type()
 	return envelope{subject: subj, ceType: t, id: e.ID, source: tenantSource(e.Tenant), ceSubject: e.Key,
@@ -131,6 +142,7 @@ type boundaryBody struct {
 	Checksum string                 `json:"checksum,omitempty"`
 	Upstream *Upstream              `json:"upstream,omitempty"`
 	Findings map[string]int         `json:"findings,omitempty"`
+	Resync   bool                   `json:"resync,omitempty"`
 }
 
 func (b Boundary) envelope() (envelope, error) {
@@ -143,7 +155,7 @@ func (b Boundary) envelope() (envelope, error) {
 		counts = map[pifu.Entity]Counts{}
 	}
 	data, err := json.Marshal(boundaryBody{Tenant: b.Tenant, ExportID: b.ExportID, Counts: counts, Checksum: b.Checksum, Upstream: b.Upstream,
-		Findings: b.Findings})
+		Findings: b.Findings, Resync: b.Resync})
 	if err != nil {
 		return envelope{}, err
 	}
@@ -171,7 +183,8 @@ func (b *Boundary) decode(t string, h getter, data []byte) error {
 		return undecodable(t, err)
 	}
 	*b = Boundary{ID: h.Get(HeaderID), Tenant: body.Tenant, ExportID: body.ExportID, Phase: ph, Time: tm,
-		Counts: body.Counts, Checksum: body.Checksum, Upstream: body.Upstream, Findings: body.Findings}
+		Counts: body.Counts, Checksum: body.Checksum, Upstream: body.Upstream, Findings: body.Findings,
+		Resync: body.Resync}
 	if err := b.Validate(); err != nil {
 		return invalid(err)
 	}

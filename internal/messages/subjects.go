@@ -97,8 +97,68 @@ func truncate(s string) string {
 	return s
 }
 
-// ValidateTenant validates a tenant id as a subject token.
-func ValidateTenant(tenant string) error { return ValidateToken("tenant", tenant) }
+// ValidateTenant reports whether tenant is a tenant id in its one accepted
+// form: a UUID written canonically, 8-4-4-4-12 lower-case hexadecimal digits
+// (aa750693-e3ea-441b-93fe-6a71a8371afa), as the upstream's tenant_ID is.
+// Upper case is refused here; NormalizeTenant, used where an id enters
+// (the configuration, the command line), lowers it first, so one tenant
+// never has two spellings in subjects, snapshots or metrics.
+func ValidateTenant(tenant string) error {
+	if err := ValidateToken("tenant", tenant); err != nil {
+		return err
+	}
+	if len(tenant) != 36 {
+		return fmt.Errorf("%w: tenant %q is not a UUID (%s)", ErrInvalidToken, tenant, uuidForm)
+	}
+	for i := 0; i < len(tenant); i++ {
+		c := tenant[i]
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return fmt.Errorf("%w: tenant %q is not a UUID: want '-' at byte %d (%s)", ErrInvalidToken, tenant, i, uuidForm)
+			}
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		case c >= 'A' && c <= 'F':
+			return fmt.Errorf("%w: tenant %q has the upper-case %q at byte %d: tenant ids are written in lower case", ErrInvalidToken, tenant, c, i)
+		default:
+			return fmt.Errorf("%w: tenant %q is not a UUID: %q at byte %d is not a hex digit (%s)", ErrInvalidToken, tenant, c, i, uuidForm)
+		}
+	}
+	return nil
+}
+
+const uuidForm = "want 8-4-4-4-12 lower-case hex digits, like aa750693-e3ea-441b-93fe-6a71a8371afa"
+
+// NormalizeTenant is the tenant id s in its canonical form: its ASCII
+// letters lowered, then checked by ValidateTenant. The configuration and
+// the command line take tenant ids through it; everything after them
+// (subjects, messages) takes only the canonical form.
+func NormalizeTenant(s string) (string, error) {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	t := string(b)
+	if err := ValidateTenant(t); err != nil {
+		return s, err
+	}
+	return t, nil
+}
+
+// UnknownTenant is the tenant of a dead letter whose message named no
+// tenant (a message that did not decode): dlq.<stage>.unknown. It is valid
+// in dead-letter subjects and dead letters only.
+const UnknownTenant = "unknown"
+
+// validateDLQTenant is ValidateTenant that also takes UnknownTenant.
+func validateDLQTenant(tenant string) error {
+	if tenant == UnknownTenant {
+		return nil
+	}
+	return ValidateTenant(tenant)
+}
 
 // ValidateApplication validates an application name as a subject token.
 func ValidateApplication(app string) error { return ValidateToken("application", app) }
@@ -194,7 +254,7 @@ func DLQSubject(stage, tenant string) (string, error) {
 	if err := ValidateToken("stage", stage); err != nil {
 		return "", err
 	}
-	if err := ValidateTenant(tenant); err != nil {
+	if err := validateDLQTenant(tenant); err != nil {
 		return "", err
 	}
 	return "dlq." + stage + "." + tenant, nil
@@ -220,7 +280,7 @@ func DLQFilter(stage, tenant string) (string, error) {
 		s = stage
 	}
 	if tenant != "" {
-		if err := ValidateTenant(tenant); err != nil {
+		if err := validateDLQTenant(tenant); err != nil {
 			return "", err
 		}
 		t = tenant
@@ -316,7 +376,7 @@ func ParseDLQSubject(s string) (stage, tenant string, err error) {
 	if err := ValidateToken("stage", p[1]); err != nil {
 		return "", "", wrapSubject(s, err)
 	}
-	return p[1], p[2], wrapSubject(s, ValidateTenant(p[2]))
+	return p[1], p[2], wrapSubject(s, validateDLQTenant(p[2]))
 }
 
 // ParseQuotaAlertSubject returns the application of alerts.quota.<app>.

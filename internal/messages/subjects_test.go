@@ -51,8 +51,62 @@ func TestHostileTokensRefused(t *testing.T) {
 			}
 		}
 	}
-	if err := ValidateTenant(strings.Repeat("x", 64)); err != nil {
+	if err := ValidateToken("application", strings.Repeat("x", 64)); err != nil {
 		t.Errorf("64 characters refused: %v", err)
+	}
+}
+
+func TestTenantIsACanonicalUUID(t *testing.T) {
+	refused := map[string]string{
+		"t1":                                     "is not a UUID",
+		strings.Repeat("x", 64):                  "is not a UUID",
+		"aa750693e3ea441b93fe6a71a8371afa":       "is not a UUID",
+		"aa750693-e3ea-441b-93fe-6a71a8371afaa":  "is not a UUID",
+		"aa750693_e3ea-441b-93fe-6a71a8371afa":   "want '-' at byte 8",
+		"aa750693-e3ea-441b-93fe-6a71a8371afg":   "'g' at byte 35 is not a hex digit",
+		"AA750693-E3EA-441B-93FE-6A71A8371AFA":   "upper-case 'A' at byte 0",
+		"aa750693-e3ea-441b-93fe-6a71a8371aFa":   "upper-case 'F' at byte 34",
+		"aa750693-e3ea-441b-93fe-6a71a8371afa.x": "a dot",
+	}
+	for tok, want := range refused {
+		err := ValidateTenant(tok)
+		if !errors.Is(err, ErrInvalidToken) || !strings.Contains(err.Error(), want) {
+			t.Errorf("ValidateTenant(%q) = %v; want an error about %q", tok, err, want)
+		}
+		if _, err := JobSubject(tok); err == nil {
+			t.Errorf("JobSubject(%q) accepted", tok)
+		}
+	}
+	if err := ValidateTenant(tenant); err != nil {
+		t.Errorf("ValidateTenant(%q) = %v", tenant, err)
+	}
+	got, err := NormalizeTenant("AA750693-E3EA-441b-93fe-6A71A8371AFA")
+	if err != nil || got != tenant {
+		t.Errorf("NormalizeTenant(upper case) = %q, %v; want %q", got, err, tenant)
+	}
+	for _, bad := range []string{"t1", "AA750693-E3EA-441b-93fe-6A71A8371AFG", "\u212aa750693-e3ea-441b-93fe-6a71a8371af"} {
+		if got, err := NormalizeTenant(bad); err == nil {
+			t.Errorf("NormalizeTenant(%q) = %q, accepted", bad, got)
+		}
+	}
+}
+
+func TestUnknownTenantOnlyInDeadLetters(t *testing.T) {
+	s, err := DLQSubject("fetch", UnknownTenant)
+	if err != nil || s != "dlq.fetch.unknown" {
+		t.Fatalf("DLQSubject(unknown) = %q, %v", s, err)
+	}
+	if stage, ten, err := ParseDLQSubject(s); err != nil || stage != "fetch" || ten != UnknownTenant {
+		t.Errorf("ParseDLQSubject(%q) = %q, %q, %v", s, stage, ten, err)
+	}
+	if f, err := DLQFilter("", UnknownTenant); err != nil || f != "dlq.*.unknown" {
+		t.Errorf("DLQFilter(unknown) = %q, %v", f, err)
+	}
+	if _, err := JobSubject(UnknownTenant); err == nil {
+		t.Error("JobSubject(unknown) accepted")
+	}
+	if _, err := EventSubject(UnknownTenant, pifu.EntityPerson, OpCreated); err == nil {
+		t.Error("EventSubject(unknown) accepted")
 	}
 }
 

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/skolebuss/skolebuss/internal/pifu"
 )
@@ -197,6 +199,30 @@ func (e Event) validateFields() error {
 	case e.Op != OpUpdated && len(e.Previous) != 0:
 		return fmt.Errorf("event %s: previous is only for updates", e.ID)
 	}
+	// id and key travel as the ce-id and ce-subject headers, export_id in
+	// the JSON body only.
+	for _, f := range [...]struct{ name, v string }{{"id", e.ID}, {"key", e.Key}} {
+		if err := checkText(f.v); err != nil {
+			return fmt.Errorf("event %q: %s %w", e.ID, f.name, err)
+		}
+	}
+	if !utf8.ValidString(e.ExportID) {
+		return fmt.Errorf("event %q: export_id is not valid UTF-8", e.ID)
+	}
+	return nil
+}
+
+// checkText refuses what a message cannot carry as it is: text that is
+// not UTF-8 (JSON would write it as U+FFFD, so it would arrive changed) and
+// a CR, LF or NUL (which would end or corrupt the NATS header it travels in
+// as ce-id or ce-subject).
+func checkText(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("is not valid UTF-8")
+	}
+	if i := strings.IndexAny(s, "\r\n\x00"); i >= 0 {
+		return fmt.Errorf("has the control character %q at byte %d", s[i], i)
+	}
 	return nil
 }
 
@@ -233,6 +259,12 @@ type Boundary struct {
 	// FindingGroupMember), the records of the whole export that are not
 	// whole, the same on both boundaries; nil when there are none.
 	Findings map[string]int
+	// Resync marks, on a vendor's stream, both boundaries of a resync: at
+	// its export.started the vendor discards what it holds of the tenant;
+	// the events up to its export.completed are created events of the
+	// tenant's whole current state (the export ExportID), cut to the
+	// vendor's profile.
+	Resync bool
 }
 
 // The kinds of Boundary.Findings.
@@ -285,6 +317,11 @@ func (b Boundary) Validate() error {
 		return fmt.Errorf("boundary event %s: time is zero", b.ID)
 	case b.Phase == PhaseCompleted && b.Checksum == "":
 		return fmt.Errorf("boundary event %s: export.completed needs a checksum", b.ID)
+	}
+	for _, f := range [...]struct{ name, v string }{{"id", b.ID}, {"export_id", b.ExportID}, {"checksum", b.Checksum}} {
+		if err := checkText(f.v); err != nil {
+			return fmt.Errorf("boundary event %q: %s %w", b.ID, f.name, err)
+		}
 	}
 	for e := range b.Counts {
 		if !ValidEntity(e) {
@@ -339,7 +376,7 @@ func (d DeadLetter) Validate() error {
 	if err := ValidateToken("stage", d.Stage); err != nil {
 		return fmt.Errorf("dead letter %s: %w", d.ID, err)
 	}
-	if err := ValidateTenant(d.Tenant); err != nil {
+	if err := validateDLQTenant(d.Tenant); err != nil {
 		return fmt.Errorf("dead letter %s: %w", d.ID, err)
 	}
 	return nil

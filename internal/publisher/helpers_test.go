@@ -45,8 +45,13 @@ func newEnv(t testing.TB, preset string) *env { return newEnvVendor(t, preset, t
 // newEnvVendor is newEnv, with or without the vendor.
 func newEnvVendor(t testing.TB, preset string, withVendor bool) *env {
 	t.Helper()
+	return newEnvOn(t, bustest.Open(t), preset, withVendor)
+}
+
+// newEnvOn is newEnvVendor on the bus b.
+func newEnvOn(t testing.TB, b *bus.Bus, preset string, withVendor bool) *env {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	b := bustest.Open(t)
 	pub, err := publisher.New(b.Conn, b.Stores.Exports, b.Stores.Snapshots,
 		publisher.Config{Diff: diffConfig(t), Logger: quiet()})
 	if err != nil {

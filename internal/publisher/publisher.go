@@ -7,9 +7,12 @@
 // Nats-Msg-Id, and the tenant's new snapshot is stored only after every event
 // of the export is acknowledged by JetStream. A publisher that dies anywhere
 // before that leaves the old snapshot in place; the redo computes the same
-// changes with the same ids, and the LMS stream's duplicate window drops those
-// it has already stored. A redo after the snapshot was stored finds the export
-// already applied and does nothing.
+// changes with the same ids and, finding the tenant's last event in the LMS
+// stream to be the export's own, sends only what the stream does not hold
+// (see resume.go), however long after the first attempt it runs: the
+// stream's duplicate window is a second line, not the one the redo relies
+// on. A redo after the snapshot was stored finds the export already applied
+// and does nothing.
 //
 // Retention of exports: a tenant's snapshot names the export object it came
 // from, because the next diff reads that export again for the previous values
@@ -47,6 +50,7 @@ type Publisher struct {
 	exports   Objects
 	snapshots Objects
 	metrics   *metrics
+	lms       lmsStream // for what a redo finds of its export
 }
 
 // New returns a Publisher that publishes on nc and reads the exports and
@@ -110,8 +114,10 @@ func (p *Publisher) Handle(ctx context.Context, m *message.Message) error {
 // nothing is published for it; a missing export object is permanent
 // ("export_missing", or "previous_export_missing" for the export the snapshot
 // came from); a failed or unacknowledged publish and the bus being away are
-// transient. Cancelling ctx stops the work and returns an error wrapping
-// ctx.Err(); what was published stays published and the redo completes it.
+// transient; a redo that finds changes of the export in the LMS stream that
+// it does not compute is permanent ("redo_mismatch"). Cancelling ctx stops
+// the work and returns an error wrapping ctx.Err(); what was published stays
+// published and the redo completes it.
 //
 // Process adds the export's ids and counts to the span in ctx (the worker
 // starts one per message) and counts the events it published and the time
@@ -166,9 +172,14 @@ func (p *Publisher) Process(ctx context.Context, fe messages.FetchedExport) (out
 	if err != nil {
 		return out, err
 	}
+	// Changes a redo found in the stream count as stored duplicates.
+	stored, dups = stored+r.resume.skipped, dups+r.resume.skipped
 	if stored != res.Emitted {
 		return out, failure.Transientf(failure.ReasonPublishIncomplete, "export %s of tenant %s: %d changes emitted, %d acknowledged",
 			fe.ExportID, fe.Tenant, res.Emitted, stored)
+	}
+	if err := r.resume.check(fe.Tenant, fe.ExportID); err != nil {
+		return out, err
 	}
 	out.Counts = countsOf(res.Plan)
 	out.Events, out.Duplicates = res.Emitted, dups

@@ -21,6 +21,7 @@ type run struct {
 	enc     *messages.EventEncoder // of the change events: header and time included
 	time    time.Time              // ce-time of every message: when the export was fetched
 	s       *sender
+	resume  resume        // what the LMS stream holds of the export already
 	start   time.Time     // of the export's processing
 	planned time.Duration // from start to the plan
 	// findings are the plan's, told on both boundaries.
@@ -28,7 +29,9 @@ type run struct {
 }
 
 // started publishes export.started once the whole export has parsed and
-// passed the deletion threshold, and opens the window for the changes.
+// passed the deletion threshold, and opens the window for the changes. It
+// first looks up what the LMS stream holds of the export (findResume): a
+// redo sends export.started only if the stream does not hold it.
 func (r *run) started(ctx context.Context, plan diff.Plan) error {
 	r.planned = time.Since(r.start)
 	r.findings = findingsOf(plan.Findings)
@@ -37,8 +40,20 @@ func (r *run) started(ctx context.Context, plan diff.Plan) error {
 		counts[e] = messages.Counts{Created: c.Created, Updated: c.Updated, Deleted: c.Deleted, Unchanged: c.Unchanged,
 			Total: plan.Snapshot.Count(e)}
 	}
-	if err := r.boundary(ctx, messages.PhaseStarted, counts, ""); err != nil {
+	looked := time.Now()
+	res, err := r.p.findResume(ctx, r.fe.Tenant, r.fe.ExportID)
+	if err != nil {
 		return err
+	}
+	r.resume = res
+	if res.started {
+		r.p.cfg.Logger.Info("redo of an export: the LMS stream holds part of it", "tenant", r.fe.Tenant, "export_id", r.fe.ExportID,
+			"changes_stored", len(res.stored), "completed", res.completed, "looked_up", time.Since(looked).Round(time.Millisecond))
+	}
+	if !r.resume.started {
+		if err := r.boundary(ctx, messages.PhaseStarted, counts, ""); err != nil {
+			return err
+		}
 	}
 	s, err := newSender(r.p.nc, r.p.cfg.Window, r.p.cfg.AckTimeout)
 	if err != nil {
@@ -51,6 +66,9 @@ func (r *run) started(ctx context.Context, plan diff.Plan) error {
 // emit publishes one change. The object is the canonical JSON diff
 // produced: it goes into the body as it is, not marshalled again.
 func (r *run) emit(ctx context.Context, c diff.Change) error {
+	if skip, err := r.resume.skip(c.ID); skip || err != nil {
+		return err
+	}
 	ev := messages.Event{ID: c.ID, Tenant: r.fe.Tenant, ExportID: r.fe.ExportID, Entity: c.Entity,
 		Op: messages.Op(c.Op), Key: c.Key, Time: r.time, Object: c.Object, Previous: c.Previous}
 	m := r.s.msg()
@@ -62,6 +80,9 @@ func (r *run) emit(ctx context.Context, c diff.Change) error {
 
 // completed publishes export.completed after every change is stored.
 func (r *run) completed(ctx context.Context, counts map[pifu.Entity]messages.Counts, checksum string) error {
+	if r.resume.completed {
+		return r.resume.checkCompleted(r.fe.Tenant, r.fe.ExportID, checksum)
+	}
 	return r.boundary(ctx, messages.PhaseCompleted, counts, checksum)
 }
 

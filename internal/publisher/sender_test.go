@@ -50,7 +50,7 @@ func TestSenderReusesAcknowledgedMessages(t *testing.T) {
 	ctx := context.Background()
 	b := bustest.Open(t)
 	const window, n = 32, 785
-	const tenant = "t1"
+	const tenant = "1a2b3c4d-0000-4000-8000-00000000e002"
 	at := time.Date(2026, 3, 2, 7, 30, 0, 0, time.UTC)
 	enc, err := messages.NewEventEncoder(tenant, "e1", at, nats.Header{messages.HeaderTraceparent: {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}})
 	if err != nil {

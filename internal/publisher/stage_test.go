@@ -18,6 +18,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/pifu/pifutest"
 	"github.com/skolebuss/skolebuss/internal/publisher"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
+	"github.com/skolebuss/skolebuss/internal/worker"
 )
 
 // emptyExport is a valid PIFU document with its properties and no records.
@@ -35,10 +36,16 @@ const emptyExport = `<?xml version="1.0" encoding="UTF-8"?>
 // stage runs the publisher as the worker stage in the background.
 func (e *env) stage(tp trace.TracerProvider) {
 	e.t.Helper()
-	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan error, 1)
 	wcfg := publisher.WorkerConfig()
 	wcfg.Backoff = []time.Duration{100 * time.Millisecond}
+	e.stageWith(tp, wcfg)
+}
+
+// stageWith is stage with the worker configuration wcfg.
+func (e *env) stageWith(tp trace.TracerProvider, wcfg worker.Config) {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
 	go func() { done <- e.pub.Run(ctx, e.bus.JS, wcfg, quiet(), tp) }()
 	e.t.Cleanup(func() {
 		cancel()
@@ -184,5 +191,21 @@ func TestTraceContextTravelsIntoEveryEvent(t *testing.T) {
 	}
 	if !found {
 		t.Error("no publisher.export span")
+	}
+}
+
+// A tenant's first export, empty, is held as the help says an empty export
+// is: nothing is published and no snapshot stored until an operator forces it.
+func TestEmptyFirstExportHeld(t *testing.T) {
+	e := newEnv(t, "tiny")
+	e.stage(nil)
+	from := lastSeq(t, e.bus.JS) + 1
+	e.send(e.ctx, e.put("empty-first", []byte(emptyExport)))
+	dl := waitDeadLetter(t, e)
+	if dl.Reason != "deletion_held" || !strings.Contains(dl.Error, "first export") {
+		t.Fatalf("dead letter %+v", dl)
+	}
+	if n := lastSeq(t, e.bus.JS); n >= from {
+		t.Errorf("a held first export published %d messages", n-from+1)
 	}
 }

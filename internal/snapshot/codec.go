@@ -38,9 +38,19 @@ var ErrCorrupt = errors.New("snapshot: corrupt")
 // does not know (a snapshot written by a newer skolebuss).
 var ErrVersion = errors.New("snapshot: unsupported format version")
 
+// ErrTooLong is wrapped by the error Encode returns for a tenant or export
+// id longer than Decode reads (4096 bytes): such a snapshot is never
+// written, since it could not be read back.
+var ErrTooLong = errors.New("snapshot: id too long")
+
 // Encode writes the snapshot in its versioned binary form to w. It does not
 // close w.
 func (s *Snapshot) Encode(w io.Writer) error {
+	for _, id := range []struct{ what, v string }{{"tenant", s.tenant}, {"export id", s.exportID}} {
+		if len(id.v) > maxIDLen {
+			return fmt.Errorf("%w: %s of %d bytes, at most %d", ErrTooLong, id.what, len(id.v), maxIDLen)
+		}
+	}
 	d := xxhash.New()
 	bw := bufio.NewWriterSize(io.MultiWriter(w, d), 64<<10)
 	var tmp [binary.MaxVarintLen64 + 16]byte

@@ -24,7 +24,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/waitfor"
 )
 
-const tenant = "t1"
+const tenant = "1a2b3c4d-0000-4000-8000-00000000e001"
 
 var at = time.Date(2026, 8, 17, 6, 0, 0, 0, time.UTC)
 

@@ -111,7 +111,7 @@ func (r *runtime) deadLetter(ctx context.Context, d *delivery, cause error, log 
 	raw := &nats.Msg{Subject: d.msg.Subject(), Header: d.msg.Headers(), Data: d.msg.Data()}
 	tenant := d.tenant
 	if tenant == "" {
-		tenant = "unknown"
+		tenant = messages.UnknownTenant
 	}
 	dl := messages.NewDeadLetter(r.cfg.Stage, tenant, raw, cause, d.attempt, telemetry.TraceID(ctx), time.Now().UTC())
 	nm, err := messages.Encode(dl)

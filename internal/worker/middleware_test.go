@@ -78,7 +78,7 @@ func TestRecovererLogsTheStackAndRetries(t *testing.T) {
 		panicOnPurpose()
 		return nil
 	}, slog.New(slog.NewJSONHandler(&logs, nil)), sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
-	publish(t, js, "t1", "x")
+	publish(t, js, tenantT1, "x")
 	waitFor(t, "a dead letter", 10*time.Second, func() bool { return streamMsgs(t, js, bus.StreamDLQ) == 1 })
 
 	dl := deadLetters(t, js)[0]
@@ -96,7 +96,7 @@ func TestRecovererLogsTheStackAndRetries(t *testing.T) {
 		if stack, _ := r["stack"].(string); !strings.Contains(stack, "panicOnPurpose") {
 			t.Errorf("logged stack %q does not show where the handler panicked", stack)
 		}
-		if r["panic"] != "on purpose" || r["tenant"] != "t1" || r["trace_id"] == "" {
+		if r["panic"] != "on purpose" || r["tenant"] != tenantT1 || r["trace_id"] == "" {
 			t.Errorf("panic log %v", r)
 		}
 	}
@@ -151,33 +151,33 @@ func TestTenantCheckDeadLettersAMismatch(t *testing.T) {
 		handled.Store(string(m.Payload), Tenant(ctx))
 		return nil
 	})
-	publish(t, js, "t1", "t2")
-	publish(t, js, "t1", "garbage")
-	publish(t, js, "t1", "t1")
+	publish(t, js, tenantT1, tenantT2)
+	publish(t, js, tenantT1, "garbage")
+	publish(t, js, tenantT1, tenantT1)
 	waitFor(t, "two dead letters and the matching message handled", 10*time.Second, func() bool {
-		_, ok := handled.Load("t1")
+		_, ok := handled.Load(tenantT1)
 		return ok && streamMsgs(t, js, bus.StreamDLQ) == 2 && streamMsgs(t, js, bus.StreamJobs) == 0
 	})
-	if _, ok := handled.Load("t2"); ok {
+	if _, ok := handled.Load(tenantT2); ok {
 		t.Error("the handler saw a message of tenant t2 on tenant t1's subject")
 	}
-	if tenant, _ := handled.Load("t1"); tenant != "t1" {
+	if tenant, _ := handled.Load(tenantT1); tenant != tenantT1 {
 		t.Errorf("Tenant(ctx) = %v, want t1", tenant)
 	}
 	reasons := map[string]string{}
 	for _, dl := range deadLetters(t, js) {
 		reasons[string(dl.Message.Data)] = dl.Reason
-		if dl.Class != "permanent" || dl.Attempts != 1 || dl.Tenant != "t1" {
+		if dl.Class != "permanent" || dl.Attempts != 1 || dl.Tenant != tenantT1 {
 			t.Errorf("dead letter %+v", dl)
 		}
-		if string(dl.Message.Data) == "t2" && (!strings.Contains(dl.Error, "tenant t2") || !strings.Contains(dl.Error, "tenant t1")) {
+		if string(dl.Message.Data) == tenantT2 && (!strings.Contains(dl.Error, "tenant "+tenantT2) || !strings.Contains(dl.Error, "tenant "+tenantT1)) {
 			t.Errorf("dead letter's error %q does not name both tenants", dl.Error)
 		}
 	}
-	if reasons["t2"] != "tenant_mismatch" || reasons["garbage"] != "invalid_message" {
+	if reasons[tenantT2] != "tenant_mismatch" || reasons["garbage"] != "invalid_message" {
 		t.Errorf("dead letters' reasons %v", reasons)
 	}
-	if r, _ := seenByStage.Load("t2"); r != "tenant_mismatch" {
+	if r, _ := seenByStage.Load(tenantT2); r != "tenant_mismatch" {
 		t.Errorf("the stage's middleware saw %q for the mismatch, want tenant_mismatch", r)
 	}
 }
@@ -198,7 +198,7 @@ func TestTracingContinuesTheTraceFromTheHeaders(t *testing.T) {
 	}, nil, tp)
 
 	pctx, sender := tp.Tracer("test").Start(context.Background(), "request export")
-	msg := &nats.Msg{Subject: "jobs.export.t1", Data: []byte("x")}
+	msg := &nats.Msg{Subject: "jobs.export." + tenantT1, Data: []byte("x")}
 	telemetry.InjectNATS(pctx, msg)
 	sender.End()
 	if _, err := js.PublishMsg(context.Background(), msg); err != nil {
@@ -216,7 +216,7 @@ func TestTracingContinuesTheTraceFromTheHeaders(t *testing.T) {
 		t.Errorf("span kind %s, status %+v", s.SpanKind(), s.Status())
 	}
 	attrs := attribute.NewSet(s.Attributes()...)
-	for k, want := range map[attribute.Key]string{telemetry.KeyTenant: "t1", telemetry.KeyStage: "fetch", telemetry.KeyErrorReason: "unknown_application"} {
+	for k, want := range map[attribute.Key]string{telemetry.KeyTenant: tenantT1, telemetry.KeyStage: "fetch", telemetry.KeyErrorReason: "unknown_application"} {
 		if v, _ := attrs.Value(k); v.AsString() != want {
 			t.Errorf("span attribute %s = %q, want %q", k, v.Emit(), want)
 		}
@@ -257,7 +257,7 @@ func TestMetricsCountOutcomes(t *testing.T) {
 		return nil
 	})
 	for _, body := range []string{"ok", "permanent", "transient", "throttled", "canceled"} {
-		publish(t, js, "t1", body)
+		publish(t, js, tenantT1, body)
 	}
 	want := map[string]int64{"ok": 4, "dead_lettered": 1, "retried": 1, "throttled": 1, "handed_back": 1}
 	var got map[string]int64

@@ -112,11 +112,11 @@ func TestSuccessAcksAndRemovesTheJob(t *testing.T) {
 		got.Store(string(m.Payload) + "|" + Subject(ctx))
 		return nil
 	})
-	publish(t, js, "t1", "hello")
+	publish(t, js, tenantT1, "hello")
 	waitFor(t, "the job to be handled and removed", 10*time.Second, func() bool {
 		return got.Load() != nil && streamMsgs(t, js, bus.StreamJobs) == 0
 	})
-	if got.Load() != "hello|jobs.export.t1" {
+	if got.Load() != "hello|jobs.export."+tenantT1 {
 		t.Fatalf("handler saw %v", got.Load())
 	}
 }
@@ -128,15 +128,15 @@ func TestPermanentErrorIsDeadLetteredOnce(t *testing.T) {
 		calls.Add(1)
 		return failure.Permanentf("invalid_scope", "application lacks scope")
 	})
-	publish(t, js, "t1", `{"job":"x"}`)
+	publish(t, js, tenantT1, `{"job":"x"}`)
 	waitFor(t, "a dead letter", 10*time.Second, func() bool { return streamMsgs(t, js, bus.StreamDLQ) == 1 })
 	waitFor(t, "the job to leave the work queue", 5*time.Second, func() bool { return streamMsgs(t, js, bus.StreamJobs) == 0 })
 	dls := deadLetters(t, js)
 	dl := dls[0]
-	if dl.Stage != "fetch" || dl.Tenant != "t1" || dl.Reason != "invalid_scope" || dl.Class != "permanent" || dl.Attempts != 1 {
+	if dl.Stage != "fetch" || dl.Tenant != tenantT1 || dl.Reason != "invalid_scope" || dl.Class != "permanent" || dl.Attempts != 1 {
 		t.Fatalf("dead letter %+v", dl)
 	}
-	if dl.TraceID == "" || string(dl.Message.Data) != `{"job":"x"}` || dl.Message.Subject != "jobs.export.t1" {
+	if dl.TraceID == "" || string(dl.Message.Data) != `{"job":"x"}` || dl.Message.Subject != "jobs.export."+tenantT1 {
 		t.Fatalf("dead letter lacks trace id or the failed message: %+v", dl)
 	}
 	time.Sleep(300 * time.Millisecond) // time for a redelivery, which must not come
@@ -158,7 +158,7 @@ func TestTransientErrorsAreRetriedThenSucceed(t *testing.T) {
 		}
 		return nil
 	})
-	publish(t, js, "t1", "x")
+	publish(t, js, tenantT1, "x")
 	waitFor(t, "success on the third attempt", 10*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -182,7 +182,7 @@ func TestTransientErrorsDeadLetterAfterMaxAttempts(t *testing.T) {
 		calls.Add(1)
 		return errors.New("connection reset") // unclassified: transient
 	})
-	publish(t, js, "t1", "x")
+	publish(t, js, tenantT1, "x")
 	waitFor(t, "a dead letter", 10*time.Second, func() bool { return streamMsgs(t, js, bus.StreamDLQ) == 1 })
 	dl := deadLetters(t, js)[0]
 	if dl.Attempts != 3 || dl.Class != "transient" || calls.Load() != 3 {
@@ -205,7 +205,7 @@ func TestThrottledIsDelayedAndNotAnAttempt(t *testing.T) {
 		}
 		return nil
 	})
-	publish(t, js, "t1", "x")
+	publish(t, js, tenantT1, "x")
 	waitFor(t, "three deliveries", 10*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -231,7 +231,7 @@ func TestLongHandlerKeepsItsMessage(t *testing.T) {
 		time.Sleep(3 * time.Second) // three AckWaits
 		return nil
 	})
-	publish(t, js, "t1", "x")
+	publish(t, js, tenantT1, "x")
 	waitFor(t, "the job to finish", 15*time.Second, func() bool { return streamMsgs(t, js, bus.StreamJobs) == 0 })
 	if calls.Load() != 1 {
 		t.Fatalf("a handler longer than AckWait was redelivered: %d calls", calls.Load())
@@ -248,7 +248,7 @@ func TestShutdownLetsInFlightWorkFinish(t *testing.T) {
 		finished.Store(ctx.Err() == nil)
 		return nil
 	})
-	publish(t, js, "t1", "x")
+	publish(t, js, tenantT1, "x")
 	<-started
 	cancel()
 	waitFor(t, "the in-flight job to be acked", 10*time.Second, func() bool { return streamMsgs(t, js, bus.StreamJobs) == 0 })
@@ -266,7 +266,7 @@ func TestPanicIsATransientFailure(t *testing.T) {
 		}
 		return nil
 	})
-	publish(t, js, "t1", "x")
+	publish(t, js, tenantT1, "x")
 	waitFor(t, "success after a panic", 10*time.Second, func() bool { return calls.Load() == 2 && streamMsgs(t, js, bus.StreamJobs) == 0 })
 }
 
@@ -277,7 +277,7 @@ func TestHostileSubjectStillDeadLetters(t *testing.T) {
 		_, err := messages.DecodeWatermill[messages.ExportJob](m)
 		return err
 	})
-	publish(t, js, "t1", "not a job") // no CloudEvents headers: unknown type, permanent
+	publish(t, js, tenantT1, "not a job") // no CloudEvents headers: unknown type, permanent
 	waitFor(t, "a dead letter", 10*time.Second, func() bool { return streamMsgs(t, js, bus.StreamDLQ) == 1 })
 	dl := deadLetters(t, js)[0]
 	b, _ := json.Marshal(dl)
@@ -316,3 +316,9 @@ func TestAttemptsBucketReplicas(t *testing.T) {
 		t.Errorf("attempts bucket has %d replicas", r)
 	}
 }
+
+// Tenant ids of the tests: UUIDs, as messages.ValidateTenant wants.
+const (
+	tenantT1 = "11111111-1111-4111-8111-111111111111"
+	tenantT2 = "22222222-2222-4222-8222-222222222222"
+)
