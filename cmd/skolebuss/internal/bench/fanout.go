@@ -39,6 +39,10 @@ type FanoutFigures struct {
 // measured with.
 const MaxFanoutRaw = 1_000_000
 
+// noSnapshots is the empty snapshot store a fan-out measurement's stage is
+// given.
+const noSnapshots = "bench-no-snapshots"
+
 // fanoutProfiles are the vendors' profiles, in turn: roster, and roster
 // with contact.
 var fanoutProfiles = [][]string{nil, {"contact"}}
@@ -66,8 +70,17 @@ func measureFanout(ctx context.Context, b *bus.Bus, n int, lms jetstream.StreamC
 		return ff, err
 	}
 	defer removeVendors(b.JS, store, names)
+	// The vendors are as if linked before the first export: the stage is
+	// shown no snapshot of the tenant (an empty store), so it does not join
+	// them with a resync of the tenant's state but delivers the export from
+	// the LMS stream, as to vendors linked from the start.
+	none, err := b.JS.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: noSnapshots})
+	if err != nil {
+		return ff, fmt.Errorf("an empty snapshot store: %w", err)
+	}
+	defer func() { _ = b.JS.DeleteObjectStore(context.Background(), noSnapshots) }()
 	f, err := fanout.New(fanout.Config{Vendors: vendors, Poll: 50 * time.Millisecond},
-		fanout.Deps{Conn: b.Conn, JS: b.JS, Store: store})
+		fanout.Deps{Conn: b.Conn, JS: b.JS, Store: store, Snapshots: none, Exports: b.Stores.Exports})
 	if err != nil {
 		return ff, err
 	}
@@ -87,7 +100,16 @@ func measureFanout(ctx context.Context, b *bus.Bus, n int, lms jetstream.StreamC
 		if err != nil {
 			return ff, err
 		}
-		_, at, err := lastMsg(ctx, b.JS, bus.VendorStream(v), subj)
+		m, at, err := lastMsg(ctx, b.JS, bus.VendorStream(v), subj)
+		if err == nil {
+			bd, derr := messages.Decode[messages.Boundary](m)
+			switch {
+			case derr != nil:
+				return ff, derr
+			case bd.Resync:
+				return ff, fmt.Errorf("vendor %s got a resync, not the export from the LMS stream", v)
+			}
+		}
 		switch {
 		case err == nil:
 			if at.After(last) {
