@@ -120,8 +120,10 @@ func (e *Event) decode(t string, h getter, data []byte) error {
 		return unexpected("no.skolebuss.<entity>.<op>.v1", t)
 	}
 	var body eventBody
-	if err := decodeJSON(t, data, &body); err != nil {
-		return err
+	if !fastEventBody(data, &body) {
+		if err := decodeJSON(t, data, &body); err != nil {
+			return err
+		}
 	}
 	tm, err := time.Parse(time.RFC3339Nano, h.Get(HeaderTime))
 	if err != nil {
