@@ -145,6 +145,16 @@ func (p *Projector) encode(rec pifu.Record) ([]byte, uint64) {
 // decodeRecord decodes an event's object into the record type of e.
 func decodeRecord(e pifu.Entity, object []byte) (pifu.Record, error) {
 	var rec pifu.Record
+	if fastRecord(e, object, &rec) {
+		return rec, nil
+	}
+	return decodeRecordJSON(e, object)
+}
+
+// decodeRecordJSON is decodeRecord with encoding/json, for what fastRecord
+// does not read.
+func decodeRecordJSON(e pifu.Entity, object []byte) (pifu.Record, error) {
+	var rec pifu.Record
 	var err error
 	switch e {
 	case pifu.EntityPerson:
@@ -168,6 +178,15 @@ func decodeRecord(e pifu.Entity, object []byte) (pifu.Record, error) {
 // overlay is the record before an update: object with the fields of
 // previous laid over it, a null one removed.
 func overlay(e pifu.Entity, object, previous []byte) (pifu.Record, error) {
+	if rec, ok := fastOverlay(e, object, previous); ok {
+		return rec, nil
+	}
+	return overlayJSON(e, object, previous)
+}
+
+// overlayJSON is overlay with encoding/json, for what fastOverlay does not
+// read.
+func overlayJSON(e pifu.Entity, object, previous []byte) (pifu.Record, error) {
 	var fields, prev map[string]json.RawMessage
 	if err := json.Unmarshal(object, &fields); err != nil {
 		return pifu.Record{}, fmt.Errorf("projection: decode %s: %w", e, err)
@@ -186,7 +205,7 @@ func overlay(e pifu.Entity, object, previous []byte) (pifu.Record, error) {
 	if err != nil {
 		return pifu.Record{}, fmt.Errorf("projection: %s before the update: %w", e, err)
 	}
-	return decodeRecord(e, b)
+	return decodeRecordJSON(e, b)
 }
 
 // field is one top-level field of a JSON object.
