@@ -111,6 +111,9 @@ type Identity struct {
 	Subscribe []string
 	// Responses lets it answer each request it receives once.
 	Responses bool
+	// Others are, per stream, the consumers another identity names
+	// (durables): AnyConsumer does not reach them. Identities fills it.
+	Others map[string][]string
 }
 
 // The pipeline identities' names.
@@ -172,6 +175,26 @@ func Identities(vendors []string) []Identity {
 	ids := []Identity{requester(), fetcher(), publisher(), fanoutIdentity(vendors), operator(), provision(vendors)}
 	for _, v := range slices.Sorted(slices.Values(vendors)) {
 		ids = append(ids, vendorIdentity(v))
+	}
+	// A stage's ordered consumers (AnyConsumer) must not reach another
+	// identity's durable on the same stream: the publisher may not delete
+	// the fan-out's.
+	for i := range ids {
+		for j, other := range ids {
+			if i == j {
+				continue
+			}
+			for _, g := range other.API {
+				if g.Consumer == "" || g.Consumer == AnyConsumer || !ids[i].anyOn(g.Stream) ||
+					slices.Contains(ids[i].named(g.Stream), g.Consumer) || slices.Contains(ids[i].Others[g.Stream], g.Consumer) {
+					continue
+				}
+				if ids[i].Others == nil {
+					ids[i].Others = map[string][]string{}
+				}
+				ids[i].Others[g.Stream] = append(ids[i].Others[g.Stream], g.Consumer)
+			}
+		}
 	}
 	return ids
 }
@@ -411,6 +434,14 @@ func (id Identity) Permissions() *Permissions {
 			p.Publish.Deny = append(p.Publish.Deny, "$JS.API."+string(v)+".>")
 		}
 	}
+	for _, g := range id.API {
+		if g.Consumer != AnyConsumer {
+			continue
+		}
+		for _, c := range id.Others[g.Stream] {
+			p.Publish.Deny = append(p.Publish.Deny, Grant{g.Verb, g.Stream, c}.Subjects()...)
+		}
+	}
 	if id.InboxPrefix != "" {
 		p.Subscribe.Allow = append(p.Subscribe.Allow, id.InboxPrefix+".>")
 	}
@@ -431,12 +462,28 @@ func (id Identity) Allows(verb Verb, stream, consumer string) bool {
 		return true
 	}
 	for _, g := range id.API {
-		if g.Verb == verb && g.Stream == stream &&
-			(g.Consumer == consumer || (g.Consumer == AnyConsumer && consumer != "")) {
+		if g.Verb == verb && g.Stream == stream && (g.Consumer == consumer ||
+			(g.Consumer == AnyConsumer && consumer != "" && !slices.Contains(id.Others[stream], consumer))) {
 			return true
 		}
 	}
 	return false
+}
+
+// anyOn reports whether id has a grant for AnyConsumer on stream.
+func (id Identity) anyOn(stream string) bool {
+	return slices.ContainsFunc(id.API, func(g Grant) bool { return g.Stream == stream && g.Consumer == AnyConsumer })
+}
+
+// named are the consumers id's grants name on stream.
+func (id Identity) named(stream string) []string {
+	var out []string
+	for _, g := range id.API {
+		if g.Stream == stream && g.Consumer != "" && g.Consumer != AnyConsumer {
+			out = append(out, g.Consumer)
+		}
+	}
+	return out
 }
 
 // AllowsPublish reports whether id may publish on subject (a subject
