@@ -3,14 +3,20 @@ package fanout_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 	"github.com/skolebuss/skolebuss/internal/fanout"
+	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/projection"
+	"github.com/skolebuss/skolebuss/internal/publisher"
 	"github.com/skolebuss/skolebuss/internal/rostergen"
 )
 
@@ -41,7 +47,7 @@ func BenchmarkFirstExport(b *testing.B) {
 			b.Fatal(err)
 		}
 		f, err := fanout.New(fanout.Config{Vendors: []fanout.Vendor{v}, Poll: 50 * time.Millisecond},
-			fanout.Deps{Conn: w.b.Conn, JS: w.b.JS, Store: store})
+			fanout.Deps{Conn: w.b.Conn, JS: w.b.JS, Store: store, Snapshots: w.b.Stores.Snapshots, Exports: w.b.Stores.Exports})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -74,4 +80,101 @@ func BenchmarkFirstExport(b *testing.B) {
 		}
 	}
 	b.ReportMetric(events/elapsed, "events/s")
+}
+
+// BenchmarkResync measures, per iteration for one new roster+contact
+// vendor, the fan-out of a municipality's first export (from the LMS
+// stream) and then a resync of the same state (from the stored export), and
+// reports both as vendor events stored per second and seconds each. The
+// municipality is medium, or FANOUT_BENCH_PRESET's.
+func BenchmarkResync(b *testing.B) {
+	preset := "medium"
+	if p := os.Getenv("FANOUT_BENCH_PRESET"); p != "" {
+		preset = p
+	}
+	sizes, err := rostergen.Preset(preset)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := rostergen.New(rostergen.Spec{TenantID: tenantA, Name: "Kommune A", Seed: 1, Sizes: sizes})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := m.WriteExport(context.Background(), &buf, 0); err != nil {
+		b.Fatal(err)
+	}
+	w := &world{b: bustest.Open(b), docs: map[string][][]byte{tenantA: {buf.Bytes()}}}
+	w.publishExport(b, tenantA, 0)
+	prof, _ := projection.ParseProfile("contact")
+	ctx := context.Background()
+	var events, firstSecs, resyncSecs float64
+	i := 0
+	for b.Loop() {
+		i++
+		// No snapshot yet: the new vendor gets the export from the stream.
+		if err := w.b.Stores.Snapshots.Delete(ctx, publisher.SnapshotName(tenantA)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			b.Fatal(err)
+		}
+		v := fanout.Vendor{Name: fmt.Sprintf("bench-%d", i), Tenants: []string{tenantA}, Profile: prof}
+		store, err := bus.ProvisionVendors(ctx, w.b.JS, bus.ProvisionConfig{}, []string{v.Name})
+		if err != nil {
+			b.Fatal(err)
+		}
+		f, err := fanout.New(fanout.Config{Vendors: []fanout.Vendor{v}, Poll: 50 * time.Millisecond},
+			fanout.Deps{Conn: w.b.Conn, JS: w.b.JS, Store: store, Snapshots: w.b.Stores.Snapshots, Exports: w.b.Stores.Exports})
+		if err != nil {
+			b.Fatal(err)
+		}
+		run, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- f.Run(run) }()
+		n := waitCompleted(b, w, v.Name, 1)
+		firstSecs += time.Since(start).Seconds()
+		// The export applied: the publisher's snapshot, then a resync.
+		w.settle(b, tenantA, 0)
+		start = time.Now()
+		if _, err := f.Request(ctx, v.Name, tenantA, "bench"); err != nil {
+			b.Fatal(err)
+		}
+		if got := waitCompleted(b, w, v.Name, 2) - n; got != n {
+			b.Fatalf("the resync stored %d events, the first export %d", got, n)
+		}
+		resyncSecs += time.Since(start).Seconds()
+		events += float64(n)
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(events/firstSecs, "first-events/s")
+	b.ReportMetric(events/resyncSecs, "resync-events/s")
+	b.ReportMetric(firstSecs/float64(i), "first-s")
+	b.ReportMetric(resyncSecs/float64(i), "resync-s")
+	b.ReportMetric(events/float64(i), "vendor-events")
+}
+
+// waitCompleted waits until vendor's stream holds n export.completed
+// events, the last one its last message, and returns its message count.
+func waitCompleted(b *testing.B, w *world, vendor string, n int) int {
+	ctx := context.Background()
+	s, err := w.b.JS.Stream(ctx, bus.VendorStream(vendor))
+	if err != nil {
+		b.Fatal(err)
+	}
+	subj, err := messages.VendorBoundarySubject(vendor, tenantA, messages.PhaseCompleted)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for {
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(subj))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(info.State.Subjects) > 0 && info.State.Subjects[subj] == uint64(n) {
+			return int(info.State.Msgs)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the benchmark's own end
+	}
 }

@@ -24,6 +24,14 @@
 // vendor's consumer stops delivering it, one TenantUnlinked
 // (vendor.<vendor>.<tenant>.tenant.unlinked) is published on the vendor's
 // stream, and the state is removed.
+//
+// A resync sends a vendor a tenant's whole current state, read from the
+// publisher's snapshot and export objects rather than the LMS stream, as
+// created events between boundaries marked Resync (resync.go). A vendor
+// gets one when it joins a tenant with exported state it has no state of,
+// when it asks (vendorreq.<vendor>.resync.<tenant>, request.go) and when an
+// operator asks (Fanout.Request); each is stored in "fanout" before it is
+// accepted and done by the vendor's loop between two exports.
 package fanout
 
 import (

@@ -179,7 +179,7 @@ func (w *world) publishPartial(t *testing.T, tenant string) {
 func (w *world) run(t *testing.T, cfg fanout.Config, nc ...*nats.Conn) (stop func()) {
 	t.Helper()
 	cfg.Vendors, cfg.Poll, cfg.Retry = w.vendors, 100*time.Millisecond, 100*time.Millisecond
-	deps := fanout.Deps{Conn: w.b.Conn, JS: w.b.JS, Store: w.store}
+	deps := fanout.Deps{Conn: w.b.Conn, JS: w.b.JS, Store: w.store, Snapshots: w.b.Stores.Snapshots, Exports: w.b.Stores.Exports}
 	if len(nc) > 0 {
 		js, err := jetstream.New(nc[0])
 		if err != nil {
@@ -189,7 +189,8 @@ func (w *world) run(t *testing.T, cfg fanout.Config, nc ...*nats.Conn) (stop fun
 		if err != nil {
 			t.Fatal(err)
 		}
-		deps = fanout.Deps{Conn: nc[0], JS: js, Store: store}
+		deps = fanout.Deps{Conn: nc[0], JS: js, Store: store, Snapshots: objectStore(t, js, bus.ObjectSnapshots),
+			Exports: objectStore(t, js, bus.ObjectExports)}
 	}
 	f, err := fanout.New(cfg, deps)
 	if err != nil {
