@@ -583,6 +583,18 @@ func TestNATSPermissionsRefuseOtherStagesSubjects(t *testing.T) {
 		{"fanout", "vendor.another.t1.person.created"},
 		{"fanout", "$JS.API.STREAM.DELETE.VENDOR_itslearning-demo"},
 		{"vendor-itslearning-demo", "vendor.itslearning-demo.t1.person.created"},
+		// what a stage's user could do before the stages lost provisioning
+		{"requester", "$JS.API.STREAM.UPDATE.LMS"},
+		{"fetcher", "$JS.API.STREAM.UPDATE.DLQ"},
+		{"fetcher", "$JS.API.STREAM.PURGE.OBJ_snapshots"},
+		{"publisher", "$JS.API.STREAM.UPDATE.DLQ"},
+		{"publisher", "$JS.API.STREAM.UPDATE.OBJ_snapshots"},
+		{"publisher", "$JS.API.CONSUMER.DELETE.LMS.fanout-itslearning-demo"},
+		{"fanout", "$JS.API.STREAM.UPDATE.DLQ"},
+		{"fanout", "$JS.API.STREAM.PURGE.OBJ_exports"},
+		{"provision", "$JS.API.STREAM.DELETE.LMS"},
+		{"provision", "$JS.API.STREAM.PURGE.LMS"},
+		{"provision", "$JS.API.STREAM.MSG.GET.LMS"},
 	} {
 		pass := natsEnv[strings.ToUpper(c.user)+"_PASSWORD"]
 		opts := []nats.Option{}
@@ -595,6 +607,15 @@ func TestNATSPermissionsRefuseOtherStagesSubjects(t *testing.T) {
 			t.Fatal(err)
 		}
 		expectViolation(t, errs, c.user+" publishing "+c.subject)
+	}
+	// No stage reads the replies in flight of another: "_INBOX.>" is
+	// refused to every one of them.
+	for _, user := range append(slices.Clone(stages), "provision") {
+		nc, errs := violations(t, url, user, natsEnv[strings.ToUpper(user)+"_PASSWORD"])
+		if _, err := nc.SubscribeSync("_INBOX.>"); err != nil {
+			t.Fatal(err)
+		}
+		expectViolation(t, errs, user+" subscribing to _INBOX.>")
 	}
 
 	// The fan-out's streams, as it provisions them: vendor itslearning-demo
