@@ -130,6 +130,11 @@ const (
 // so it never equals a vendor's (InboxPrefix), whose names are lower case.
 func StageInboxPrefix(name string) string { return "_INBOX_" + strings.ToUpper(name) }
 
+// A message is read by its stream's message get: the streams have no
+// direct get (bus's configurations leave AllowDirect off), so nats.go
+// uses STREAM.MSG.GET; the object stores and buckets have it, and are read
+// by DIRECT.GET.
+
 // Stores and streams by name, as the JetStream API names them.
 var (
 	objExports   = "OBJ_" + bus.ObjectExports
@@ -251,7 +256,7 @@ func publisher() Identity {
 			// the LMS stream, read: the tenant's last event before each
 			// export, and on a redo the export's events already stored
 			// (an ordered consumer from its export.started)
-			streams(StreamInfo, bus.StreamLMS), streams(StreamMsgGet, bus.StreamLMS), streams(DirectGet, bus.StreamLMS),
+			streams(StreamInfo, bus.StreamLMS), streams(StreamMsgGet, bus.StreamLMS),
 			ordered(bus.StreamLMS),
 			kv(kvAttempts),
 		),
@@ -269,7 +274,7 @@ func fanoutIdentity(vendors []string) Identity {
 			// ordered consumers over a tenant's events, the durable per
 			// vendor (made, removed when the vendor goes), the tenant's
 			// last export.completed for a resync
-			streams(StreamInfo, bus.StreamLMS), streams(StreamMsgGet, bus.StreamLMS), streams(DirectGet, bus.StreamLMS),
+			streams(StreamInfo, bus.StreamLMS), streams(StreamMsgGet, bus.StreamLMS),
 			ordered(bus.StreamLMS),
 			// what it delivered last, per vendor and tenant
 			objectWrite(objFanout),
@@ -287,7 +292,7 @@ func fanoutIdentity(vendors []string) Identity {
 			Grant{ConsumerCreate, bus.StreamLMS, c}, Grant{ConsumerInfo, bus.StreamLMS, c},
 			Grant{ConsumerDelete, bus.StreamLMS, c}, Grant{ConsumerNext, bus.StreamLMS, c}, Grant{Ack, bus.StreamLMS, c},
 			// an unlinking reads the last event of its subject first
-			Grant{StreamInfo, s, ""}, Grant{StreamMsgGet, s, ""}, Grant{DirectGet, s, ""})
+			Grant{StreamInfo, s, ""}, Grant{StreamMsgGet, s, ""})
 		id.Publish = append(id.Publish, "vendor."+v+".>")
 	}
 	return id
