@@ -32,8 +32,9 @@ type Deps struct {
 
 // Fanout is the stage. It is safe for concurrent use; Run it once.
 type Fanout struct {
-	cfg  Config
-	deps Deps
+	cfg   Config
+	deps  Deps
+	cache *cache
 }
 
 // New returns the stage. The vendors' streams and the object store must be
@@ -48,7 +49,8 @@ func New(cfg Config, deps Deps) (*Fanout, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Fanout{cfg: cfg.withDefaults(), deps: deps}, nil
+	cfg = cfg.withDefaults()
+	return &Fanout{cfg: cfg, deps: deps, cache: newCache(cfg.CacheEvents, cfg.Vendors)}, nil
 }
 
 // Run delivers to every vendor with linked tenants until ctx ends, each
