@@ -177,7 +177,7 @@ func AllStreams(vendors []string) []string {
 // stage receives on its own inbox prefix only (StageInboxPrefix), so no
 // stage reads another's answers.
 func Identities(vendors []string) []Identity {
-	ids := []Identity{requester(), fetcher(), publisher(), fanoutIdentity(vendors), operator(), provision(vendors)}
+	ids := pipeline(vendors)
 	for _, v := range slices.Sorted(slices.Values(vendors)) {
 		ids = append(ids, vendorIdentity(v))
 	}
@@ -207,12 +207,17 @@ func Identities(vendors []string) []Identity {
 // StageIdentity is the identity named name among the pipeline's (not a
 // vendor's), with the configured vendors' streams where it names them.
 func StageIdentity(name string, vendors []string) (Identity, bool) {
-	for _, id := range Identities(vendors)[:6] {
+	for _, id := range Identities(vendors)[:len(pipeline(nil))] {
 		if id.Name == name {
 			return id, true
 		}
 	}
 	return Identity{}, false
+}
+
+// pipeline are the pipeline's identities, Identities without the vendors'.
+func pipeline(vendors []string) []Identity {
+	return []Identity{requester(), fetcher(), publisher(), fanoutIdentity(vendors), operator(), provision(vendors)}
 }
 
 func requester() Identity {

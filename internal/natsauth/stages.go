@@ -33,7 +33,7 @@ package natsauth
 //     removes the chunks of an object deleted or replaced.
 func StageUsers(vendors []string) []User {
 	var out []User
-	for _, id := range Identities(vendors)[:6] {
+	for _, id := range Identities(vendors)[:len(pipeline(nil))] {
 		out = append(out, id.User())
 	}
 	return out
