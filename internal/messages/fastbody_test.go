@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/skolebuss/skolebuss/internal/pifu"
 	"github.com/skolebuss/skolebuss/internal/rostergen"
 )
@@ -115,4 +117,50 @@ func TestFastEventBodyReadsGenerated(t *testing.T) {
 	if len(bodies) < 20 {
 		t.Fatalf("only %d generated bodies", len(bodies))
 	}
+}
+
+// BenchmarkDecodeEvent decodes the change events of a generated export,
+// headers and body, as the fan-out does (message), the body alone read by
+// hand (body), and by encoding/json for comparison.
+func BenchmarkDecodeEvent(b *testing.B) {
+	var msgs []*nats.Msg
+	for i, body := range generatedBodies(b) {
+		ev := sampleEvent(b, pifu.EntityPerson, OpCreated)
+		var eb eventBody
+		if err := json.Unmarshal(body, &eb); err != nil {
+			b.Fatal(err)
+		}
+		ev.Object = eb.Object
+		if i%3 == 0 {
+			ev.Op, ev.Previous = OpUpdated, eb.Previous
+		}
+		m, err := Encode(ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs = append(msgs, m)
+	}
+	b.Run("message", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := Decode[Event](msgs[i%len(msgs)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("body", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			var body eventBody
+			if !fastEventBody(msgs[i%len(msgs)].Data, &body) {
+				b.Fatal("not read fast")
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			var body eventBody
+			if err := decodeJSON("t", msgs[i%len(msgs)].Data, &body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
