@@ -97,7 +97,7 @@ func TestRoundTrip(t *testing.T) {
 		Header: nats.Header{HeaderMsgID: {"job.j-1"}, "Authorization": {"Bearer abc"}, "X-Api-Token": {"t"}}}
 	dl := NewDeadLetter("fetcher", tenant, failed, failure.Permanentf("invalid_client", "token refused"), 1,
 		"4bf92f3577b34da6a3ce929d0e0e4736", at)
-	alert := QuotaAlert{Application: "skolebuss-demo", Period: "daily", PeriodKey: "2026-03-02",
+	alert := QuotaAlert{Application: "skolebuss-demo", Kind: "threshold", Period: "daily", PeriodKey: "2026-03-02",
 		Used: 80, Limit: 100, Threshold: 0.8, At: at}
 
 	check := func(t *testing.T, v Codable, wantSubject string, decode func(*nats.Msg) (any, error), decodeWM func(string) (any, error)) {

@@ -162,3 +162,47 @@ func waitOf(err error) time.Duration {
 	}
 	return -1
 }
+
+// State is the shared figure: a replica that counted nothing reads what
+// another counted, the projection follows the pace, and at the period's
+// reset the use falls to 0 and the pause ends without any request.
+func TestStateIsSharedAndResetsWithThePeriod(t *testing.T) {
+	rate, counts := buckets(t)
+	a, b := New(rate, counts, nil, nil), New(rate, counts, nil, nil)
+	loc := oslo(t)
+	lim := Limits{Daily: 40, Monthly: 1000, Zone: loc}
+	ctx := context.Background()
+	a.now = func() time.Time { return utc("2026-03-29T09:00:00Z") } // 11:00 in Oslo, 10 hours into a 23-hour day
+	for range 20 {
+		if _, err := a.Take(ctx, "app", lim); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := b.State(ctx, "app", lim, utc("2026-03-29T09:00:00Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := st.Daily
+	if d.Used != 20 || d.Remaining != 20 || d.Paused || st.Zone != "Europe/Oslo" {
+		t.Fatalf("the other replica reads %+v", st)
+	}
+	// 20 in 10 hours: the other 20 take 10 more hours, past the reset at 22:00 UTC.
+	if !d.Exhausts.Equal(utc("2026-03-29T19:00:00Z")) || !d.ExhaustsBeforeReset {
+		t.Errorf("projected exhaustion %s (before reset %v), want 19:00 UTC, before the reset", d.Exhausts, d.ExhaustsBeforeReset)
+	}
+	for range 20 {
+		if _, err := a.Take(ctx, "app", lim); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Take(ctx, "app", lim); waitOf(err) != 13*time.Hour {
+		t.Fatalf("used up: %v (wait %v), want 13h to Oslo's midnight", err, waitOf(err))
+	}
+	if st, _ := b.State(ctx, "app", lim, utc("2026-03-29T21:59:59Z")); !st.Daily.Paused || st.Daily.Used != 40 {
+		t.Errorf("before the reset: %+v", st.Daily)
+	}
+	st, err = b.State(ctx, "app", lim, utc("2026-03-29T22:00:00Z"))
+	if err != nil || st.Daily.Used != 0 || st.Daily.Paused || st.Daily.Remaining != 40 || st.Daily.Key != "2026-03-30" || st.Monthly.Used != 40 {
+		t.Errorf("after the reset: %+v %v", st, err)
+	}
+}

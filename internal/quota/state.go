@@ -81,7 +81,7 @@ func periodState(p Period, used, limit int64, paused bool, now time.Time) Period
 	s.Remaining = max(limit-used, 0)
 	s.Paused = paused || used >= limit
 	if elapsed := now.Sub(p.Start); used > 0 && used < limit && elapsed > 0 {
-		pace := float64(used) / elapsed.Seconds() // requests per second
+		pace := float64(used) / elapsed.Seconds()              // requests per second
 		secs := min(float64(limit-used)/pace, 100*365*24*3600) // at most a century: no overflow
 		s.Exhausts = now.Add(time.Duration(secs * float64(time.Second))).Truncate(time.Second)
 		s.ExhaustsBeforeReset = s.Exhausts.Before(p.End)
