@@ -596,7 +596,7 @@ func TestAlertsUseMetricsTheCodeProduces(t *testing.T) {
 			checkExpr(t, "alerts.yml "+r.Alert, r.Expr, names, labels)
 		}
 	}
-	for _, want := range []string{"SkolebussQuotaApproaching", "SkolebussQuotaNearlyExhausted", "SkolebussDeadLetters",
+	for _, want := range []string{"SkolebussQuotaApproaching", "SkolebussQuotaNearlyExhausted", "SkolebussQuotaPaused", "SkolebussQuotaRunsOutBeforeReset", "SkolebussDeadLetters",
 		"SkolebussBreakerOpen", "SkolebussUpstreamThrottling", "SkolebussNoExportApplied", "SkolebussTenantNeverApplied",
 		"SkolebussExportHeld"} {
 		if !seen[want] {
