@@ -152,16 +152,20 @@ func (l *Limiter) Take(ctx context.Context, app string, lim Limits) (Usage, erro
 	} else if until.After(now) {
 		return Usage{}, throttled(failure.ReasonUpstreamBackoff, until.Sub(now))
 	}
-	// A quota already used up and its pause already announced refuses
-	// here, with one read, before a token of the rate is spent.
+	// A quota already used up refuses before a token of the rate is spent:
+	// with this one read once its pause is recorded, else through count,
+	// whose write records the pause.
 	if lim.Daily > 0 || lim.Monthly > 0 {
 		rec, _, err := l.load(ctx, app)
 		if err != nil {
 			return Usage{}, err
 		}
 		rec.roll(now, lim.Zone)
-		if p, ok := rec.refusal(lim); ok && rec.pausedIn(p, now, lim.Zone) {
-			return Usage{}, refuse(p, now, lim.Zone)
+		if p, ok := rec.refusal(lim); ok {
+			if rec.pausedIn(p, now, lim.Zone) {
+				return Usage{}, refuse(p, now, lim.Zone)
+			}
+			return l.count(ctx, app, lim, now)
 		}
 	}
 	if lim.Rate > 0 {
