@@ -31,11 +31,27 @@ the checksum of the state the vendor holds. A vendor whose user may read only
 its own stream (skolebuss vendors nats-config) never sees another vendor's
 tenants, nor the canonical LMS stream.
 
+A vendor that has no state of a linked tenant with exported state (a new
+vendor, a newly linked tenant) gets a resync of it instead of the LMS
+stream's history: the tenant's current state (its last applied export, read
+from the object stores "snapshots" and "exports"), cut to the vendor's
+profile, as created events between boundaries marked "resync": true; the
+exports after it follow. A tenant's first export is delivered as it is. A
+vendor asks for a resync itself with a request on
+vendorreq.<vendor>.resync.<tenant> (answered, in the queue group "fanout",
+only on a reply subject under the vendor's inbox prefix _INBOX_<vendor>), an
+operator with skolebuss vendors resync. A resync is stored before it is
+accepted and done by the vendor's loop between two exports, also after a
+restart.
+
 Event ids are a hash of the canonical event's id and the vendor, and what
 each vendor holds is stored (object store "fanout") before the export is
 acknowledged, so a fan-out killed midway and started again redoes the export
 and the vendor's stream stores nothing twice. Each vendor has its own durable
-consumer (fanout-<vendor>); several fan-out processes share them.
+consumer (fanout-<vendor>); several fan-out processes share them, but
+nothing yet keeps two from working on one vendor at once, so a resync done
+by one can interleave with an export of the same tenant delivered by
+another: run one fan-out process.
 
 The configuration is one YAML file (--config; without it the sandbox demo's
 configuration, with its two demo vendors), then SKOLEBUSS_* environment

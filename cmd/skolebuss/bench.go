@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,7 +25,7 @@ import (
 func init() {
 	register(command{
 		name:    "bench",
-		summary: "measure the pipeline against its targets (event rate, unchanged re-export, publisher RSS)",
+		summary: "measure the pipeline against its targets (event rate, unchanged re-export, publisher RSS, fan-out to vendors)",
 		run:     benchCmd,
 	})
 }
@@ -70,7 +71,14 @@ on the same embedded JetStream server:
     object) through a new publisher process, against the time to parse the
     same export alone (in this process). Target: 1.5 or less;
   - the publisher processes' peak RSS (the larger of the two). Target: under
-    300 MiB.
+    300 MiB;
+  - the fan-out stage (in this process) delivering the first export to
+    --fanout-vendors new vendors at once (roster and roster + contact
+    profiles in turn): vendor events stored per second, summed over the
+    vendors, from the stage's start to the last vendor's export.completed as
+    the server stored it, against the raw rate of as many messages (at most a
+    million) of the vendor events' average size, measured right after it on
+    the same server. Target for 10 vendors: 0.7 or more.
 
 It prints a table of the figures with PASS or FAIL against each target, the
 machine and the date; --json prints the report as JSON instead. With
@@ -78,8 +86,10 @@ machine and the date; --json prints the report as JSON instead. With
 Progress goes to standard error. The exit status is 0 even when a figure
 misses its target, unless --strict (then 1); 2 for bad flags.
 
-A large run takes a few minutes and about 2 GB of disk while it runs;
---size medium is a quick one.
+A large run takes several minutes (the fan-out to 1, 3 and 10 vendors
+stores 14 copies of the first export, one vendor count at a time) and a few
+GB of disk while it runs; --size medium is a quick one, --fanout-vendors none
+leaves the fan-out out.
 
 Flags:
 `
@@ -97,12 +107,17 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	strict := fs.Bool("strict", false, "exit 1 when a figure misses its target")
 	timeout := fs.Duration("timeout", 20*time.Minute, "the longest one export may take through the publisher")
 	quiet := fs.Bool("quiet", false, "no progress on standard error")
+	fanoutVendors := fs.String("fanout-vendors", "1,3,10", "measure the fan-out to each of these vendor `COUNTS` (comma-separated), or none")
 	fs.Usage = func() { fmt.Fprint(stderr, benchHelp); fs.PrintDefaults() }
 	if err := daemon.ParseFlags(fs, args, daemon.Range{Flag: "repeat", Min: 1, Max: 100}); err != nil {
 		return err
 	}
 	if !slices.Contains(rostergen.Presets, *size) {
 		return fmt.Errorf("%w: --size %q: one of %s", errUsage, *size, strings.Join(rostergen.Presets, ", "))
+	}
+	counts, err := parseVendorCounts(*fanoutVendors)
+	if err != nil {
+		return fmt.Errorf("%w: --fanout-vendors: %v", errUsage, err)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -122,7 +137,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		level = slog.LevelWarn
 	}
 	rep, err := bench.Run(ctx, bench.Config{
-		Size: *size, DataDir: dir, Repeat: *repeat, Timeout: *timeout,
+		Size: *size, DataDir: dir, Repeat: *repeat, Timeout: *timeout, FanoutVendors: counts,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 		Publisher: bench.Launcher{Command: func(natsURL, exportID, spoolDir string) *exec.Cmd {
 			return exec.Command(exe, "bench", stageFlag, "--nats-url", natsURL, "--export-id", exportID, "--spool-dir", spoolDir)
@@ -219,6 +234,11 @@ func printBench(w io.Writer, r *bench.Report) {
 	row(tw, "unchanged re-export / parse", fmt.Sprintf("%.2f", m.ReexportRatio))
 	row(tw, "publisher peak RSS", fmt.Sprintf("%.1f MiB (first %.1f, re-export %.1f)",
 		mib(m.PeakRSS), mib(m.PeakRSSFirst), mib(m.PeakRSSReexport)))
+	for _, ff := range m.Fanout {
+		row(tw, fmt.Sprintf("fan-out to %d vendors", ff.Vendors), fmt.Sprintf("%s vendor events/s (%s events in %s; raw %s msgs/s)",
+			thousands(int64(ff.EventRate)), thousands(int64(ff.Events)), ff.Took.Round(time.Millisecond), thousands(int64(ff.RawRate))))
+		row(tw, bench.FanoutCheckName(ff.Vendors), fmt.Sprintf("%.2f", ff.RateRatio))
+	}
 	_ = tw.Flush()
 
 	if len(r.Runs) > 1 {
@@ -230,12 +250,46 @@ func printBench(w io.Writer, r *bench.Report) {
 				f.RateRatio, f.Reexport.Round(time.Millisecond), f.Parse.Round(time.Millisecond), f.ReexportRatio, mib(f.PeakRSS))
 		}
 		_ = tw.Flush()
+		if len(m.Fanout) > 0 {
+			fmt.Fprintln(w, "\nfan-out runs (vendor events/s, ratio to the raw rate beside it):")
+			tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprint(tw, "run\t")
+			for _, ff := range m.Fanout {
+				fmt.Fprintf(tw, "%d vendors\tratio\t", ff.Vendors)
+			}
+			fmt.Fprintln(tw)
+			for i, f := range r.Runs {
+				fmt.Fprintf(tw, "%d\t", i+1)
+				for _, ff := range f.Fanout {
+					fmt.Fprintf(tw, "%s\t%.2f\t", thousands(int64(ff.EventRate)), ff.RateRatio)
+				}
+				fmt.Fprintln(tw)
+			}
+			_ = tw.Flush()
+		}
 	}
 	result := "every figure met its target"
 	if !r.Passed() {
 		result = "a figure missed its target"
 	}
 	fmt.Fprintf(w, "\n%s\n", result)
+}
+
+// parseVendorCounts reads --fanout-vendors: comma-separated counts from 1
+// to bench.MaxFanoutVendors, or "none" for no fan-out (an empty list).
+func parseVendorCounts(s string) ([]int, error) {
+	counts := []int{}
+	if strings.TrimSpace(s) == "none" {
+		return counts, nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > bench.MaxFanoutVendors {
+			return nil, fmt.Errorf("%q is not a vendor count from 1 to %d (or give none)", f, bench.MaxFanoutVendors)
+		}
+		counts = append(counts, n)
+	}
+	return counts, nil
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

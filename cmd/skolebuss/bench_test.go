@@ -75,7 +75,7 @@ func runBench(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 func TestBenchJSON(t *testing.T) {
 	dir := t.TempDir()
-	code, out, errs := runBench(t, "--size", "tiny", "--repeat", "2", "--json", "--data-dir", dir)
+	code, out, errs := runBench(t, "--size", "tiny", "--repeat", "2", "--json", "--data-dir", dir, "--fanout-vendors", "none")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errs)
 	}
@@ -111,8 +111,8 @@ func TestBenchJSON(t *testing.T) {
 			t.Errorf("%s: peak RSS %d (first %d, re-export %d)", what, f.PeakRSS, f.PeakRSSFirst, f.PeakRSSReexport)
 		}
 	}
-	if len(rep.Checks) != 3 {
-		t.Fatalf("%d checks, want 3: %+v", len(rep.Checks), rep.Checks)
+	if len(rep.Checks) != 3 || len(rep.Median.Fanout) != 0 {
+		t.Fatalf("%d checks, want 3 (no fan-out asked): %+v; fan-out %+v", len(rep.Checks), rep.Checks, rep.Median.Fanout)
 	}
 	if c := rep.Checks[2]; c.Pass != (rep.Median.PeakRSS < bench.TargetPeakRSS) {
 		t.Errorf("RSS check %+v for a peak of %d bytes", c, rep.Median.PeakRSS)
@@ -129,21 +129,23 @@ func TestBenchJSON(t *testing.T) {
 }
 
 func TestBenchTable(t *testing.T) {
-	code, out, errs := runBench(t, "--size", "tiny", "--quiet")
+	code, out, errs := runBench(t, "--size", "tiny", "--quiet", "--repeat", "2", "--fanout-vendors", "2,10")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errs)
 	}
 	for _, want := range []string{
-		"size tiny, 1 run", time.Now().UTC().Format("2006-01-02"), "machine: ", runtime.Version(), "load average",
+		"size tiny, 2 runs, medians", time.Now().UTC().Format("2006-01-02"), "machine: ", runtime.Version(), "load average",
 		"events (first export)", "event rate", "raw publish rate", "event rate / raw rate", ">= 0.7",
 		"unchanged re-export", "parse alone", "unchanged re-export / parse", "<= 1.5", "publisher peak RSS", "< 300 MiB",
+		"fan-out to 2 vendors", "fan-out to 10 vendors", "vendor events/s", "fan-out to 10 vendors / raw rate",
+		"fan-out runs", "2 vendors", "10 vendors",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the table lacks %q:\n%s", want, out)
 		}
 	}
-	if n := strings.Count(out, "PASS") + strings.Count(out, "FAIL"); n != 3 {
-		t.Errorf("%d verdicts, want 3:\n%s", n, out)
+	if n := strings.Count(out, "PASS") + strings.Count(out, "FAIL"); n != 4 {
+		t.Errorf("%d verdicts, want 4 (the fan-out's for 10 vendors only):\n%s", n, out)
 	}
 	if errs != "" {
 		t.Errorf("--quiet printed:\n%s", errs)
@@ -151,7 +153,8 @@ func TestBenchTable(t *testing.T) {
 }
 
 func TestBenchUsage(t *testing.T) {
-	for _, args := range [][]string{{"--size", "huge"}, {"--repeat", "0"}, {"--timeout", "-1s"}, {"extra"}, {"--nope"}} {
+	for _, args := range [][]string{{"--size", "huge"}, {"--repeat", "0"}, {"--timeout", "-1s"}, {"extra"}, {"--nope"},
+		{"--fanout-vendors", "0"}, {"--fanout-vendors", "1,x"}, {"--fanout-vendors", ""}} {
 		if code, _, errs := runBench(t, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2\n%s", args, code, errs)
 		}
@@ -160,7 +163,7 @@ func TestBenchUsage(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("--help: exit %d", code)
 	}
-	for _, flag := range []string{"-size", "-repeat", "-data-dir", "-json", "-strict", "-timeout", "-quiet"} {
+	for _, flag := range []string{"-size", "-repeat", "-data-dir", "-json", "-strict", "-timeout", "-quiet", "-fanout-vendors"} {
 		if !strings.Contains(help, flag) {
 			t.Errorf("--help does not explain %s", flag)
 		}

@@ -28,8 +28,8 @@ Writes the NATS users of the configuration's vendors as the users list of a
 nats-server account, for the NATS server the pipeline runs on. The server
 enforces what each may do: vendor V's user, "vendor-V", may read its own
 stream VENDOR_V (vendor.V.<tenant>.>) through consumers, publish on its own
-request subjects vendorreq.V.resync.<tenant> (kept for resync requests; no
-service answers them yet) and receive on its own inbox prefix _INBOX_V.>
+request subjects vendorreq.V.resync.<tenant> (its resync requests, which the
+fan-out answers) and receive on its own inbox prefix _INBOX_V.>
 (its clients set that prefix, nats.CustomInboxPrefix("_INBOX_V")); nothing
 else. Another vendor's events, the canonical LMS stream, the jobs, the
 exports, the dead letters, the alerts and the stores are refused to it, by

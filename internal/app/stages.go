@@ -163,5 +163,6 @@ func NewFanout(ctx context.Context, rt Runtime, opts StageOptions) (*fanout.Fano
 	if err != nil {
 		return nil, err
 	}
-	return fanout.New(fc, fanout.Deps{Conn: rt.Bus.Conn, JS: rt.Bus.JS, Store: store, Logger: rt.logger("fanout")})
+	return fanout.New(fc, fanout.Deps{Conn: rt.Bus.Conn, JS: rt.Bus.JS, Store: store,
+		Snapshots: rt.Bus.Stores.Snapshots, Exports: rt.Bus.Stores.Exports, Logger: rt.logger("fanout")})
 }

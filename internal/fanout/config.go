@@ -8,22 +8,34 @@
 //
 // A vendor's durable consumer on the LMS stream delivers only the
 // export.completed events of its tenants, one at a time: an export is
-// delivered to a vendor when the canonical one is whole. For each, the
-// stage reads the export's events from the stream (the events of the
-// tenant after the last export it delivered, of this export's id), carries
-// the tenant's guardian index over them (for a profile without guardians),
-// projects them to count, then projects and publishes them with
-// deterministic ids (a hash of the canonical event's id and the vendor), and
-// stores what the vendor now holds (checksum, totals, index) in the object
-// store "fanout" before it acknowledges the export. A fan-out killed
-// midway redoes the export: the same ids, which the vendor's stream stores
-// once within its duplicate window.
+// delivered to a vendor when the canonical one is whole. An export is read
+// from the stream (the events of the tenant after the last export the
+// vendor has, of this export's id) and decoded once for every vendor of its
+// tenant, and held in memory (at most Config.CacheEvents change events;
+// an export that does not fit is read from the stream by each vendor, as
+// often as it needs). From it each vendor carries the tenant's guardian
+// index over the export (for a profile without guardians), projects the
+// events to count (vendors alike share both), then projects and publishes
+// them with deterministic ids (a hash of the canonical event's id and the
+// vendor; vendors alike publish together, each change projected once), and
+// stores what the vendor now holds (checksum, totals, index)
+// in the object store "fanout" before it acknowledges the export. A
+// fan-out killed midway redoes the export: the same ids, which the
+// vendor's stream stores once within its duplicate window.
 //
 // A tenant the configuration no longer links to a vendor, but of which the
 // vendor holds state in "fanout", is unlinked when the stage starts: the
 // vendor's consumer stops delivering it, one TenantUnlinked
 // (vendor.<vendor>.<tenant>.tenant.unlinked) is published on the vendor's
 // stream, and the state is removed.
+//
+// A resync sends a vendor a tenant's whole current state, read from the
+// publisher's snapshot and export objects rather than the LMS stream, as
+// created events between boundaries marked Resync (resync.go). A vendor
+// gets one when it joins a tenant with exported state it has no state of,
+// when it asks (vendorreq.<vendor>.resync.<tenant>, request.go) and when an
+// operator asks (Fanout.Request); each is stored in "fanout" before it is
+// accepted and done by the vendor's loop between two exports.
 package fanout
 
 import (
@@ -50,9 +62,16 @@ type Config struct {
 	// answering before another takes it; while one works on an export it
 	// tells the server every AckWait/3. Default 1m.
 	AckWait time.Duration
-	// Window is the vendor events awaiting their acknowledgement at once.
-	// Default 4096.
+	// Window is the vendor events awaiting their acknowledgement at once,
+	// per vendor. Default 8192.
 	Window int
+	// CacheEvents is the most change events held decoded in memory at
+	// once, of the exports the vendors are delivering (each export is read
+	// and decoded once for all the vendors of its tenant). An export that
+	// does not fit is read and decoded by each vendor from the stream, as
+	// often as it needs. Negative: none held. Default 1,000,000 (a large
+	// municipality's first export is about 800,000).
+	CacheEvents int
 	// Replicas of the consumers: 1 embedded, 3 in a cluster. Default 1.
 	Replicas int
 	// Poll is how long one wait for the next export lasts before the stage
@@ -68,7 +87,10 @@ func (c Config) withDefaults() Config {
 		c.AckWait = time.Minute
 	}
 	if c.Window == 0 {
-		c.Window = 4096
+		c.Window = 8192
+	}
+	if c.CacheEvents == 0 {
+		c.CacheEvents = DefaultCacheEvents
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
@@ -104,6 +126,9 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// DefaultCacheEvents is Config.CacheEvents' default.
+const DefaultCacheEvents = 1_000_000
 
 // ConsumerName is the durable consumer of vendor on the LMS stream.
 func ConsumerName(vendor string) string { return "fanout-" + vendor }

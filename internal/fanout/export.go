@@ -3,14 +3,12 @@ package fanout
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
 	"github.com/skolebuss/skolebuss/internal/projection"
@@ -24,12 +22,30 @@ type export struct {
 	done     messages.Boundary // the canonical export.completed
 	end      uint64            // its stream sequence
 	st       state
-	started  messages.Boundary // the canonical export.started, if the stream still holds it
+	src      exportSource
 	proj     *projection.Projector
-	counts   map[pifu.Entity]*messages.Counts
+	counts   map[pifu.Entity]messages.Counts
 	sum      snapshot.Checksum
 	totals   map[pifu.Entity]int
 	newIndex *projection.Index
+}
+
+// tally is what an export changes of what a vendor holds: the changes it
+// receives counted per entity and op, the records per entity gained (or
+// lost), and what its checksum moves by. It depends on the vendor's
+// profile and guardian index only, so vendors alike share it.
+type tally struct {
+	counts map[pifu.Entity]*messages.Counts
+	sum    snapshot.Checksum
+	totals map[pifu.Entity]int
+}
+
+func newTally() *tally {
+	t := &tally{counts: map[pifu.Entity]*messages.Counts{}, totals: map[pifu.Entity]int{}}
+	for _, e := range pifu.Entities {
+		t.counts[e] = &messages.Counts{}
+	}
+	return t
 }
 
 // deliver delivers the export ending at the export.completed b (stream
@@ -40,22 +56,47 @@ func (f *Fanout) deliver(ctx context.Context, v Vendor, b messages.Boundary, end
 		return err
 	}
 	if st.LastSeq >= end || st.ExportID == b.ExportID {
+		f.cache.delivered(b.Tenant, end, v.Name)
 		return nil // delivered before the acknowledgement was lost
 	}
-	x := &export{f: f, vendor: v, done: b, end: end, st: st, sum: snapshot.Checksum(st.Checksum),
-		counts: map[pifu.Entity]*messages.Counts{}, totals: map[pifu.Entity]int{}}
-	for _, e := range pifu.Entities {
-		x.counts[e] = &messages.Counts{}
-		x.totals[e] = st.Totals[e]
+	src, release, err := f.cache.get(ctx, f.deps.JS, v.Name, b, st.LastSeq, end)
+	if err != nil {
+		return err
 	}
+	delivered := false
+	defer func() { release(delivered) }()
+	x := &export{f: f, vendor: v, done: b, end: end, st: st, src: src}
 	if err := x.relations(ctx); err != nil {
 		return err
 	}
 	// Count first: export.started carries the vendor's counts.
-	if err := x.scan(ctx, x.count); err != nil {
+	count := func() (*tally, error) {
+		t := newTally()
+		return t, src.each(ctx, st.LastSeq, func(ch *change) error { return x.count(t, ch) })
+	}
+	var t *tally
+	key := tallyKey{profile: v.Profile}
+	if !v.Profile.Has(projection.Guardians) {
+		key.before = string(st.Index)
+	}
+	if d, ok := src.(*decoded); ok && d.whole(st.LastSeq) {
+		t, err = d.tally(ctx, key, count)
+	} else {
+		t, err = count()
+	}
+	if err != nil {
 		return err
 	}
-	if err := x.publish(ctx); err != nil {
+	x.sum = snapshot.Checksum(st.Checksum) + t.sum
+	x.counts, x.totals = map[pifu.Entity]messages.Counts{}, map[pifu.Entity]int{}
+	for _, e := range pifu.Entities {
+		x.totals[e] = st.Totals[e] + t.totals[e]
+		c := *t.counts[e]
+		c.Total = x.totals[e]
+		c.Unchanged = c.Total - c.Created - c.Updated
+		x.counts[e] = c
+	}
+	if err := x.publish(ctx, key); err != nil {
 		return err
 	}
 	next := state{LastSeq: end, ExportID: b.ExportID, Checksum: uint64(x.sum), Totals: x.totals}
@@ -64,30 +105,43 @@ func (f *Fanout) deliver(ctx context.Context, v Vendor, b messages.Boundary, end
 			return err
 		}
 	}
-	return storeState(ctx, f.deps.Store, v.Name, b.Tenant, next)
+	if err := storeState(ctx, f.deps.Store, v.Name, b.Tenant, next); err != nil {
+		return err
+	}
+	delivered = true
+	return nil
 }
 
 // relations sets the projector up: for a profile without guardians, the
 // index before the export (stored with the last one) and after it (carried
-// over the export's changes).
+// over the export's changes; shared by the vendors with the same index
+// before when the export is in memory).
 func (x *export) relations(ctx context.Context) error {
 	if x.vendor.Profile.Has(projection.Guardians) {
 		p, err := projection.New(x.vendor.Profile, nil)
 		x.proj = p
 		return err
 	}
-	before := projection.NewIndex().Build()
-	if len(x.st.Index) > 0 {
-		if err := before.UnmarshalBinary(x.st.Index); err != nil {
+	var before, after *projection.Index
+	if d, ok := x.src.(*decoded); ok {
+		var err error
+		if before, after, err = d.index(ctx, x.st.Index, x.st.LastSeq); err != nil {
 			return err
 		}
-	}
-	after := before.Clone()
-	if err := x.scan(ctx, func(_ messages.Event, c projection.Canonical) error {
-		after.Apply(c)
-		return nil
-	}); err != nil {
-		return err
+	} else {
+		before = projection.NewIndex().Build()
+		if len(x.st.Index) > 0 {
+			if err := before.UnmarshalBinary(x.st.Index); err != nil {
+				return err
+			}
+		}
+		after = before.Clone()
+		if err := x.src.each(ctx, x.st.LastSeq, func(ch *change) error {
+			after.Apply(ch.c)
+			return nil
+		}); err != nil {
+			return err
+		}
 	}
 	p, err := projection.New(x.vendor.Profile, after)
 	if err != nil {
@@ -100,192 +154,157 @@ func (x *export) relations(ctx context.Context) error {
 	return nil
 }
 
-// count counts one change as the vendor will receive it, and moves the
-// vendor's checksum and totals.
-func (x *export) count(ev messages.Event, c projection.Canonical) error {
-	ch, err := x.proj.Change(c)
+// count counts one change into t as the vendor will receive it.
+func (x *export) count(t *tally, ev *change) error {
+	ch, err := x.proj.Change(ev.c)
 	if err != nil || !ch.Sent() {
 		return err
 	}
-	n := x.counts[ev.Entity]
-	k := snapshot.KeyHash(ev.Entity, ev.Key)
+	n := t.counts[ev.entity]
+	k := snapshot.KeyHash(ev.entity, ev.key)
 	switch ch.Op {
 	case messages.OpCreated:
 		n.Created++
-		x.totals[ev.Entity]++
-		x.sum += snapshot.Checksum(snapshot.Mix(k, ch.Content))
+		t.totals[ev.entity]++
+		t.sum += snapshot.Checksum(snapshot.Mix(k, ch.Content))
 	case messages.OpUpdated:
 		n.Updated++
-		x.sum += snapshot.Checksum(snapshot.Mix(k, ch.Content)) - snapshot.Checksum(snapshot.Mix(k, ch.Old))
+		t.sum += snapshot.Checksum(snapshot.Mix(k, ch.Content)) - snapshot.Checksum(snapshot.Mix(k, ch.Old))
 	case messages.OpDeleted:
 		n.Deleted++
-		x.totals[ev.Entity]--
-		x.sum -= snapshot.Checksum(snapshot.Mix(k, ch.Old))
+		t.totals[ev.entity]--
+		t.sum -= snapshot.Checksum(snapshot.Mix(k, ch.Old))
 	}
 	return nil
 }
 
-// scan calls fn with every change event of the export, in stream order:
-// the events of the tenant after the last export delivered, up to the
-// export's export.completed, that belong to this export (a partial export
-// a publisher gave up on is not the tenant's state, and is left out). It
-// notes the export's export.started on the way.
-func (x *export) scan(ctx context.Context, fn func(messages.Event, projection.Canonical) error) error {
-	filter, err := messages.TenantEventsFilter(x.done.Tenant)
+// publish publishes the vendor's export.started, its changes and its
+// export.completed, and waits for every acknowledgement. From an export in
+// memory, vendors alike that publish at the same time publish together
+// (publishTogether).
+func (x *export) publish(ctx context.Context, key tallyKey) error {
+	if d, ok := x.src.(*decoded); ok && d.whole(x.st.LastSeq) {
+		return d.publishWith(ctx, key, x)
+	}
+	o, err := x.open(ctx)
 	if err != nil {
 		return err
 	}
-	oc, err := x.f.deps.JS.OrderedConsumer(ctx, bus.StreamLMS, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq: x.st.LastSeq + 1})
-	if err != nil {
-		return fmt.Errorf("read the export %s of %s: %w", x.done.ExportID, x.done.Tenant, err)
-	}
-	it, err := oc.Messages()
-	if err != nil {
+	if err := x.src.each(ctx, x.st.LastSeq, func(ev *change) error {
+		ch, err := x.proj.Change(ev.c)
+		if err != nil || !ch.Sent() {
+			return err
+		}
+		m, err := o.enc.encode(ev, ch)
+		if err != nil {
+			return err
+		}
+		return o.send(ctx, m)
+	}); err != nil {
 		return err
 	}
-	defer it.Stop()
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("read the export %s of %s: %w", x.done.ExportID, x.done.Tenant, err)
-		}
-		meta, err := m.Metadata()
-		if err != nil {
-			return err
-		}
-		seq := meta.Sequence.Stream
-		if seq > x.end {
-			return fmt.Errorf("read the export %s of %s: passed its export.completed at %d", x.done.ExportID, x.done.Tenant, x.end)
-		}
-		msg := &nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()}
-		l, err := messages.ParseLMSSubject(m.Subject())
-		if err != nil {
-			return err
-		}
-		if l.IsBoundary() {
-			if seq == x.end {
-				return nil
-			}
-			if l.Phase == messages.PhaseStarted {
-				b, err := messages.Decode[messages.Boundary](msg)
-				if err != nil {
-					return err
-				}
-				if b.ExportID == x.done.ExportID {
-					x.started = b
-				}
-			}
-			continue
-		}
-		ev, err := messages.Decode[messages.Event](msg)
-		if err != nil {
-			return err
-		}
-		if ev.ExportID != x.done.ExportID {
-			continue
-		}
-		c, err := projection.Decode(ev.Entity, ev.Op, ev.Object, ev.Previous)
-		if err != nil {
-			return fmt.Errorf("event %s: %w", ev.ID, err)
-		}
-		if err := fn(ev, c); err != nil {
-			return err
-		}
-	}
+	return o.close(ctx)
 }
 
-// publish publishes the vendor's export.started, its changes and its
-// export.completed, and waits for every acknowledgement.
-func (x *export) publish(ctx context.Context) error {
-	var mu sync.Mutex
-	var first error
+// outlet is one vendor's publishing of one export: a JetStream context of
+// its own, whose asynchronous window and first failure are the vendor's
+// alone.
+type outlet struct {
+	x     *export
+	js    jetstream.JetStream
+	enc   *vendorEncoder
+	mu    sync.Mutex
+	first error
+}
+
+// open makes the vendor's outlet and sends its export.started.
+func (x *export) open(ctx context.Context) (*outlet, error) {
+	o := &outlet{x: x, enc: newVendorEncoder(x.vendor.Name, x.done.Tenant, x.done.ExportID)}
 	js, err := jetstream.New(x.f.deps.Conn, jetstream.WithPublishAsyncMaxPending(x.f.cfg.Window),
-		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if first == nil {
-				first = err
-			}
-		}))
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) { o.fail(err) }))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	failed := func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		return first
+	o.js = js
+	t := x.done.Tenant
+	started, err := x.src.started(ctx, x.st.LastSeq)
+	if err != nil {
+		return nil, err
 	}
-	send := func(m *nats.Msg) error {
-		if err := failed(); err != nil {
-			return err
-		}
-		_, err := bus.PublishAsync(ctx, js, m)
-		return err
-	}
-	v, t := x.vendor.Name, x.done.Tenant
-	started := x.started
 	if started.ID == "" {
 		started = messages.Boundary{ID: messages.BoundaryID(t, x.done.ExportID, messages.PhaseStarted),
 			Tenant: t, ExportID: x.done.ExportID, Phase: messages.PhaseStarted, Time: x.done.Time}
 	}
-	counts := x.boundaryCounts()
-	if err := x.sendBoundary(send, started, counts, ""); err != nil {
+	if err := x.sendBoundary(func(m *nats.Msg) error { return o.send(ctx, m) }, started, x.counts, ""); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func (o *outlet) fail(err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.first == nil {
+		o.first = err
+	}
+}
+
+func (o *outlet) failed() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.first
+}
+
+// send publishes m asynchronously, unless an earlier message failed. It
+// waits while the vendor's window is full, for AckWait at most: a stream
+// that acknowledges nothing fails its vendor, not the vendors publishing
+// together with it.
+func (o *outlet) send(ctx context.Context, m *nats.Msg) error {
+	if err := o.failed(); err != nil {
 		return err
 	}
-	if err := x.scan(ctx, func(ev messages.Event, c projection.Canonical) error {
-		ch, err := x.proj.Change(c)
-		if err != nil || !ch.Sent() {
+	var stalled time.Time
+	for {
+		_, err := o.js.PublishMsgAsync(m)
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
 			return err
 		}
-		vid := VendorEventID(ev.ID, v)
-		m, err := messages.Encode(messages.Event{ID: vid, Tenant: t, ExportID: ev.ExportID, Entity: ev.Entity,
-			Op: ch.Op, Key: ev.Key, Time: ev.Time, Object: ch.Object, Previous: ch.Previous})
-		if err != nil {
-			return err
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case stalled.IsZero():
+			stalled = time.Now()
+		case time.Since(stalled) > o.x.f.cfg.AckWait:
+			return errors.New("the vendor's stream did not acknowledge the export in time")
 		}
-		if m.Subject, err = messages.VendorEventSubject(v, t, ev.Entity, ch.Op); err != nil {
-			return err
-		}
-		return send(m)
-	}); err != nil {
-		return err
 	}
-	if err := x.sendBoundary(send, x.done, counts, messages.FormatChecksum(x.sum)); err != nil {
+}
+
+// close sends the vendor's export.completed and waits for every
+// acknowledgement.
+func (o *outlet) close(ctx context.Context) error {
+	x := o.x
+	if err := x.sendBoundary(func(m *nats.Msg) error { return o.send(ctx, m) }, x.done, x.counts,
+		messages.FormatChecksum(x.sum)); err != nil {
 		return err
 	}
 	select {
-	case <-js.PublishAsyncComplete():
+	case <-o.js.PublishAsyncComplete():
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(x.f.cfg.AckWait):
 		return errors.New("the vendor's stream did not acknowledge the export in time")
 	}
-	return failed()
-}
-
-// boundaryCounts are the vendor's counts of the export.
-func (x *export) boundaryCounts() map[pifu.Entity]messages.Counts {
-	out := map[pifu.Entity]messages.Counts{}
-	for e, n := range x.counts {
-		c := *n
-		c.Total = x.totals[e]
-		c.Unchanged = c.Total - c.Created - c.Updated
-		out[e] = c
-	}
-	return out
+	return o.failed()
 }
 
 // sendBoundary sends the vendor's copy of the canonical boundary b.
 func (x *export) sendBoundary(send func(*nats.Msg) error, b messages.Boundary, counts map[pifu.Entity]messages.Counts, checksum string) error {
-	vb := messages.Boundary{ID: VendorEventID(b.ID, x.vendor.Name), Tenant: b.Tenant, ExportID: b.ExportID,
-		Phase: b.Phase, Time: b.Time, Counts: counts, Checksum: checksum, Findings: b.Findings}
+	// What else the canonical boundary carries (what the upstream said of
+	// its API, the findings of the export's check) passes to the vendor
+	// unchanged.
+	vb := b
+	vb.ID, vb.Counts, vb.Checksum = VendorEventID(b.ID, x.vendor.Name), counts, checksum
 	m, err := messages.Encode(vb)
 	if err != nil {
 		return err

@@ -23,14 +23,18 @@ type Deps struct {
 	Conn *nats.Conn
 	JS   jetstream.JetStream
 	// Store is the object store "fanout" (bus.ProvisionVendors).
-	Store  jetstream.ObjectStore
-	Logger *slog.Logger
+	Store jetstream.ObjectStore
+	// Snapshots and Exports are the publisher's object stores "snapshots"
+	// and "exports", read for a resync: the tenant's current state.
+	Snapshots, Exports jetstream.ObjectStore
+	Logger             *slog.Logger
 }
 
 // Fanout is the stage. It is safe for concurrent use; Run it once.
 type Fanout struct {
-	cfg  Config
-	deps Deps
+	cfg   Config
+	deps  Deps
+	cache *cache
 }
 
 // New returns the stage. The vendors' streams and the object store must be
@@ -39,13 +43,14 @@ func New(cfg Config, deps Deps) (*Fanout, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.Conn == nil || deps.JS == nil || deps.Store == nil {
-		return nil, errors.New("fanout: a connection, JetStream and the object store are required")
+	if deps.Conn == nil || deps.JS == nil || deps.Store == nil || deps.Snapshots == nil || deps.Exports == nil {
+		return nil, errors.New("fanout: a connection, JetStream and the object stores fanout, snapshots and exports are required")
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Fanout{cfg: cfg.withDefaults(), deps: deps}, nil
+	cfg = cfg.withDefaults()
+	return &Fanout{cfg: cfg, deps: deps, cache: newCache(cfg.CacheEvents, cfg.Vendors)}, nil
 }
 
 // Run delivers to every vendor with linked tenants until ctx ends, each
@@ -61,10 +66,22 @@ func New(cfg Config, deps Deps) (*Fanout, error) {
 // none), so nothing more of such a tenant flows to the vendor, then one
 // TenantUnlinked is published on the vendor's stream and the tenant's state
 // removed. An error there stops Run.
+//
+// While it runs it answers the vendors' resync requests (queue group
+// QueueGroup), and each vendor's loop does, between two exports, a resync
+// of every linked tenant with exported state the vendor has no state of
+// (at its start) and the resyncs asked for.
 func (f *Fanout) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, ctx := errgroup.WithContext(ctx)
+	if len(f.cfg.Vendors) > 0 {
+		sub, err := f.serve(ctx)
+		if err != nil {
+			return fmt.Errorf("fanout: answer resync requests: %w", err)
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+	}
 	for _, v := range f.cfg.Vendors {
 		cons, err := f.consumer(ctx, v)
 		if err == nil {
@@ -134,7 +151,26 @@ func (f *Fanout) consumer(ctx context.Context, v Vendor) (jetstream.Consumer, er
 
 func (f *Fanout) run(ctx context.Context, v Vendor, cons jetstream.Consumer) error {
 	log := f.deps.Logger.With("vendor", v.Name)
+	joined := false
 	for ctx.Err() == nil {
+		// Between exports: the tenants v has no state of get their whole
+		// state (once, at the start), and the resyncs asked for are done.
+		var err error
+		if !joined {
+			err = f.joins(ctx, v)
+			joined = err == nil
+		}
+		if err == nil {
+			err = f.resyncs(ctx, v)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			log.Error("fan-out: resync not done; trying again", "err", err)
+			sleep(ctx, f.cfg.Retry)
+			continue
+		}
 		m, err := cons.Next(jetstream.FetchMaxWait(f.cfg.Poll))
 		if errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) {
 			continue
@@ -189,6 +225,9 @@ func (f *Fanout) handle(ctx context.Context, v Vendor, m jetstream.Msg) error {
 			}
 		}
 	}()
+	if err := f.joinBefore(work, v, b); err != nil {
+		return fmt.Errorf("export %s of %s: %w", b.ExportID, b.Tenant, err)
+	}
 	start := time.Now()
 	if err := f.deliver(work, v, b, meta.Sequence.Stream); err != nil {
 		return fmt.Errorf("export %s of %s: %w", b.ExportID, b.Tenant, err)

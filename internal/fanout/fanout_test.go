@@ -40,6 +40,7 @@ type world struct {
 	store   jetstream.ObjectStore
 	docs    map[string][][]byte // tenant -> export documents, by generation
 	vendors []fanout.Vendor
+	stages  []*fanout.Fanout // every stage run started, in order
 }
 
 func exportID(tenant string, gen int) string { return fmt.Sprintf("%s-gen%d", tenant[:8], gen) }
@@ -175,11 +176,15 @@ func (w *world) publishPartial(t *testing.T, tenant string) {
 	})
 }
 
-// run runs the stage on the bus's connection, or on nc if given.
+// run runs the stage for cfg.Vendors (default: the world's) on the bus's
+// connection, or on nc if given.
 func (w *world) run(t *testing.T, cfg fanout.Config, nc ...*nats.Conn) (stop func()) {
 	t.Helper()
-	cfg.Vendors, cfg.Poll, cfg.Retry = w.vendors, 100*time.Millisecond, 100*time.Millisecond
-	deps := fanout.Deps{Conn: w.b.Conn, JS: w.b.JS, Store: w.store}
+	if cfg.Vendors == nil {
+		cfg.Vendors = w.vendors
+	}
+	cfg.Poll, cfg.Retry = 100*time.Millisecond, 100*time.Millisecond
+	deps := fanout.Deps{Conn: w.b.Conn, JS: w.b.JS, Store: w.store, Snapshots: w.b.Stores.Snapshots, Exports: w.b.Stores.Exports}
 	if len(nc) > 0 {
 		js, err := jetstream.New(nc[0])
 		if err != nil {
@@ -189,12 +194,14 @@ func (w *world) run(t *testing.T, cfg fanout.Config, nc ...*nats.Conn) (stop fun
 		if err != nil {
 			t.Fatal(err)
 		}
-		deps = fanout.Deps{Conn: nc[0], JS: js, Store: store}
+		deps = fanout.Deps{Conn: nc[0], JS: js, Store: store, Snapshots: objectStore(t, js, bus.ObjectSnapshots),
+			Exports: objectStore(t, js, bus.ObjectExports)}
 	}
 	f, err := fanout.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.stages = append(w.stages, f)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
@@ -232,14 +239,16 @@ func (w *world) completed(t *testing.T, vendor string) int {
 // waitDelivered waits until every vendor has every export of its tenants.
 func (w *world) waitDelivered(t *testing.T) {
 	t.Helper()
-	waitfor.Condition(t, 60*time.Second, func() error {
-		for _, v := range w.vendors {
-			if n, want := w.completed(t, v.Name), 3*len(v.Tenants); n != want {
-				return fmt.Errorf("vendor %s: %d exports delivered of %d", v.Name, n, want)
-			}
+	waitfor.Condition(t, 60*time.Second, func() error { return w.delivered(t) })
+}
+
+func (w *world) delivered(t *testing.T) error {
+	for _, v := range w.vendors {
+		if n, want := w.completed(t, v.Name), 3*len(v.Tenants); n != want {
+			return fmt.Errorf("vendor %s: %d exports delivered of %d", v.Name, n, want)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // truth is what vendor v must hold of tenant after generation g.

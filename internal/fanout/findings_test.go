@@ -128,7 +128,7 @@ func TestVendorsAreToldTheFindings(t *testing.T) {
 	}
 
 	f, err := fanout.New(fanout.Config{Vendors: vendors, Poll: 100 * time.Millisecond, Retry: 100 * time.Millisecond},
-		fanout.Deps{Conn: b.Conn, JS: b.JS, Store: store})
+		fanout.Deps{Conn: b.Conn, JS: b.JS, Store: store, Snapshots: b.Stores.Snapshots, Exports: b.Stores.Exports})
 	if err != nil {
 		t.Fatal(err)
 	}

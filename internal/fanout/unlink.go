@@ -27,7 +27,7 @@ func (f *Fanout) unlinked(ctx context.Context, v Vendor) ([]string, error) {
 	var out []string
 	for _, o := range objs {
 		t, ok := strings.CutPrefix(o.Name, v.Name+".")
-		if ok && !slices.Contains(v.Tenants, t) {
+		if ok && !strings.Contains(t, ".") && !slices.Contains(v.Tenants, t) { // not a pending resync
 			out = append(out, t)
 		}
 	}
@@ -71,6 +71,9 @@ func (f *Fanout) unlink(ctx context.Context, v Vendor, tenant string) error {
 		}
 	default:
 		return fmt.Errorf("fanout: read the last unlinking of %s from vendor %s: %w", tenant, v.Name, err)
+	}
+	if err := f.dropPending(ctx, v.Name, tenant); err != nil {
+		return err
 	}
 	if err := f.deps.Store.Delete(ctx, stateName(v.Name, tenant)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
 		return fmt.Errorf("fanout: remove the fan-out state of %s: %w", stateName(v.Name, tenant), err)

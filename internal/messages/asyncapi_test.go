@@ -63,6 +63,10 @@ type (
 		Action   string     `yaml:"action"`
 		Channel  asyncRef   `yaml:"channel"`
 		Messages []asyncRef `yaml:"messages"`
+		Reply    *struct {
+			Channel  asyncRef   `yaml:"channel"`
+			Messages []asyncRef `yaml:"messages"`
+		} `yaml:"reply"`
 	}
 	asyncParam struct {
 		Description string   `yaml:"description"`
@@ -289,6 +293,7 @@ func checkAsyncAPI(d *asyncDoc, types []lmsType, schemaDir string) []string {
 	// Channels by the ce-type of their message.
 	byType := map[string][]string{}
 	usedMsgs := map[string]bool{}
+	requestChannels := map[string]bool{} // the resync request's and reply's: checked by checkResync
 	for name, ch := range d.Channels {
 		if len(ch.Messages) != 1 {
 			bad("channel %s: %d messages, want 1", name, len(ch.Messages))
@@ -301,6 +306,10 @@ func checkAsyncAPI(d *asyncDoc, types []lmsType, schemaDir string) []string {
 				continue
 			}
 			usedMsgs[mname] = true
+			if m.Payload.Ref == "./schemas/"+resyncRequestSchema || m.Payload.Ref == "./schemas/"+resyncReplySchema {
+				requestChannels[name] = true
+				continue
+			}
 			byType[m.Name] = append(byType[m.Name], name)
 		}
 	}
@@ -320,10 +329,16 @@ func checkAsyncAPI(d *asyncDoc, types []lmsType, schemaDir string) []string {
 	}
 
 	sentBy := map[string]bool{}
+	received := 0
 	for name, op := range d.Operations {
 		cname, _ := component(op.Channel.Ref, "#/channels/")
 		if _, ok := d.Channels[cname]; !ok {
 			bad("operation %s: channel $ref %q does not resolve", name, op.Channel.Ref)
+		}
+		if op.Action == "receive" && requestChannels[cname] {
+			received++
+			probs = append(probs, checkResync(d, name, op, schemaDir)...)
+			continue
 		}
 		if op.Action != "send" {
 			bad("operation %s: action %q, want send (skolebuss publishes)", name, op.Action)
@@ -331,6 +346,9 @@ func checkAsyncAPI(d *asyncDoc, types []lmsType, schemaDir string) []string {
 		sentBy[cname] = true
 	}
 
+	if received != 1 {
+		bad("%d operations receive the resync request, want 1", received)
+	}
 	for _, ty := range types {
 		chans := byType[ty.ceType]
 		if len(chans) != 1 {
@@ -371,6 +389,70 @@ func checkAsyncAPI(d *asyncDoc, types []lmsType, schemaDir string) []string {
 		}
 		probs = append(probs, checkPayload(ty.ceType, m.Payload.Ref, schemaDir)...)
 		probs = append(probs, checkHeaders(d, ty, m.Headers)...)
+	}
+	return probs
+}
+
+// The schemas of the resync request and its reply.
+const (
+	resyncRequestSchema = "no.skolebuss.resync.request.v1.json"
+	resyncReplySchema   = "no.skolebuss.resync.reply.v1.json"
+)
+
+// checkResync checks the operation op that receives the resync request:
+// its channel's address is the code's request subject, with the vendor and
+// tenant parameters, and its message the request schema; its reply is on a
+// channel without an address (the request's reply subject) with the reply
+// schema.
+func checkResync(d *asyncDoc, name string, op asyncOp, schemaDir string) []string {
+	var probs []string
+	bad := func(format string, args ...any) {
+		probs = append(probs, "operation "+name+": "+fmt.Sprintf(format, args...))
+	}
+	payload := func(ch asyncChannel) string {
+		for _, ref := range ch.Messages {
+			mname, _ := component(ref.Ref, "#/components/messages/")
+			m := d.Components.Messages[mname]
+			if m.ContentType != messages.ContentJSON {
+				bad("message %s: contentType %q, want %s", mname, m.ContentType, messages.ContentJSON)
+			}
+			return m.Payload.Ref
+		}
+		return ""
+	}
+	cname, _ := component(op.Channel.Ref, "#/channels/")
+	ch := d.Channels[cname]
+	want, err := messages.ResyncRequestSubject(sampleVendor, sampleTenant)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	addr := strings.ReplaceAll(strings.ReplaceAll(ch.Address, "{vendor}", sampleVendor), "{tenant}", sampleTenant)
+	if addr != want {
+		bad("channel %s: address %q gives %q, the fan-out answers on %q", cname, ch.Address, addr, want)
+	}
+	if ch.Parameters["vendor"].Ref != "#/components/parameters/vendor" || ch.Parameters["tenant"].Ref != "#/components/parameters/tenant" {
+		bad("channel %s: parameters vendor and tenant are not the components'", cname)
+	}
+	if got := payload(ch); got != "./schemas/"+resyncRequestSchema {
+		bad("request payload %q, want ./schemas/%s", got, resyncRequestSchema)
+	}
+	if op.Reply == nil {
+		bad("no reply")
+		return probs
+	}
+	rname, _ := component(op.Reply.Channel.Ref, "#/channels/")
+	rch, ok := d.Channels[rname]
+	switch {
+	case !ok:
+		bad("reply channel $ref %q does not resolve", op.Reply.Channel.Ref)
+	case rch.Address != "":
+		bad("reply channel %s has the address %q: the reply goes to the request's reply subject", rname, rch.Address)
+	}
+	if got := payload(rch); got != "./schemas/"+resyncReplySchema {
+		bad("reply payload %q, want ./schemas/%s", got, resyncReplySchema)
+	}
+	for _, f := range []string{resyncRequestSchema, resyncReplySchema} {
+		probs = append(probs, checkPayload(strings.TrimSuffix(f, ".json"), "./schemas/"+f, schemaDir)...)
 	}
 	return probs
 }
@@ -509,6 +591,21 @@ func TestAsyncAPICatchesDrift(t *testing.T) {
 		"vendor parameter missing": func(d *asyncDoc) {
 			delete(d.Channels["tenantUnlinked"].Parameters, "vendor")
 		},
+		"resync request on another subject": func(d *asyncDoc) {
+			c := d.Channels["resyncRequest"]
+			c.Address = "vendorreq.{tenant}.resync.{vendor}"
+			d.Channels["resyncRequest"] = c
+		},
+		"resync reply missing": func(d *asyncDoc) {
+			op := d.Operations["answerResyncRequest"]
+			op.Reply = nil
+			d.Operations["answerResyncRequest"] = op
+		},
+		"resync reply of another schema": func(d *asyncDoc) {
+			m := d.Components.Messages["resyncReply"]
+			m.Payload.Ref = "./schemas/" + resyncRequestSchema
+			d.Components.Messages["resyncReply"] = m
+		},
 		"trace header undeclared": func(d *asyncDoc) {
 			delete(d.Components.Schemas["cloudEventHeaders"].Properties, messages.HeaderTraceparent)
 		},
@@ -534,8 +631,8 @@ func TestAsyncAPICatchesDrift(t *testing.T) {
 	}
 	t.Run("schema files missing", func(t *testing.T) {
 		probs := checkAsyncAPI(loadAsyncAPI(t), types, t.TempDir())
-		if len(probs) != len(types) {
-			t.Fatalf("%d problems, want one per type: %v", len(probs), probs)
+		if len(probs) != len(types)+2 {
+			t.Fatalf("%d problems, want one per type and for the resync request and reply: %v", len(probs), probs)
 		}
 		t.Log(probs[0])
 	})

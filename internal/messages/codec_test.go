@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -340,7 +341,16 @@ func TestEventsMatchSchemas(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msgs = append(msgs, m)
+		// A resync's boundaries, as a vendor's stream carries them.
+		b.Resync, b.Upstream = true, nil
+		r, err := Encode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(r.Data, []byte(`"resync":true`)) || bytes.Contains(m.Data, []byte(`"resync"`)) {
+			t.Errorf("resync flag: %s / %s", r.Data, m.Data)
+		}
+		msgs = append(msgs, m, r)
 	}
 	u, err := Encode(TenantUnlinked{ID: UnlinkedID("roster-only", tenant, "exp-42"), Vendor: "roster-only", Tenant: tenant, Time: at})
 	if err != nil {
@@ -348,6 +358,28 @@ func TestEventsMatchSchemas(t *testing.T) {
 	}
 	msgs = append(msgs, u)
 	seen := map[string]bool{}
+	// The resync request and its reply: not events, but a vendor sends the
+	// one and reads the other.
+	for file, v := range map[string]any{
+		"no.skolebuss.resync.request.v1.json": []ResyncRequest{{}, {Reason: "our copy lost a week: æøå"}},
+		"no.skolebuss.resync.reply.v1.json": []ResyncReply{{Accepted: true, ResyncID: "20261207T230000.000Z-0a1b2c3d"},
+			{Error: "tenant x is not linked to vendor y"}},
+	} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var docs []any
+		if err := json.Unmarshal(b, &docs); err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range docs {
+			if errs := c.validate(file, doc); len(errs) > 0 {
+				t.Errorf("%s: %s", file, strings.Join(errs, "\n  "))
+			}
+		}
+		seen[file] = true
+	}
 	for _, m := range msgs {
 		uri := m.Header.Get(HeaderDataSchema)
 		file := path.Base(uri)
@@ -373,8 +405,8 @@ func TestEventsMatchSchemas(t *testing.T) {
 			t.Errorf("schema %s belongs to no event the code encodes", n)
 		}
 	}
-	if len(seen) != 15 {
-		t.Errorf("%d event types checked, want 15", len(seen))
+	if len(seen) != 17 {
+		t.Errorf("%d event types and request bodies checked, want 17", len(seen))
 	}
 }
 

@@ -142,6 +142,7 @@ type boundaryBody struct {
 	Checksum string                 `json:"checksum,omitempty"`
 	Upstream *Upstream              `json:"upstream,omitempty"`
 	Findings map[string]int         `json:"findings,omitempty"`
+	Resync   bool                   `json:"resync,omitempty"`
 }
 
 func (b Boundary) envelope() (envelope, error) {
@@ -154,7 +155,7 @@ func (b Boundary) envelope() (envelope, error) {
 		counts = map[pifu.Entity]Counts{}
 	}
 	data, err := json.Marshal(boundaryBody{Tenant: b.Tenant, ExportID: b.ExportID, Counts: counts, Checksum: b.Checksum, Upstream: b.Upstream,
-		Findings: b.Findings})
+		Findings: b.Findings, Resync: b.Resync})
 	if err != nil {
 		return envelope{}, err
 	}
@@ -182,7 +183,8 @@ func (b *Boundary) decode(t string, h getter, data []byte) error {
 		return undecodable(t, err)
 	}
 	*b = Boundary{ID: h.Get(HeaderID), Tenant: body.Tenant, ExportID: body.ExportID, Phase: ph, Time: tm,
-		Counts: body.Counts, Checksum: body.Checksum, Upstream: body.Upstream, Findings: body.Findings}
+		Counts: body.Counts, Checksum: body.Checksum, Upstream: body.Upstream, Findings: body.Findings,
+		Resync: body.Resync}
 	if err := b.Validate(); err != nil {
 		return invalid(err)
 	}

@@ -219,3 +219,22 @@ func TestCheckerRefusesUnknownKeywords(t *testing.T) {
 		t.Fatalf("a schema with a misspelt keyword compiled: %v", err)
 	}
 }
+
+// The request and reply schemas refuse what the code refuses.
+func TestResyncSchemasRefuse(t *testing.T) {
+	c := newChecker(t)
+	for _, tc := range []struct {
+		file string
+		doc  any
+	}{
+		{"no.skolebuss.resync.request.v1.json", map[string]any{"reason": strings.Repeat("x", MaxResyncReason+1)}},
+		{"no.skolebuss.resync.request.v1.json", map[string]any{"vendor": "other"}},
+		{"no.skolebuss.resync.reply.v1.json", map[string]any{"accepted": true}},
+		{"no.skolebuss.resync.reply.v1.json", map[string]any{"accepted": false, "resync_id": "x"}},
+		{"no.skolebuss.resync.reply.v1.json", map[string]any{"accepted": false, "error": "no", "resync_id": "x"}},
+	} {
+		if errs := c.validate(tc.file, tc.doc); len(errs) == 0 {
+			t.Errorf("%s accepts %v", tc.file, tc.doc)
+		}
+	}
+}

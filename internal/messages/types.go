@@ -259,6 +259,12 @@ type Boundary struct {
 	// FindingGroupMember), the records of the whole export that are not
 	// whole, the same on both boundaries; nil when there are none.
 	Findings map[string]int
+	// Resync marks, on a vendor's stream, both boundaries of a resync: at
+	// its export.started the vendor discards what it holds of the tenant;
+	// the events up to its export.completed are created events of the
+	// tenant's whole current state (the export ExportID), cut to the
+	// vendor's profile.
+	Resync bool
 }
 
 // The kinds of Boundary.Findings.

@@ -124,6 +124,10 @@ func fanoutUser(vendors []string) User {
 	}
 	allow = concat(allow,
 		[]string{"$O." + bus.ObjectFanout + ".>"}, objectRead(bus.ObjectFanout), provision("OBJ_"+bus.ObjectFanout),
+		// a resync reads the tenant's snapshot and its export object, and
+		// the tenant's last export.completed on the LMS stream
+		objectReadOnly(bus.ObjectSnapshots), objectReadOnly(bus.ObjectExports),
+		[]string{"$JS.API.STREAM.INFO." + bus.StreamLMS, "$JS.API.STREAM.MSG.GET." + bus.StreamLMS},
 		provisionBase())
 	return User{
 		Name: "fanout", Password: Password{Env: "FANOUT_PASSWORD"},
@@ -176,6 +180,15 @@ func objectRead(bucket string) []string {
 	s := "OBJ_" + bucket
 	return []string{"$JS.API.DIRECT.GET." + s + ".>", "$JS.API.STREAM.PURGE." + s,
 		"$JS.API.CONSUMER.CREATE." + s + ".>", "$JS.API.CONSUMER.DELETE." + s + ".>", "$JS.FC." + s + ".>"}
+}
+
+// objectReadOnly is what reading objects of a store needs, and nothing
+// that changes it: metadata by direct get, chunks through an ordered
+// consumer and its flow control.
+func objectReadOnly(bucket string) []string {
+	s := "OBJ_" + bucket
+	return []string{"$JS.API.DIRECT.GET." + s + ".>", "$JS.API.CONSUMER.CREATE." + s + ".>",
+		"$JS.API.CONSUMER.DELETE." + s + ".>", "$JS.FC." + s + ".>"}
 }
 
 func concat(lists ...[]string) []string {

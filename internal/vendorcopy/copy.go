@@ -95,7 +95,9 @@ func (t *tenantCopy) change(ev messages.Event) bool {
 	return true
 }
 
-// boundary applies export.started or export.completed.
+// boundary applies export.started or export.completed. A resync's
+// export.started (on a vendor's stream) drops the copy: the created events
+// of the whole state follow.
 func (t *tenantCopy) boundary(b messages.Boundary) bool {
 	if !t.seen.add(b.ID) {
 		t.status.Duplicates++
@@ -103,6 +105,12 @@ func (t *tenantCopy) boundary(b messages.Boundary) bool {
 	}
 	switch b.Phase {
 	case messages.PhaseStarted:
+		if b.Resync { // the whole state follows: what the copy holds goes
+			for i := range t.recs {
+				t.recs[i] = make(map[string]record)
+			}
+			t.checksum = 0
+		}
 		t.status.Current = b.ExportID
 		t.status.Expected, t.status.InExport = 0, 0
 		for _, c := range b.Counts {

@@ -8,7 +8,7 @@
 // The publisher runs as a process of its own (a Launcher says how to start
 // it), so its peak RSS is its own and not the server's or the sandbox's.
 // Everything else (the embedded server, the sandbox upstream, the fetch
-// stage's handler, the raw publisher and the parse) runs in the calling
+// stage's handler, the raw publisher, the fan-out and the parse) runs in the calling
 // process, one side at a time: the publisher process is idle or gone while
 // the raw rate and the parse are measured.
 //
@@ -41,7 +41,15 @@ const (
 	// TargetPeakRSS is the publisher's peak resident set size must stay
 	// under, in bytes.
 	TargetPeakRSS = 300 << 20
+	// TargetFanoutRatio is the least share of the raw publish rate the
+	// fan-out to TargetFanoutVendors vendors must reach, in vendor events
+	// stored per second summed over the vendors.
+	TargetFanoutRatio   = 0.7
+	TargetFanoutVendors = 10
 )
+
+// DefaultFanoutVendors are the vendor counts the fan-out is measured with.
+var DefaultFanoutVendors = []int{1, 3, 10}
 
 // Config says what to measure. The zero value of a field with a default
 // takes it.
@@ -58,6 +66,11 @@ type Config struct {
 	Repeat int
 	// Publisher starts the publisher stage as a process. Required.
 	Publisher Launcher
+	// FanoutVendors are the vendor counts the first export is fanned out
+	// to, one measurement each, half the vendors with the roster profile
+	// and half with roster and contact. Nil: DefaultFanoutVendors; empty:
+	// no fan-out measured.
+	FanoutVendors []int
 	// Timeout bounds one export's processing, from starting the publisher
 	// process to its exit. Default 20 minutes.
 	Timeout time.Duration
@@ -65,6 +78,9 @@ type Config struct {
 	// discard.
 	Logger *slog.Logger
 }
+
+// MaxFanoutVendors is the most vendors one fan-out measurement may have.
+const MaxFanoutVendors = 50
 
 // Launcher starts the publisher stage as a process of its own.
 type Launcher struct {
@@ -92,6 +108,9 @@ func (c Config) withDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = 20 * time.Minute
 	}
+	if c.FanoutVendors == nil {
+		c.FanoutVendors = DefaultFanoutVendors
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -112,6 +131,11 @@ func (c Config) Validate() error {
 		return errors.New("bench: Publisher.Command is required")
 	case c.Timeout < 0:
 		return fmt.Errorf("bench: timeout %s is negative", c.Timeout)
+	}
+	for _, n := range c.FanoutVendors {
+		if n < 1 || n > MaxFanoutVendors {
+			return fmt.Errorf("bench: fan-out to %d vendors: from 1 to %d", n, MaxFanoutVendors)
+		}
 	}
 	return nil
 }

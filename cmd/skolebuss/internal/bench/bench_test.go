@@ -41,7 +41,7 @@ func TestRunDaemon(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	started := 0
-	rep, err := Run(ctx, Config{Size: "tiny", DataDir: t.TempDir(), Timeout: 30 * time.Second, Publisher: Launcher{
+	rep, err := Run(ctx, Config{Size: "tiny", DataDir: t.TempDir(), Timeout: 30 * time.Second, FanoutVendors: []int{1, 3}, Publisher: Launcher{
 		Daemon: true,
 		Command: func(natsURL, exportID, spoolDir string) *exec.Cmd {
 			started++
@@ -62,6 +62,24 @@ func TestRunDaemon(t *testing.T) {
 	}
 	if f.PeakRSSFirst <= 0 || f.PeakRSSReexport <= 0 {
 		t.Errorf("peak RSS %d and %d: sampled before the interrupt, it must be known", f.PeakRSSFirst, f.PeakRSSReexport)
+	}
+	// The fan-out: each vendor gets at most one event per change of the
+	// first export, and vendors of the same profiles the same count.
+	if len(f.Fanout) != 2 {
+		t.Fatalf("fan-out figures %+v, want for 1 and 3 vendors", f.Fanout)
+	}
+	for i, n := range []int{1, 3} {
+		ff := f.Fanout[i]
+		if ff.Vendors != n || ff.Events <= 0 || ff.Events > n*f.Events || ff.Took <= 0 || ff.EventRate <= 0 ||
+			ff.RawRate <= 0 || ff.RateRatio != ff.EventRate/ff.RawRate {
+			t.Errorf("fan-out to %d vendors: %+v (first export %d events)", n, ff, f.Events)
+		}
+	}
+	if f.Fanout[1].Events != 3*f.Fanout[0].Events {
+		t.Errorf("3 vendors stored %d events, 1 vendor %d", f.Fanout[1].Events, f.Fanout[0].Events)
+	}
+	if len(rep.Median.Fanout) != 2 || rep.Median.Fanout[1] != f.Fanout[1] {
+		t.Errorf("median of one run %+v, run %+v", rep.Median.Fanout, f.Fanout)
 	}
 }
 
@@ -91,6 +109,8 @@ func TestValidate(t *testing.T) {
 		"repeat":    {Repeat: -1, DataDir: "x", Publisher: ok.Publisher},
 		"publisher": {DataDir: "x"},
 		"timeout":   {Timeout: -time.Second, DataDir: "x", Publisher: ok.Publisher},
+		"vendors":   {FanoutVendors: []int{1, 0}, DataDir: "x", Publisher: ok.Publisher},
+		"too many":  {FanoutVendors: []int{MaxFanoutVendors + 1}, DataDir: "x", Publisher: ok.Publisher},
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: no error for %+v", name, c)
@@ -114,6 +134,23 @@ func TestMedianAndChecks(t *testing.T) {
 	r := Report{Checks: checks(m)}
 	if !r.Passed() {
 		t.Errorf("every figure within target, yet %+v", r.Checks)
+	}
+	// The fan-out: medians per vendor count; checked for 10 vendors only.
+	fo := func(r1, r10 float64) []FanoutFigures {
+		return []FanoutFigures{{Vendors: 1, RateRatio: r1}, {Vendors: 10, RateRatio: r10}}
+	}
+	runs[0].Fanout, runs[1].Fanout, runs[2].Fanout = fo(0.1, 0.6), fo(0.3, 0.9), fo(0.2, 0.75)
+	m = median(runs)
+	if len(m.Fanout) != 2 || m.Fanout[0].RateRatio != 0.2 || m.Fanout[1].RateRatio != 0.75 || m.Fanout[1].Vendors != 10 {
+		t.Errorf("fan-out medians %+v", m.Fanout)
+	}
+	r = Report{Checks: checks(m)}
+	if len(r.Checks) != 4 || r.Checks[3].Name != FanoutCheckName(10) || !r.Passed() {
+		t.Errorf("checks %+v", r.Checks)
+	}
+	m.Fanout[1].RateRatio = 0.69
+	if r := (Report{Checks: checks(m)}); r.Passed() {
+		t.Errorf("fan-out to 10 vendors at 0.69 passed: %+v", r.Checks)
 	}
 	for _, c := range []struct {
 		f    Figures

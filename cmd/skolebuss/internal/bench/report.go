@@ -46,6 +46,10 @@ type Figures struct {
 	PeakRSS         int64 `json:"peak_rss_bytes"`
 	PeakRSSFirst    int64 `json:"peak_rss_first_bytes"`
 	PeakRSSReexport int64 `json:"peak_rss_reexport_bytes"`
+
+	// Fanout is the first export fanned out to each of Config's vendor
+	// counts, in that order.
+	Fanout []FanoutFigures `json:"fanout,omitempty"`
 }
 
 // Check is one figure against its target.
@@ -98,7 +102,7 @@ func (r *Report) Passed() bool {
 
 func checks(m Figures) []Check {
 	const mib = 1 << 20
-	return []Check{
+	cs := []Check{
 		{Name: "event rate / raw rate", Value: m.RateRatio, Target: fmt.Sprintf(">= %.1f", TargetRateRatio),
 			Pass: m.RateRatio >= TargetRateRatio},
 		{Name: "unchanged re-export / parse", Value: m.ReexportRatio, Target: fmt.Sprintf("<= %.1f", TargetReexportRatio),
@@ -106,7 +110,17 @@ func checks(m Figures) []Check {
 		{Name: "publisher peak RSS", Value: float64(m.PeakRSS) / mib, Unit: "MiB",
 			Target: fmt.Sprintf("< %d MiB", TargetPeakRSS/mib), Pass: m.PeakRSS > 0 && m.PeakRSS < TargetPeakRSS},
 	}
+	for _, ff := range m.Fanout {
+		if ff.Vendors == TargetFanoutVendors {
+			cs = append(cs, Check{Name: FanoutCheckName(ff.Vendors), Value: ff.RateRatio,
+				Target: fmt.Sprintf(">= %.1f", TargetFanoutRatio), Pass: ff.RateRatio >= TargetFanoutRatio})
+		}
+	}
+	return cs
 }
+
+// FanoutCheckName is the name of the check of the fan-out to n vendors.
+func FanoutCheckName(n int) string { return fmt.Sprintf("fan-out to %d vendors / raw rate", n) }
 
 // median is each field's median over runs (the mean of the two middle
 // values for an even count).
@@ -132,7 +146,22 @@ func median(runs []Figures) Figures {
 	i := func(get func(Figures) int64) int64 {
 		return int64(f(func(r Figures) float64 { return float64(get(r)) }))
 	}
+	var fo []FanoutFigures
+	if len(runs) > 0 {
+		for k := range runs[0].Fanout {
+			g := func(get func(FanoutFigures) float64) float64 {
+				return f(func(r Figures) float64 { return get(r.Fanout[k]) })
+			}
+			fo = append(fo, FanoutFigures{Vendors: runs[0].Fanout[k].Vendors,
+				Events:    int(g(func(x FanoutFigures) float64 { return float64(x.Events) })),
+				Took:      time.Duration(g(func(x FanoutFigures) float64 { return float64(x.Took) })),
+				EventRate: g(func(x FanoutFigures) float64 { return x.EventRate }),
+				RawRate:   g(func(x FanoutFigures) float64 { return x.RawRate }),
+				RateRatio: g(func(x FanoutFigures) float64 { return x.RateRatio })})
+		}
+	}
 	return Figures{
+		Fanout:          fo,
 		Records:         int(i(func(r Figures) int64 { return int64(r.Records) })),
 		ExportBytes:     i(func(r Figures) int64 { return r.ExportBytes }),
 		Fetch:           d(func(r Figures) time.Duration { return r.Fetch }),

@@ -88,6 +88,18 @@ func measure(ctx context.Context, cfg Config, up *upstream, i int) (Figures, err
 	f.RateRatio = f.EventRate / f.RawRate
 	log.Info("raw publish measured", "messages", f.Events, "bytes", f.EventBytes, "msgs_per_s", int(f.RawRate))
 
+	// The first export fanned out to new vendors, each against a raw rate
+	// measured beside it.
+	for _, n := range cfg.FanoutVendors {
+		ff, err := measureFanout(ctx, b, n, info.Config, fmt.Sprint(i))
+		if err != nil {
+			return f, fmt.Errorf("fan-out to %d vendors: %w", n, err)
+		}
+		f.Fanout = append(f.Fanout, ff)
+		log.Info("fan-out measured", "vendors", n, "events", ff.Events, "took", ff.Took.Round(time.Millisecond),
+			"events_per_s", int(ff.EventRate), "raw_msgs_per_s", int(ff.RawRate), "ratio", fmt.Sprintf("%.2f", ff.RateRatio))
+	}
+
 	// The same bytes again under a new export id and object: no changes.
 	again, err := exportThrough(ctx, cfg, b, up, spool, fmt.Sprintf("bench-%d-again", i))
 	if err != nil {

@@ -1,0 +1,111 @@
+package fanout_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/skolebuss/skolebuss/internal/auth"
+	"github.com/skolebuss/skolebuss/internal/bus"
+	"github.com/skolebuss/skolebuss/internal/bus/bustest"
+	"github.com/skolebuss/skolebuss/internal/fanout"
+	"github.com/skolebuss/skolebuss/internal/messages"
+	"github.com/skolebuss/skolebuss/internal/natsauth"
+	"github.com/skolebuss/skolebuss/internal/projection"
+)
+
+// Under the vendors' real NATS users (natsauth.Write), vendor b's resync
+// request resyncs b only: its request for a is refused by the server, and
+// a's stream gets nothing from it; b's own request is answered on b's inbox
+// and delivered on b's stream.
+func TestVendorRequestsResyncOfItsOwnOnly(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("FANOUT_TEST_STAGE_PASSWORD", "pw-stage")
+	t.Setenv("FANOUT_TEST_VENDOR_A", "pw-a")
+	t.Setenv("FANOUT_TEST_VENDOR_B", "pw-b")
+	var users bytes.Buffer
+	if err := natsauth.Write(&users, []natsauth.Vendor{{Name: "a", Password: natsauth.Password{Env: "FANOUT_TEST_VENDOR_A"}},
+		{Name: "b", Password: natsauth.Password{Env: "FANOUT_TEST_VENDOR_B"}}},
+		natsauth.User{Name: "stage", Password: natsauth.Password{Env: "FANOUT_TEST_STAGE_PASSWORD"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "users.conf"), users.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	confPath := filepath.Join(dir, "nats.conf")
+	conf := "accounts {\n  SKOLEBUSS {\n    jetstream: enabled\n    include ./users.conf\n  }\n}\n"
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(confPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := bustest.RunServer(t, func(o *server.Options) {
+		opts.Host, opts.Port, opts.StoreDir, opts.JetStream = o.Host, o.Port, o.StoreDir, true
+		opts.NoLog, opts.NoSigs, opts.DisableJetStreamBanner = o.NoLog, o.NoSigs, o.DisableJetStreamBanner
+		*o = *opts
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	b, err := bus.Open(ctx, bus.Config{URL: s.ClientURL(), User: "stage", Password: auth.Secret("pw-stage")}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+
+	w := &world{b: b, docs: map[string][][]byte{}}
+	roster, _ := projection.ParseProfile()
+	w.vendors = []fanout.Vendor{{Name: "a", Tenants: []string{tenantA}, Profile: roster},
+		{Name: "b", Tenants: []string{tenantA}, Profile: roster}}
+	w.provision(t)
+	small := newBareWorld(t, "tiny")
+	w.docs[tenantA] = small.docs[tenantA]
+	w.publishSettled(t, tenantA, 0)
+	w.run(t, fanout.Config{})
+	for _, v := range []string{"a", "b"} { // both joined: a resync each
+		w.waitDeliveries(t, v, tenantA, 1)
+	}
+
+	errs := make(chan error, 16)
+	vb, err := nats.Connect(s.ClientURL(), nats.UserInfo(natsauth.UserName("b"), "pw-b"),
+		nats.CustomInboxPrefix(natsauth.InboxPrefix("b")),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vb.Close()
+	// b asks for a's resync: the server refuses the publish.
+	subjA, _ := messages.ResyncRequestSubject("a", tenantA)
+	if _, err := vb.Request(subjA, nil, 2*time.Second); err == nil {
+		t.Fatal("vendor b's request for vendor a was answered")
+	}
+	select {
+	case err := <-errs:
+		if !errors.Is(err, nats.ErrPermissionViolation) || !strings.Contains(err.Error(), subjA) {
+			t.Fatalf("not the server's refusal: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server did not refuse vendor b's request for vendor a")
+	}
+	// b's own: answered on b's inbox, delivered on b's stream.
+	r := request(t, vb, "b", tenantA, `{"reason":"permissions test"}`)
+	if !r.Accepted {
+		t.Fatalf("refused: %+v", r)
+	}
+	got := w.waitDeliveries(t, "b", tenantA, 2)
+	w.checkTruth(t, "b", tenantA, 0, got[1], true)
+	// Nothing more for a: one resync, its join.
+	if d, _ := w.replay(t, "a", nil); len(d[tenantA]) != 1 {
+		t.Errorf("vendor a received %d exports, want its join's only", len(d[tenantA]))
+	}
+}
