@@ -52,15 +52,11 @@ Flags:
 `
 
 func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("skolebuss export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o opsFlags
-	o.register(fs)
+	fs, o := newOpsCommand("skolebuss export", exportHelp, stderr)
 	tenant := fs.String("tenant", "", "the tenant `ID` to export; required")
 	id := fs.String("id", "", "the job `ID` (letters, digits, '-', '_'); default demand-<tenant>-<minute>")
 	wait := fs.Bool("wait", false, "wait until the export is applied or dead-lettered, and say which (exit 1 if dead-lettered)")
 	waitTimeout := fs.Duration("wait-timeout", 30*time.Minute, "with --wait, give up waiting after this long")
-	fs.Usage = func() { fmt.Fprint(stderr, exportHelp); fs.PrintDefaults() }
 	if err := parseOps(fs, args); err != nil {
 		return err
 	}
@@ -129,6 +125,18 @@ func (o *opsFlags) register(fs *flag.FlagSet) {
 	o.RegisterClient(fs)
 }
 
+// newOpsCommand is the flag set of operator command name (its errors and
+// help to stderr, the help text first, then the flags) with the connection
+// flags registered; the command adds its own flags, then calls parseOps.
+func newOpsCommand(name, help string, stderr io.Writer) (*flag.FlagSet, *opsFlags) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := new(opsFlags)
+	o.register(fs)
+	fs.Usage = func() { fmt.Fprint(stderr, help); fs.PrintDefaults() }
+	return fs, o
+}
+
 func parseOps(fs *flag.FlagSet, args []string, ranges ...daemon.Range) error {
 	return daemon.ParseFlags(fs, args, ranges...)
 }
@@ -179,8 +187,22 @@ func tenantFlag(s string) (string, error) {
 // unknownTenant is the usage error of a --tenant the configuration does not
 // list, naming those it does.
 func unknownTenant(cfg *config.Config, tenant string) error {
-	return fmt.Errorf("%w: --tenant %s: %v in %s (known: %s)", errUsage, tenant, requester.ErrUnknownTenant,
-		configName(cfg), strings.Join(tenantIDs(cfg), ", "))
+	return notInConfig(cfg, "--tenant "+tenant, requester.ErrUnknownTenant, "known", tenantIDs(cfg))
+}
+
+// notInConfig is the usage error of a flag value (what: "--flag value") the
+// configuration refuses for reason why, naming the values it would take
+// (listed as "(which: a, b)", or "none").
+func notInConfig(cfg *config.Config, what string, why error, which string, values []string) error {
+	return fmt.Errorf("%w: %s: %v in %s (%s: %s)", errUsage, what, why, configName(cfg), which, listOrNone(values))
+}
+
+// listOrNone is s comma-separated, or "none".
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
 }
 
 func tenantIDs(cfg *config.Config) []string {
