@@ -43,13 +43,7 @@ With --wait it then follows the job: the export's start and its application
 (export.completed, with the counts and the state's checksum), or the dead
 letter a stage made of it (exit 1, with the sequence for skolebuss replay).
 
-The configuration is --config FILE (default: the sandbox demo's), then
-SKOLEBUSS_* variables, then the flags. It connects to --nats-url, else the
-config's nats.url, else the embedded server's address (nats://127.0.0.1:4222
-by default), where the pipeline runs.
-
-Flags:
-`
+` + opsConnectionHelp
 
 func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs, o := newOpsCommand("skolebuss export", exportHelp, stderr)
@@ -113,6 +107,16 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	}
 	return waitExport(ctx, js, *tenant, res.Job.JobID, since, *waitTimeout, stdout)
 }
+
+// opsConnectionHelp ends the help of an operator command that connects to
+// the pipeline: where its configuration and server come from, then its flags.
+const opsConnectionHelp = `The configuration is --config FILE (default: the sandbox demo's), then
+SKOLEBUSS_* variables, then the flags. It connects to --nats-url, else the
+config's nats.url, else the embedded server's address (nats://127.0.0.1:4222
+by default), where the pipeline runs.
+
+Flags:
+`
 
 // opsFlags are the connection flags of the operator commands: the
 // daemons' --config, --nats-url, --nats-creds and --nats-user. The operator

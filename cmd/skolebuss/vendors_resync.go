@@ -43,13 +43,7 @@ running fan-out does it between two exports of the vendor (one started later
 does it when it starts). The vendor must be in the configuration, the tenant
 linked to it, and the tenant exported at least once.
 
-The configuration is --config FILE (default: the sandbox demo's), then
-SKOLEBUSS_* variables, then the flags. It connects to --nats-url, else the
-config's nats.url, else the embedded server's address (nats://127.0.0.1:4222
-by default), where the pipeline runs.
-
-Flags:
-`
+` + opsConnectionHelp
 
 func vendorsResync(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs, o := newOpsCommand("skolebuss vendors resync", vendorsResyncHelp, stderr)
