@@ -38,6 +38,9 @@ type tally struct {
 	counts map[pifu.Entity]*messages.Counts
 	sum    snapshot.Checksum
 	totals map[pifu.Entity]int
+	// canon is what the canonical state's checksum moves by: the same for
+	// every vendor.
+	canon snapshot.Checksum
 }
 
 func newTally() *tally {
@@ -87,6 +90,19 @@ func (f *Fanout) deliver(ctx context.Context, v Vendor, b messages.Boundary, end
 	if err != nil {
 		return err
 	}
+	// The canonical state after the export, from the one before it and
+	// the change events read, is the export.completed's checksum, unless
+	// change events were lost: then the vendor gets the tenant's state.
+	canon, known := parseChecksum(b.Checksum)
+	if known && st.Canonical != nil {
+		if got := snapshot.Checksum(*st.Canonical) + t.canon; got != canon {
+			if err := f.heal(ctx, v, b, got, canon); err != nil {
+				return err
+			}
+			delivered = true
+			return nil
+		}
+	}
 	x.sum = snapshot.Checksum(st.Checksum) + t.sum
 	x.counts, x.totals = map[pifu.Entity]messages.Counts{}, map[pifu.Entity]int{}
 	for _, e := range pifu.Entities {
@@ -100,6 +116,10 @@ func (f *Fanout) deliver(ctx context.Context, v Vendor, b messages.Boundary, end
 		return err
 	}
 	next := state{LastSeq: end, ExportID: b.ExportID, Checksum: uint64(x.sum), Totals: x.totals}
+	if known {
+		c := uint64(canon)
+		next.Canonical = &c
+	}
 	if x.newIndex != nil {
 		if next.Index, err = x.newIndex.MarshalBinary(); err != nil {
 			return err
@@ -156,6 +176,7 @@ func (x *export) relations(ctx context.Context) error {
 
 // count counts one change into t as the vendor will receive it.
 func (x *export) count(t *tally, ev *change) error {
+	t.canon += ev.delta
 	ch, err := x.proj.Change(ev.c)
 	if err != nil || !ch.Sent() {
 		return err

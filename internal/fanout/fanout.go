@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,6 +36,8 @@ type Fanout struct {
 	cfg   Config
 	deps  Deps
 	cache *cache
+	// mismatches counts the exports healed by a resync (Mismatches).
+	mismatches atomic.Int64
 }
 
 // New returns the stage. The vendors' streams and the object store must be

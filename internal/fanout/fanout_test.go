@@ -285,6 +285,9 @@ func (w *world) truth(t *testing.T, v fanout.Vendor, tenant string, g int) *snap
 // order; and that a roster vendor never sees contact data or a national id.
 func (w *world) verify(t *testing.T) {
 	t.Helper()
+	if n := w.mismatches(); n != 0 {
+		t.Errorf("%d exports whose change events did not add up to their checksum", n)
+	}
 	for _, v := range w.vendors {
 		msgs := bustest.Msgs(t, w.b.JS, bus.VendorStream(v.Name))
 		ids := map[string]bool{}
