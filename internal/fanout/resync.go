@@ -149,11 +149,11 @@ func (f *Fanout) resync(ctx context.Context, v Vendor, tenant, id string) error 
 // resyncState is a tenant's state cut to a vendor's profile: the records'
 // keys and objects per entity, in the export's order, and their checksum.
 type resyncState struct {
-	src   source
-	time  time.Time // when the export was stored: the events' ce-time
-	recs  [snapshot.NumEntities][]byte
-	n     [snapshot.NumEntities]int
-	sum   snapshot.Checksum
+	src  source
+	time time.Time // when the export was stored: the events' ce-time
+	recs [snapshot.NumEntities][]byte
+	n    [snapshot.NumEntities]int
+	sum  snapshot.Checksum
 	// canon is the checksum of the export's whole canonical state (the
 	// snapshot's).
 	canon snapshot.Checksum
