@@ -28,6 +28,9 @@ type export struct {
 	sum      snapshot.Checksum
 	totals   map[pifu.Entity]int
 	newIndex *projection.Index
+	// flips are the changes made for the persons whose visibility to a
+	// profile without guardians changes with no event of their own.
+	flips *flips
 }
 
 // tally is what an export changes of what a vendor holds: the changes it
@@ -69,13 +72,23 @@ func (f *Fanout) deliver(ctx context.Context, v Vendor, b messages.Boundary, end
 	delivered := false
 	defer func() { release(delivered) }()
 	x := &export{f: f, vendor: v, done: b, end: end, st: st, src: src}
-	if err := x.relations(ctx); err != nil {
+	if err := x.relations(ctx); errors.Is(err, errVisibilityStale) {
+		// The records of the persons whose visibility flips are gone with
+		// the export's object: the vendor gets the tenant's current state.
+		f.deps.Logger.Info("fan-out: the export's object is gone; the vendor gets a resync of the tenant instead",
+			"vendor", v.Name, "tenant", b.Tenant, "export_id", b.ExportID)
+		if err := f.resync(ctx, v, b.Tenant, "visibility-"+b.ExportID); err != nil {
+			return err
+		}
+		delivered = true
+		return nil
+	} else if err != nil {
 		return err
 	}
 	// Count first: export.started carries the vendor's counts.
 	count := func() (*tally, error) {
 		t := newTally()
-		return t, src.each(ctx, st.LastSeq, func(ch *change) error { return x.count(t, ch) })
+		return t, x.each(ctx, func(ch *change) error { return x.count(t, ch) })
 	}
 	var t *tally
 	key := tallyKey{profile: v.Profile}
@@ -171,7 +184,8 @@ func (x *export) relations(ctx context.Context) error {
 		return err
 	}
 	x.proj, x.newIndex = p, after
-	return nil
+	x.flips, err = x.visibilityFlips(ctx, before, after)
+	return err
 }
 
 // count counts one change into t as the vendor will receive it.
@@ -211,7 +225,7 @@ func (x *export) publish(ctx context.Context, key tallyKey) error {
 	if err != nil {
 		return err
 	}
-	if err := x.src.each(ctx, x.st.LastSeq, func(ev *change) error {
+	if err := x.each(ctx, func(ev *change) error {
 		ch, err := x.proj.Change(ev.c)
 		if err != nil || !ch.Sent() {
 			return err
