@@ -58,6 +58,7 @@ type decoded struct {
 	mu         sync.Mutex
 	afterIndex map[string]*projection.Index // by the index before the export (its encoding)
 	tallies    map[tallyKey]*tallied
+	flipsBy    map[string]*flipped // by the index before the export (its encoding)
 	groups     map[tallyKey]*group // publishing groups vendors may join
 }
 

@@ -184,7 +184,7 @@ func (x *export) relations(ctx context.Context) error {
 		return err
 	}
 	x.proj, x.newIndex = p, after
-	x.flips, err = x.visibilityFlips(ctx, before, after)
+	x.flips, err = x.sharedFlips(ctx, before, after)
 	return err
 }
 

@@ -42,6 +42,54 @@ type flips struct {
 	created, deleted []change
 }
 
+// flipped is the flips of an export found once for every vendor with the
+// same index before it that takes every change.
+type flipped struct {
+	ready chan struct{}
+	f     *flips
+	err   error
+}
+
+// sharedFlips is visibilityFlips, found by the first vendor with the index
+// before the export of x's and shared with the others, when the export is
+// in memory and x takes every change of it.
+func (x *export) sharedFlips(ctx context.Context, before, after *projection.Index) (*flips, error) {
+	d, ok := x.src.(*decoded)
+	if !ok || !d.whole(x.st.LastSeq) {
+		return x.visibilityFlips(ctx, before, after)
+	}
+	key := string(x.st.Index)
+	d.mu.Lock()
+	e, found := d.flipsBy[key]
+	if !found {
+		if d.flipsBy == nil {
+			d.flipsBy = map[string]*flipped{}
+		}
+		e = &flipped{ready: make(chan struct{})}
+		d.flipsBy[key] = e
+	}
+	d.mu.Unlock()
+	if found {
+		select {
+		case <-e.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if e.err == nil {
+			return e.f, nil
+		}
+		return x.visibilityFlips(ctx, before, after) // the first one failed: find them alone
+	}
+	e.f, e.err = x.visibilityFlips(ctx, before, after)
+	if e.err != nil {
+		d.mu.Lock()
+		delete(d.flipsBy, key) // the next one finds them again
+		d.mu.Unlock()
+	}
+	close(e.ready)
+	return e.f, e.err
+}
+
 // visibilityFlips finds the persons of the export whose guardian-only
 // answer differs between the index before and after it and who have no
 // change event of their own in it (those the projector judges itself), and
