@@ -891,8 +891,14 @@ func TestComposeCommandsExistWithTheirFlags(t *testing.T) {
 				t.Fatalf("go build %s: %v\n%s", prog, err, out)
 			}
 		}
-		help, _ := exec.Command(bin, "--help").CombinedOutput()
-		for _, a := range s.Command[1:] {
+		// A command of the CLI (skolebuss provision) is named before its flags.
+		args := s.Command[1:]
+		var sub []string
+		for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+			sub, args = append(sub, args[0]), args[1:]
+		}
+		help, _ := exec.Command(bin, append(sub, "--help")...).CombinedOutput()
+		for _, a := range args {
 			if flag, _, _ := strings.Cut(a, "="); strings.HasPrefix(flag, "--") &&
 				!regexp.MustCompile(`(?m)^\s+-`+regexp.QuoteMeta(strings.TrimPrefix(flag, "--"))+`\b`).Match(help) {
 				t.Errorf("%s: %s has no flag %s", name, prog, flag)

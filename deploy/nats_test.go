@@ -44,6 +44,7 @@ var natsEnv = map[string]string{
 	"PUBLISHER_PASSWORD":                         "pw-publisher",
 	"FANOUT_PASSWORD":                            "pw-fanout",
 	"OPERATOR_PASSWORD":                          "pw-operator",
+	"PROVISION_PASSWORD":                         "pw-provision",
 	"SYS_PASSWORD":                               "pw-sys",
 	"SKOLEBUSS_VENDOR_ITSLEARNING_DEMO_PASSWORD": "pw-vendor-itslearning-demo",
 	"SKOLEBUSS_VENDOR_ROSTER_ONLY_DEMO_PASSWORD": "pw-vendor-roster-only-demo",
@@ -131,14 +132,17 @@ func TestNATSConfsParseAsACluster(t *testing.T) {
 				}
 			}
 			want := map[string]struct{ pub, notPub, sub []string }{
-				"requester": {pub: []string{"jobs.export.>"}, notPub: []string{"lms.>", "exports.fetched.>", "$JS.API.>", "$JS.API.STREAM.DELETE.JOBS"}},
+				"requester": {pub: []string{"jobs.export.>"}, notPub: []string{"lms.>", "exports.fetched.>", "$JS.API.>", "$JS.API.STREAM.DELETE.JOBS",
+					"$JS.API.STREAM.UPDATE.LMS", "$JS.API.STREAM.UPDATE.JOBS"},
+					sub: []string{"_INBOX_REQUESTER.>"}},
 				"fetcher": {pub: []string{"exports.fetched.>", "dlq.fetch.>", "$KV.quota.>", "$KV.ratelimit.>", "$KV.attempts.>", "$O.exports.>", "$JS.ACK.JOBS.fetcher.>"},
 					notPub: []string{"lms.>", "jobs.export.>", "$O.snapshots.>", "$JS.API.STREAM.PURGE.JOBS"}},
 				"publisher": {pub: []string{"lms.>", "dlq.publish.>", "$O.snapshots.>", "$JS.ACK.EXPORTS.publisher.>"},
 					notPub: []string{"jobs.export.>", "exports.fetched.>", "$KV.quota.>", "$JS.API.STREAM.DELETE.LMS"}},
-				"fanout": {pub: []string{"vendor.itslearning-demo.>", "vendor.roster-only-demo.>", "$O.fanout.>", "$JS.API.CONSUMER.CREATE.LMS.>"},
-					notPub: []string{"lms.>", "jobs.export.>", "vendor.>", "$JS.API.STREAM.PURGE.LMS", "$JS.API.STREAM.DELETE.VENDOR_itslearning-demo"},
-					sub:    []string{"_INBOX.>", "vendorreq.*.resync.*"}},
+				"fanout": {pub: []string{"vendor.itslearning-demo.>", "vendor.roster-only-demo.>", "$O.fanout.>", "$JS.API.CONSUMER.CREATE.LMS.*"},
+					notPub: []string{"lms.>", "jobs.export.>", "vendor.>", "$JS.API.STREAM.PURGE.LMS", "$JS.API.STREAM.DELETE.VENDOR_itslearning-demo",
+						"$JS.API.STREAM.UPDATE.DLQ", "$JS.API.STREAM.CREATE.VENDOR_itslearning-demo"},
+					sub: []string{"_INBOX_FANOUT.>", "vendorreq.*.resync.*"}},
 			}
 			for user, w := range want {
 				u := userByName(o, user)
@@ -192,15 +196,74 @@ func TestNATSPasswordsComeFromTheEnvironment(t *testing.T) {
 
 // Whichever process starts first makes every stream and store: each stage's
 // user may, on an empty server.
-func TestNATSEachStageMayProvision(t *testing.T) {
-	for _, user := range []string{"requester", "fetcher", "publisher"} {
-		t.Run(user, func(t *testing.T) {
-			s := startNATS(t)
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			openAs(t, ctx, s.ClientURL(), user)
-		})
+// A stage's user may not create its streams: on a server nothing was
+// provisioned on, each stage stops at start naming what is missing and
+// `skolebuss provision`; provision, as its user, creates everything (and
+// changes nothing when run again), after which every stage starts.
+func TestNATSStagesStartOnWhatProvisionMade(t *testing.T) {
+	s := startNATS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, user := range stages {
+		_, err := tryOpenAs(t, ctx, s.ClientURL(), user)
+		if !errors.Is(err, bus.ErrNotProvisioned) || !strings.Contains(err.Error(), "skolebuss provision") {
+			t.Errorf("%s on an empty server: %v, want it to name what is missing and skolebuss provision", user, err)
+		}
 	}
+	first := provisionAs(t, ctx, s.ClientURL())
+	for _, c := range first {
+		if c.Action != "created" {
+			t.Errorf("first provisioning: %s %s, want created", c.Stream, c.Action)
+		}
+	}
+	for _, c := range provisionAs(t, ctx, s.ClientURL()) {
+		if c.Action != "unchanged" {
+			t.Errorf("second provisioning: %s %s, want unchanged", c.Stream, c.Action)
+		}
+	}
+	for _, user := range stages {
+		b := openAs(t, ctx, s.ClientURL(), user)
+		if b.Provisioned {
+			t.Errorf("%s provisioned: a stage's user only checks", user)
+		}
+	}
+}
+
+// provisionAs runs what the compose service provision runs (skolebuss
+// provision) against url, as the user and password that service gets, with
+// one replica (one node here).
+func provisionAs(t *testing.T, ctx context.Context, url string) []bus.Change {
+	t.Helper()
+	cfg := composeServiceConfig(t, natsauth.Provision)
+	bc := app.ClientBusConfig(cfg, natsauth.Provision)
+	if bc.InboxPrefix != natsauth.StageInboxPrefix(natsauth.Provision) || bc.Verify != nil {
+		t.Fatalf("provision connects with inbox %q, checking %v", bc.InboxPrefix, bc.Verify)
+	}
+	nc, err := bus.Connect(ctx, url, bc, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes, err := bus.ProvisionAll(ctx, js, bus.ProvisionConfig{DuplicateWindow: cfg.NATS.DuplicateWindow,
+		LMSMaxAge: config.LMSMaxAge}, app.VendorNames(cfg))
+	if err != nil {
+		t.Fatalf("provision as its user: %v", err)
+	}
+	return changes
+}
+
+// composeServiceConfig is serviceConfig of the compose service svc with
+// the test's passwords.
+func composeServiceConfig(t *testing.T, svc string) *config.Config {
+	t.Helper()
+	dotenv := maps.Clone(natsEnv)
+	dotenv["SKOLEBUSS_DEMO_SECRET"] = config.DemoSecret // the fetcher's
+	cfg, _ := serviceConfig(t, readCompose(t), svc, dotenv)
+	return cfg
 }
 
 // startNATS runs one node from nats-1.conf in the process: its accounts,
@@ -228,11 +291,26 @@ func startNATS(t *testing.T) *server.Server {
 // node, not the cluster the config names.
 func openAs(t *testing.T, ctx context.Context, url, user string) *bus.Bus {
 	t.Helper()
+	b, err := tryOpenAs(t, ctx, url, user)
+	if err != nil {
+		t.Fatalf("bus.Open as %s: %v", user, err)
+	}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = b.Close(cctx)
+	})
+	return b
+}
+
+// tryOpenAs is openAs returning bus.Open's error: the bus as the daemon
+// opens it (app.ClientBusConfig: a stage's inbox prefix, and the streams it
+// checks instead of provisioning), on url, with one replica.
+func tryOpenAs(t *testing.T, ctx context.Context, url, user string) (*bus.Bus, error) {
+	t.Helper()
 	var cfg *config.Config
 	if slices.Contains(stages, user) {
-		dotenv := maps.Clone(natsEnv)
-		dotenv["SKOLEBUSS_DEMO_SECRET"] = config.DemoSecret // the fetcher's
-		cfg, _ = serviceConfig(t, readCompose(t), user, dotenv)
+		cfg = composeServiceConfig(t, user)
 	} else {
 		var err error
 		if cfg, err = config.Load("skolebuss.compose.yaml"); err != nil {
@@ -245,17 +323,9 @@ func openAs(t *testing.T, ctx context.Context, url, user string) *bus.Bus {
 	if cfg.NATS.User != user {
 		t.Fatalf("compose runs %s as NATS user %q", user, cfg.NATS.User)
 	}
-	bc := app.BusConfig(cfg, user)
-	b, err := bus.Open(ctx, bus.Config{URL: url, User: bc.User, Password: bc.Password, Name: user}, quiet())
-	if err != nil {
-		t.Fatalf("bus.Open as %s: %v", user, err)
-	}
-	t.Cleanup(func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = b.Close(cctx)
-	})
-	return b
+	bc := app.ClientBusConfig(cfg, user)
+	bc.URL, bc.Provision = url, bus.ProvisionConfig{}
+	return bus.Open(ctx, bc, quiet())
 }
 
 // TestNATSPermissionsCarryThePipeline runs the real stages, each as its own
@@ -271,6 +341,7 @@ func TestNATSPermissionsCarryThePipeline(t *testing.T) {
 	url := s.ClientURL()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	provisionAs(t, ctx, url)
 
 	sc := sandbox.DemoConfig()
 	for i := range sc.Tenants {
@@ -512,6 +583,18 @@ func TestNATSPermissionsRefuseOtherStagesSubjects(t *testing.T) {
 		{"fanout", "vendor.another.t1.person.created"},
 		{"fanout", "$JS.API.STREAM.DELETE.VENDOR_itslearning-demo"},
 		{"vendor-itslearning-demo", "vendor.itslearning-demo.t1.person.created"},
+		// what a stage's user could do before the stages lost provisioning
+		{"requester", "$JS.API.STREAM.UPDATE.LMS"},
+		{"fetcher", "$JS.API.STREAM.UPDATE.DLQ"},
+		{"fetcher", "$JS.API.STREAM.PURGE.OBJ_snapshots"},
+		{"publisher", "$JS.API.STREAM.UPDATE.DLQ"},
+		{"publisher", "$JS.API.STREAM.UPDATE.OBJ_snapshots"},
+		{"publisher", "$JS.API.CONSUMER.DELETE.LMS.fanout-itslearning-demo"},
+		{"fanout", "$JS.API.STREAM.UPDATE.DLQ"},
+		{"fanout", "$JS.API.STREAM.PURGE.OBJ_exports"},
+		{"provision", "$JS.API.STREAM.DELETE.LMS"},
+		{"provision", "$JS.API.STREAM.PURGE.LMS"},
+		{"provision", "$JS.API.STREAM.MSG.GET.LMS"},
 	} {
 		pass := natsEnv[strings.ToUpper(c.user)+"_PASSWORD"]
 		opts := []nats.Option{}
@@ -524,6 +607,15 @@ func TestNATSPermissionsRefuseOtherStagesSubjects(t *testing.T) {
 			t.Fatal(err)
 		}
 		expectViolation(t, errs, c.user+" publishing "+c.subject)
+	}
+	// No stage reads the replies in flight of another: "_INBOX.>" is
+	// refused to every one of them.
+	for _, user := range append(slices.Clone(stages), "provision") {
+		nc, errs := violations(t, url, user, natsEnv[strings.ToUpper(user)+"_PASSWORD"])
+		if _, err := nc.SubscribeSync("_INBOX.>"); err != nil {
+			t.Fatal(err)
+		}
+		expectViolation(t, errs, user+" subscribing to _INBOX.>")
 	}
 
 	// The fan-out's streams, as it provisions them: vendor itslearning-demo

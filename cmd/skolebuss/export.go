@@ -161,7 +161,7 @@ func (o *opsFlags) connect(ctx context.Context, cfg *config.Config) (*nats.Conn,
 // explainBus adds a hint when no stream took a publish.
 func explainBus(err error) error {
 	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("%w\n(no stream answered: start the pipeline once, so that it creates its streams)", err)
+		return fmt.Errorf("%w\n(no stream answered: run skolebuss provision, or start the pipeline on its embedded server once, so that its streams exist)", err)
 	}
 	return err
 }

@@ -49,12 +49,32 @@ A key given twice in a block keeps the later value, and an include stands
 only where a key may (not inside a list), so the file holds every user of
 the account: with --stage-users the pipeline's own users come first, as
 the distributed deployment runs them (deploy/nats/users.conf is this
-command's output for deploy/skolebuss.compose.yaml): requester, fetcher,
-publisher and fanout, each allowed only its stage's subjects and JetStream
-calls, and operator with every right; their passwords in the variables
-REQUESTER_PASSWORD, FETCHER_PASSWORD, PUBLISHER_PASSWORD, FANOUT_PASSWORD
-and OPERATOR_PASSWORD. Without it, give the account's other users no list
-of their own there.
+command's output for deploy/skolebuss.compose.yaml). Every user's rights
+are rendered from one description (internal/natsauth, Identities):
+
+  requester  publishes jobs; reads the info of JOBS
+  fetcher    its durable consumer on JOBS; writes the object store exports
+             and the buckets quota, ratelimit and attempts; publishes
+             exported, dead-letter and quota-alert events
+  publisher  its durable consumer on EXPORTS; reads LMS (last message,
+             ordered consumers); writes the object stores exports (its
+             deletions) and snapshots and the bucket attempts; publishes
+             events and dead letters
+  fanout     its durable per vendor on LMS; writes each vendor's stream and
+             the object store fanout; reads snapshots and exports for
+             resyncs; answers the vendors' resync requests
+  provision  reads, creates and updates every stream, store and bucket
+             (skolebuss provision); deletes, purges and reads nothing
+  operator   every right in the account
+
+No stage may create, update, delete or restore a stream, delete a message
+or purge anything but an object store it writes; each receives on its own
+inbox prefix only, _INBOX_<USER> in upper case (_INBOX_FETCHER), which the
+stages set themselves when they connect as these users, so none reads
+another's replies. Their passwords are in the variables REQUESTER_PASSWORD,
+FETCHER_PASSWORD, PUBLISHER_PASSWORD, FANOUT_PASSWORD, PROVISION_PASSWORD
+and OPERATOR_PASSWORD. Without --stage-users, give the account's other users
+no list of their own there.
 
 No password is written. Each vendor's is read by the server, when it loads
 its configuration, from an environment variable named after the vendor:

@@ -95,7 +95,15 @@ func EmbeddedUsers(c *config.Config) []bus.EmbeddedUser {
 // embedded server on that host and port wrote its password into its
 // credentials directory (it does when it admits its users only: with
 // vendors configured; a process of another OS user cannot read it).
+//
+// A user that is one of the pipeline's identities in natsauth's description
+// (a stage's, provision's) gets its inbox prefix, and a stage's the streams
+// and stores Open checks instead of provisioning (bus.Config.Verify).
 func ClientBusConfig(c *config.Config, name string) bus.Config {
+	return asIdentity(clientBusConfig(c, name), c)
+}
+
+func clientBusConfig(c *config.Config, name string) bus.Config {
 	bc := BusConfig(c, name)
 	bc.Embedded.Users = nil // it runs no server
 	if bc.URL == "" {
@@ -123,6 +131,23 @@ func ClientBusConfig(c *config.Config, name string) bus.Config {
 		if pw, err := bus.ReadEmbeddedPassword(dir); err == nil {
 			bc.User, bc.Password = bus.EmbeddedUserName, pw
 		}
+	}
+	return bc
+}
+
+// asIdentity gives bc what its user's identity in natsauth's description
+// says, when the user is one of the pipeline's (not the operator): its
+// inbox prefix, the only one the server lets it receive on, and for a
+// stage the streams and stores Open checks instead of provisioning them (a
+// stage's user may not create them: `skolebuss provision` does).
+func asIdentity(bc bus.Config, c *config.Config) bus.Config {
+	id, ok := natsauth.StageIdentity(bc.User, VendorNames(c))
+	if !ok || id.All {
+		return bc
+	}
+	bc.InboxPrefix = id.InboxPrefix
+	if id.Name != natsauth.Provision {
+		bc.Verify = id.Uses()
 	}
 	return bc
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
@@ -151,7 +152,8 @@ func (p *Publisher) Run(ctx context.Context) error {
 
 // NewFanout builds the fan-out stage from the configuration's vendors and
 // opts (AckWait and Window): it provisions each vendor's stream and the
-// fan-out's object store on the bus (idempotently), and returns the stage;
+// fan-out's object store on the bus (idempotently; where the bus only
+// checks what exists, bus.Config.Verify, it checks them), and returns the stage;
 // Run it until ctx ends.
 func NewFanout(ctx context.Context, rt Runtime, opts StageOptions) (*fanout.Fanout, error) {
 	fc, err := FanoutConfig(rt.Config)
@@ -159,7 +161,12 @@ func NewFanout(ctx context.Context, rt Runtime, opts StageOptions) (*fanout.Fano
 		return nil, err
 	}
 	fc.AckWait, fc.Window = opts.AckWait, opts.Window
-	store, err := bus.ProvisionVendors(ctx, rt.Bus.JS, BusConfig(rt.Config, "").Provision, VendorNames(rt.Config))
+	var store jetstream.ObjectStore
+	if rt.Bus.Provisioned {
+		store, err = bus.ProvisionVendors(ctx, rt.Bus.JS, BusConfig(rt.Config, "").Provision, VendorNames(rt.Config))
+	} else {
+		store, err = bus.VerifyVendors(ctx, rt.Bus.JS, VendorNames(rt.Config))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ import (
 var clusterStreams = []string{
 	bus.StreamJobs, bus.StreamExports, bus.StreamLMS, bus.StreamDLQ, bus.StreamAlerts,
 	"OBJ_" + bus.ObjectExports, "OBJ_" + bus.ObjectSnapshots,
-	"KV_" + bus.KVQuota, "KV_" + bus.KVRateLimit,
+	"KV_" + bus.KVQuota, "KV_" + bus.KVRateLimit, "KV_" + bus.KVAttempts,
 }
 
 // waitReplicated polls the stream until it has a leader and two current

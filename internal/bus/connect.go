@@ -42,6 +42,12 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// Provision is what Open creates or updates at start.
 	Provision ProvisionConfig
+	// Verify, when not nil, makes Open provision nothing: it checks that
+	// each stream named exists (stores by their streams' names, OBJ_<bucket>
+	// and KV_<bucket>) and looks up the stores among them, and fails naming
+	// the first one missing and `skolebuss provision`. A user that may not
+	// create streams (a stage's, in a deployment) opens so.
+	Verify []string
 }
 
 func (c Config) withDefaults() Config {
@@ -197,12 +203,16 @@ type Bus struct {
 	Conn   *nats.Conn
 	JS     jetstream.JetStream
 	Stores *Stores
-	logger *slog.Logger
+	// Provisioned says Open provisioned (Config.Verify was nil): the
+	// process may create what it needs; otherwise it only checks.
+	Provisioned bool
+	logger      *slog.Logger
 }
 
 // Open starts the embedded server when cfg.URL is empty, connects, and
 // provisions streams and stores (idempotently: every process may do it at
-// start). On error nothing is left running.
+// start), or with cfg.Verify only checks that they exist. On error nothing
+// is left running.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Bus, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -236,7 +246,13 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Bus, error) {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	b.JS = js
-	stores, err := Provision(ctx, js, cfg.Provision)
+	var stores *Stores
+	if cfg.Verify != nil {
+		stores, err = Verify(ctx, js, cfg.Verify)
+	} else {
+		stores, err = Provision(ctx, js, cfg.Provision)
+		b.Provisioned = true
+	}
 	if err != nil {
 		nc.Close()
 		b.shutdownServer()

@@ -24,6 +24,7 @@ const (
 
 	KVQuota     = "quota"     // daily and monthly quota counters per application
 	KVRateLimit = "ratelimit" // token buckets per application
+	KVAttempts  = "attempts"  // real (transient) attempts per stage message (internal/worker)
 )
 
 // ProvisionConfig sizes what Provision creates.
@@ -152,6 +153,19 @@ type Stores struct {
 	Snapshots jetstream.ObjectStore
 	Quota     jetstream.KeyValue
 	RateLimit jetstream.KeyValue
+	Attempts  jetstream.KeyValue
+}
+
+// AttemptsConfig is the configuration of the key-value bucket KVAttempts.
+func (c ProvisionConfig) AttemptsConfig() jetstream.KeyValueConfig {
+	c = c.withDefaults()
+	return jetstream.KeyValueConfig{
+		Bucket:      KVAttempts,
+		Description: "real (transient) attempts per stage message",
+		TTL:         7 * 24 * time.Hour,
+		Storage:     jetstream.FileStorage,
+		Replicas:    c.Replicas,
+	}
 }
 
 // Provision creates the streams, object stores and key-value buckets, or
@@ -197,6 +211,9 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg ProvisionConfig)
 		Storage: jetstream.FileStorage, Replicas: cfg.Replicas, History: 1,
 	}); err != nil {
 		return nil, fmt.Errorf("provision key-value bucket %s: %w", KVRateLimit, err)
+	}
+	if s.Attempts, err = js.CreateOrUpdateKeyValue(ctx, cfg.AttemptsConfig()); err != nil {
+		return nil, fmt.Errorf("provision key-value bucket %s: %w", KVAttempts, err)
 	}
 	return &s, nil
 }

@@ -127,7 +127,9 @@ func LoadFile(file string) (*config.Config, error) {
 }
 
 // Open connects to NATS (or starts the embedded server with --embedded) and
-// provisions the streams and stores.
+// provisions the streams and stores; connected as a stage's NATS user
+// (app.ClientBusConfig) it only checks that they exist, and fails naming
+// `skolebuss provision` when one does not.
 func (d *Flags) Open(ctx context.Context, cfg *config.Config, name string, logger *slog.Logger) (*bus.Bus, error) {
 	bc := app.ClientBusConfig(cfg, name)
 	if d.embedded {

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
+	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 )
 
@@ -125,9 +127,21 @@ func TestNATSUserFlag(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	// A stage's user checks what it needs and provisions nothing: before
+	// skolebuss provision ran, it stops saying so.
+	if _, err := d.Open(ctx, c, "t", logger); !errors.Is(err, bus.ErrNotProvisioned) || !strings.Contains(err.Error(), "skolebuss provision") {
+		t.Fatalf("open as publisher before provisioning: %v, want it to name skolebuss provision", err)
+	}
+	_, js := bustest.Connect(t, s, nats.UserInfo("operator", "pw-operator"))
+	if _, err := bus.ProvisionAll(ctx, js, bus.ProvisionConfig{}, nil); err != nil {
+		t.Fatal(err)
+	}
 	b, err := d.Open(ctx, c, "t", logger)
 	if err != nil {
 		t.Fatalf("open as publisher: %v", err)
+	}
+	if b.Provisioned || b.Stores.Snapshots == nil || b.Stores.Exports == nil {
+		t.Errorf("the publisher provisioned (%v) or lacks its stores", b.Provisioned)
 	}
 	CloseBus(b, logger)
 

@@ -134,10 +134,13 @@ func (p Password) Validate() error {
 //   - $JS.ACK.S.>: acks, naks and in-progress acks of its stream's messages.
 //   - vendorreq.<vendor>.resync.*: its resync requests, one tenant a token.
 //
-// Publish, denied even where an allow above would match: every other
-// JetStream API call on its own stream that changes or reads past the
-// consumers (stream update, delete, purge, message get and delete, direct
-// get, snapshot, restore, leader step-down, consumer pause and unpin).
+// Publish, denied even where an allow above would match: every JetStream
+// API call that changes a stream or reaches past the consumers, on any
+// stream (stream create, update, delete, purge, message delete, snapshot,
+// restore, leader step-down, consumer pause and unpin).
+//
+// The rights are rendered from vendorIdentity, the vendor's entry of
+// Identities.
 //
 // Subscribe, allowed: <InboxPrefix>.> only, where the answers to its API
 // calls, its pulled messages and its resync replies arrive. It may not read
@@ -155,38 +158,7 @@ func (p Password) Validate() error {
 // is the way to read), any subject of another stream, another vendor's or
 // the stages' inboxes, and everything not listed.
 func VendorPermissions(vendor string) Permissions {
-	s := StreamName(vendor)
-	return Permissions{
-		Publish: Rules{
-			Allow: []string{
-				"$JS.API.INFO",
-				"$JS.API.STREAM.INFO." + s,
-				"$JS.API.CONSUMER.CREATE." + s,
-				"$JS.API.CONSUMER.CREATE." + s + ".>",
-				"$JS.API.CONSUMER.DURABLE.CREATE." + s + ".*",
-				"$JS.API.CONSUMER.INFO." + s + ".*",
-				"$JS.API.CONSUMER.MSG.NEXT." + s + ".*",
-				"$JS.API.CONSUMER.DELETE." + s + ".*",
-				"$JS.ACK." + s + ".>",
-				"vendorreq." + vendor + ".resync.*",
-			},
-			Deny: []string{
-				"$JS.API.STREAM.UPDATE.>",
-				"$JS.API.STREAM.DELETE.>",
-				"$JS.API.STREAM.PURGE.>",
-				"$JS.API.STREAM.MSG.>",
-				"$JS.API.DIRECT.>",
-				"$JS.API.STREAM.SNAPSHOT.>",
-				"$JS.API.STREAM.RESTORE.>",
-				"$JS.API.STREAM.LEADER.>",
-				"$JS.API.CONSUMER.PAUSE.>",
-				"$JS.API.CONSUMER.UNPIN.>",
-			},
-		},
-		Subscribe: Rules{
-			Allow: []string{InboxPrefix(vendor) + ".>"},
-		},
-	}
+	return *vendorIdentity(vendor).Permissions()
 }
 
 // validateVendors checks every vendor and that no two share a name.

@@ -62,6 +62,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/skolebuss/skolebuss/internal/bus"
 )
 
 // Handler is a stage's business logic for one message; see the package
@@ -115,7 +117,7 @@ type Config struct {
 	DrainTimeout time.Duration
 	// Meter, if set, receives the stage's counters.
 	Meter metric.MeterProvider
-	// Replicas of the attempts bucket, which Run creates or updates: the
+	// Replicas of the attempts bucket, which Run makes where it does not exist: the
 	// streams' replicas (bus.ProvisionConfig.Replicas), 3 in a cluster.
 	// Default 1.
 	Replicas int
@@ -195,13 +197,7 @@ func Run(ctx context.Context, js jetstream.JetStream, cfg Config, h Handler, log
 	if err != nil {
 		return fmt.Errorf("worker %s: consumer %s on %s: %w", cfg.Stage, cfg.Consumer, cfg.Stream, err)
 	}
-	attempts, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      AttemptsBucket,
-		Description: "real (transient) attempts per stage message",
-		TTL:         7 * 24 * time.Hour,
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-	})
+	attempts, err := attemptsBucket(ctx, js, cfg.Replicas)
 	if err != nil {
 		return fmt.Errorf("worker %s: attempts bucket: %w", cfg.Stage, err)
 	}
@@ -210,7 +206,18 @@ func Run(ctx context.Context, js jetstream.JetStream, cfg Config, h Handler, log
 }
 
 // AttemptsBucket is the key-value bucket counting real attempts.
-const AttemptsBucket = "attempts"
+const AttemptsBucket = bus.KVAttempts
+
+// attemptsBucket looks the attempts bucket up, and makes it where it does
+// not exist yet (a server this process provisions itself; a stage's user
+// in a deployment may not, and finds it made by skolebuss provision).
+func attemptsBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, AttemptsBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return js.CreateOrUpdateKeyValue(ctx, bus.ProvisionConfig{Replicas: replicas}.AttemptsConfig())
+	}
+	return kv, err
+}
 
 type ctxKey int
 

@@ -286,8 +286,9 @@ func TestHostileSubjectStillDeadLetters(t *testing.T) {
 	}
 }
 
-// The attempts bucket gets the configured replicas: three on a single
-// server cannot be placed, and Run says so about the bucket.
+// Where the attempts bucket does not exist (provisioning makes it), Run
+// makes it with the configured replicas: three on a single server cannot
+// be placed, and Run says so about the bucket.
 func TestAttemptsBucketReplicas(t *testing.T) {
 	js := setup(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -296,6 +297,9 @@ func TestAttemptsBucketReplicas(t *testing.T) {
 	cfg.Replicas = 7
 	if err := Run(ctx, js, cfg, func(context.Context, *message.Message) error { return nil }, nil, nil); err == nil || !strings.Contains(err.Error(), "replicas 7") {
 		t.Errorf("replicas 7: %v", err)
+	}
+	if err := js.DeleteKeyValue(ctx, AttemptsBucket); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+		t.Fatal(err)
 	}
 	cfg.Replicas = 3
 	if err := Run(ctx, js, cfg, func(context.Context, *message.Message) error { return nil }, nil, nil); err == nil || !strings.Contains(err.Error(), "attempts bucket") {
