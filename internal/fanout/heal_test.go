@@ -2,6 +2,7 @@ package fanout_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -100,5 +101,63 @@ func TestLostCanonicalEventHealsTheVendors(t *testing.T) {
 	}
 	if n := w.mismatches(); n != 2 {
 		t.Errorf("%d mismatches after a whole export, want 2", n)
+	}
+}
+
+// State stored before the fan-out kept the canonical checksum has none: the
+// next export is not compared (its loss goes unseen) and its
+// export.completed's checksum is taken as it is; the export after it is
+// compared, and a loss there heals the vendors.
+func TestCanonicalChecksumUnknownUntilTheNextExport(t *testing.T) {
+	w := newBareWorld(t, "tiny")
+	w.publishSettled(t, tenantA, 0)
+	stop := w.run(t, fanout.Config{})
+	for _, v := range []string{"roster-a", "contact-ab"} {
+		w.waitDeliveries(t, v, tenantA, 1)
+	}
+	stop()
+	ctx := context.Background()
+	for _, v := range []string{"roster-a", "contact-ab"} {
+		name := v + "." + tenantA
+		b, err := w.store.GetBytes(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st map[string]json.RawMessage
+		if err := json.Unmarshal(b, &st); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := st["canonical"]; !ok {
+			t.Fatalf("%s: no canonical checksum in %s", name, b)
+		}
+		delete(st, "canonical") // as stored before it was kept
+		if b, err = json.Marshal(st); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.store.PutBytes(ctx, name, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.publishSettled(t, tenantA, 1)
+	w.deleteChange(t, tenantA, exportID(tenantA, 1), ".membership.created")
+	stop = w.run(t, fanout.Config{})
+	for _, v := range []string{"roster-a", "contact-ab"} {
+		if got := w.waitDeliveries(t, v, tenantA, 2); got[1].resync {
+			t.Errorf("%s: a resync of the export after state without the canonical checksum", v)
+		}
+	}
+	if n := w.mismatches(); n != 0 {
+		t.Errorf("%d mismatches with the canonical checksum unknown", n)
+	}
+	stop()
+	w.publishSettled(t, tenantA, 2)
+	w.deleteChange(t, tenantA, exportID(tenantA, 2), ".membership.created")
+	w.run(t, fanout.Config{})
+	for _, v := range []string{"roster-a", "contact-ab"} {
+		got := w.waitDeliveries(t, v, tenantA, 3)
+		w.checkTruth(t, v, tenantA, 2, got[2], true)
+	}
+	if n := w.mismatches(); n != 2 {
+		t.Errorf("%d mismatches, want 2", n)
 	}
 }
