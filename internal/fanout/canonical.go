@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/projection"
@@ -58,6 +60,7 @@ func healID(exportID string) string { return "checksum-" + exportID }
 // is the truth again.
 func (f *Fanout) heal(ctx context.Context, v Vendor, b messages.Boundary, got, want snapshot.Checksum) error {
 	f.mismatches.Add(1)
+	f.mismatched.Add(ctx, 1, metric.WithAttributes(attribute.String("vendor", v.Name), attribute.String("skolebuss.tenant", b.Tenant)))
 	f.deps.Logger.Warn("fan-out: the canonical change events of an export do not add up to its checksum (events lost from the LMS stream); the vendor gets a resync of the tenant instead",
 		"vendor", v.Name, "tenant", b.Tenant, "export_id", b.ExportID,
 		"checksum", messages.FormatChecksum(want), "events_sum", messages.FormatChecksum(got),

@@ -3,13 +3,17 @@ package fanout_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"testing"
+
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 	"github.com/skolebuss/skolebuss/internal/fanout"
 	"github.com/skolebuss/skolebuss/internal/messages"
+	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
 
 // mismatches is the exports healed by every stage run of the world.
@@ -61,6 +65,12 @@ func TestLostCanonicalEventHealsTheVendors(t *testing.T) {
 		preset = "tiny"
 	}
 	w := newBareWorld(t, preset)
+	tel, err := telemetry.New(context.Background(), telemetry.Config{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tel.Shutdown(context.Background()) }()
+	w.meter = tel.MeterProvider()
 	w.publishSettled(t, tenantA, 0)
 	stop := w.run(t, fanout.Config{})
 	for _, v := range []string{"roster-a", "contact-ab"} {
@@ -91,6 +101,25 @@ func TestLostCanonicalEventHealsTheVendors(t *testing.T) {
 	}
 	if n := w.mismatches(); n != 2 {
 		t.Errorf("%d mismatches, want 2 (one per vendor of the tenant)", n)
+	}
+	rm, err := tel.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == fanout.MetricMismatches {
+				for _, dp := range s.DataPoints {
+					v, _ := dp.Attributes.Value("vendor")
+					tn, _ := dp.Attributes.Value("skolebuss.tenant")
+					counted[v.AsString()+" "+tn.AsString()] += dp.Value
+				}
+			}
+		}
+	}
+	if counted["roster-a "+tenantA] != 1 || counted["contact-ab "+tenantA] != 1 || len(counted) != 2 {
+		t.Errorf("%s: %v, want 1 for each vendor of %s", fanout.MetricMismatches, counted, tenantA)
 	}
 	// The next export is delivered as usual on top of the resync.
 	w.docs[tenantA] = append(w.docs[tenantA], w.docs[tenantA][1])
