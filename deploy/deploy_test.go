@@ -33,6 +33,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/skolebuss/skolebuss/internal/config"
+	"github.com/skolebuss/skolebuss/internal/sandbox"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
 
@@ -287,6 +288,15 @@ func TestSkolebussComposeConfigLoads(t *testing.T) {
 	}
 	if base.Telemetry.OTLPEndpoint != "http://otel-collector:4318" || base.Telemetry.MetricsAddr != "0.0.0.0:9464" {
 		t.Errorf("telemetry %+v", base.Telemetry)
+	}
+	// The quotas reset when the upstream's do: the fetchers count in the
+	// zone the sandbox service counts in.
+	sb, err := sandbox.LoadConfig("sandbox.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base.Upstream.QuotaZone != sb.QuotaTimezone || sb.QuotaTimezone == "UTC" {
+		t.Errorf("upstream.quota_zone %q, the sandbox counts in %q", base.Upstream.QuotaZone, sb.QuotaTimezone)
 	}
 	app, ok := base.Application(config.DemoApplication)
 	if !ok || app.ClientSecretEnv != "SKOLEBUSS_DEMO_SECRET" || app.ClientSecret.IsZero() {
@@ -596,7 +606,7 @@ func TestAlertsUseMetricsTheCodeProduces(t *testing.T) {
 			checkExpr(t, "alerts.yml "+r.Alert, r.Expr, names, labels)
 		}
 	}
-	for _, want := range []string{"SkolebussQuotaApproaching", "SkolebussQuotaNearlyExhausted", "SkolebussDeadLetters",
+	for _, want := range []string{"SkolebussQuotaApproaching", "SkolebussQuotaNearlyExhausted", "SkolebussQuotaPaused", "SkolebussQuotaRunsOutBeforeReset", "SkolebussDeadLetters",
 		"SkolebussBreakerOpen", "SkolebussUpstreamThrottling", "SkolebussNoExportApplied", "SkolebussTenantNeverApplied",
 		"SkolebussExportHeld"} {
 		if !seen[want] {

@@ -47,10 +47,11 @@ func FlytAPIConfig(c *config.Config) flytapi.Config {
 		ResponseHeaderTimeout: c.Upstream.ResponseHeaderTimeout, IdleTimeout: c.Upstream.IdleTimeout}
 }
 
-// Limits are an application's rate limit and quotas for internal/quota.
-func Limits(a config.Application) quota.Limits {
+// Limits are an application's rate limit and quotas for internal/quota,
+// counted in the upstream's quota zone.
+func Limits(c *config.Config, a config.Application) quota.Limits {
 	return quota.Limits{Rate: a.RateLimit.Rate, Burst: a.RateLimit.Burst, Daily: a.Quotas.Daily,
-		Monthly: a.Quotas.Monthly, AlertAt: append([]float64(nil), a.Quotas.AlertAt...)}
+		Monthly: a.Quotas.Monthly, AlertAt: append([]float64(nil), a.Quotas.AlertAt...), Zone: c.Upstream.QuotaLocation()}
 }
 
 // BusConfig is the NATS configuration for internal/bus: the external URL or
@@ -177,7 +178,7 @@ func FetcherConfig(c *config.Config) fetcher.Config {
 		MaxAttempts: c.Retry.MaxAttempts, Backoff: c.Retry.Backoff,
 		Bounds: fetcher.Bounds{Deadline: c.Upstream.ExportDeadline, MaxSize: int64(c.Upstream.MaxExportSize)}}
 	for _, a := range c.Applications {
-		fc.Applications[a.Name] = Limits(a)
+		fc.Applications[a.Name] = Limits(c, a)
 	}
 	for _, t := range c.Tenants {
 		if t.ExportDeadline == 0 && t.MaxExportSize == 0 {

@@ -19,9 +19,14 @@ func TestConvert(t *testing.T) {
 	if fc.Replicas != 3 || fc.MaxAttempts != 9 || len(fc.Backoff) != 2 || fc.Backoff[1] != time.Minute {
 		t.Errorf("fetcher replicas %d, attempts %d, backoff %v; want the config's 3, 9 and [2s 1m]", fc.Replicas, fc.MaxAttempts, fc.Backoff)
 	}
-	if l := fc.Applications[config.DemoApplication]; l.Rate != 5 || l.Daily != 10000 || len(l.AlertAt) != 2 {
+	if l := fc.Applications[config.DemoApplication]; l.Rate != 5 || l.Daily != 10000 || len(l.AlertAt) != 2 || l.Zone != time.UTC {
 		t.Errorf("limits of the demo application: %+v", l)
 	}
+	c.Upstream.QuotaZone = "Europe/Oslo"
+	if z := FetcherConfig(c).Applications[config.DemoApplication].Zone; z == nil || z.String() != "Europe/Oslo" {
+		t.Errorf("quota zone %v, want the configuration's Europe/Oslo", z)
+	}
+	c.Upstream.QuotaZone = "UTC"
 	if b := fc.Bounds; b.Deadline != config.DefaultExportDeadline || b.MaxSize != int64(config.DefaultMaxExportSize) || fc.TenantBounds != nil {
 		t.Errorf("bounds %+v, tenants' %+v; want the defaults, no tenant's own", b, fc.TenantBounds)
 	}

@@ -17,6 +17,9 @@ package config
 import (
 	"slices"
 	"time"
+	// upstream.quota_zone names an IANA zone: the binary carries the zone
+	// data, so it loads in a container without any.
+	_ "time/tzdata"
 
 	"github.com/skolebuss/skolebuss/internal/auth"
 )
@@ -88,6 +91,18 @@ type Upstream struct {
 	// at this size and deleted. Default DefaultMaxExportSize (1GiB); a
 	// tenant may set its own.
 	MaxExportSize ByteSize `yaml:"max_export_size"`
+	// QuotaZone is the IANA zone the upstream counts its days and months
+	// in: the daily and monthly quotas reset at its midnights. Default UTC.
+	QuotaZone string `yaml:"quota_zone"`
+}
+
+// QuotaLocation is QuotaZone loaded (UTC for an empty or unknown zone; Parse
+// refuses an unknown one).
+func (u Upstream) QuotaLocation() *time.Location {
+	if loc, err := time.LoadLocation(u.QuotaZone); err == nil {
+		return loc
+	}
+	return time.UTC
 }
 
 // Application is one OAuth client registered upstream, with its limits.
@@ -113,7 +128,8 @@ type RateLimit struct {
 	Burst int     `yaml:"burst"`
 }
 
-// Quotas are the requests allowed per UTC day and month (0: none), and the
+// Quotas are the requests allowed per day and month in upstream.quota_zone
+// (0: none), and the
 // shares at which an alert is raised. Default alert_at [0.8, 0.95].
 type Quotas struct {
 	Daily   int64     `yaml:"daily"`
@@ -294,7 +310,7 @@ func base() Config {
 		Environment: Sandbox,
 		Upstream: Upstream{TenantParam: auth.DefaultTenantParam, TokenTimeout: 30 * time.Second,
 			ConnectTimeout: 10 * time.Second, ResponseHeaderTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
-			ExportDeadline: DefaultExportDeadline, MaxExportSize: DefaultMaxExportSize},
+			ExportDeadline: DefaultExportDeadline, MaxExportSize: DefaultMaxExportSize, QuotaZone: "UTC"},
 		NATS: NATS{Embedded: Embedded{DataDir: "data/nats", Host: "127.0.0.1", Port: 4222},
 			Replicas: 1, DuplicateWindow: time.Hour},
 		Publisher: Publisher{DeleteThreshold: 0.2, SpoolDir: "data/spool"},

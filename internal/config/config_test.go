@@ -38,6 +38,7 @@ func TestBadFilesRefused(t *testing.T) {
 		"bad-rate.bad.yaml":                    {11, "applications[0].rate_limit.burst: 0 must be at least 1"},
 		"bad-threshold.bad.yaml":               {10, "publisher.delete_threshold: 1.5 is not a share in (0, 1]"},
 		"bad-cache-events.bad.yaml":            {10, "fanout.cache_events: -5 is negative: give 0 to hold none"},
+		"quota-zone.bad.yaml":                  {4, `upstream.quota_zone: "Europe/Olso" is not an IANA time zone`},
 		"bad-retry.bad.yaml":                   {11, "retry.backoff[1]: -5s is not a wait from 1ns to 24h"},
 		"embedded-replicas.bad.yaml":           {12, "nats.replicas: 3 replicas need a cluster"},
 		"wrong-type.bad.yaml":                  {8, `applications[0].scopes: "vfsapi:..." is not a list`},

@@ -202,6 +202,9 @@ func (v *validator) upstream() {
 	if u.TenantParam == "" {
 		v.add("upstream.tenant_param", "is empty")
 	}
+	if _, err := time.LoadLocation(u.QuotaZone); err != nil || u.QuotaZone == "" || u.QuotaZone == "Local" {
+		v.add("upstream.quota_zone", "%q is not an IANA time zone (Europe/Oslo, UTC)", u.QuotaZone)
+	}
 	for path, d := range map[string]int64{
 		"upstream.token_timeout": int64(u.TokenTimeout), "upstream.connect_timeout": int64(u.ConnectTimeout),
 		"upstream.response_header_timeout": int64(u.ResponseHeaderTimeout), "upstream.idle_timeout": int64(u.IdleTimeout),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -39,6 +40,36 @@ func TestClassOfFollowsTheChain(t *testing.T) {
 	}
 }
 
+// An upstream whose deadline falls mid-second writes the second it falls in;
+// a retry after the parsed wait never arrives before that deadline, however
+// the client's clock stands within the seconds around it.
+func TestRetryAfterDateNeverEarly(t *testing.T) {
+	deadline := time.Date(2026, 12, 1, 12, 0, 30, 700_000_000, time.UTC) // the upstream's: 12:00:30.7
+	header := deadline.Format(http.TimeFormat)                           // "... 12:00:30 GMT"
+	if header != "Tue, 01 Dec 2026 12:00:30 GMT" {
+		t.Fatalf("header %q", header)
+	}
+	for _, now := range []time.Time{
+		time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC),
+		time.Date(2026, 12, 1, 12, 0, 29, 999_000_000, time.UTC),
+		time.Date(2026, 12, 1, 12, 0, 30, 100_000_000, time.UTC), // within the named second, before the deadline
+		time.Date(2026, 12, 1, 12, 0, 30, 650_000_000, time.UTC),
+	} {
+		wait, ok := ParseRetryAfter(header, now)
+		if !ok {
+			t.Fatalf("%q unreadable", header)
+		}
+		if retry := now.Add(wait); retry.Before(deadline) {
+			t.Errorf("at %s: wait %v retries at %s, before the upstream's deadline %s", now.Format(time.StampMilli),
+				wait, retry.Format(time.StampMilli), deadline.Format(time.StampMilli))
+		}
+		if end := deadline.Truncate(time.Second).Add(time.Second); !now.Add(wait).Equal(end) {
+			t.Errorf("at %s: retry at %s, want the end of the named second %s", now.Format(time.StampMilli),
+				now.Add(wait).Format(time.StampMilli), end.Format(time.StampMilli))
+		}
+	}
+}
+
 func TestParseRetryAfter(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	cases := []struct {
@@ -48,9 +79,11 @@ func TestParseRetryAfter(t *testing.T) {
 	}{
 		{"120", 2 * time.Minute, true},
 		{" 0 ", 0, true},
-		{"Tue, 01 Dec 2026 12:00:30 GMT", 30 * time.Second, true},
-		{"Tue, 01 Dec 2026 11:00:00 GMT", 0, true}, // in the past
-		{"99999999999", 7 * 24 * time.Hour, true},  // capped
+		{"Tue, 01 Dec 2026 12:00:30 GMT", 31 * time.Second, true}, // to the end of the second named
+		{"Tue, 01 Dec 2026 12:00:00 GMT", time.Second, true},      // the current second: to its end
+		{"Tue, 01 Dec 2026 11:59:59 GMT", 0, true},                // a second that has passed
+		{"Tue, 01 Dec 2026 11:00:00 GMT", 0, true},                // in the past
+		{"99999999999", 7 * 24 * time.Hour, true},                 // capped
 		{"-5", 0, false},
 		{"soon", 0, false},
 		{"", 0, false},

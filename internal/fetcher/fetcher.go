@@ -267,14 +267,15 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	return worker.Run(ctx, d.JS, wc, f.Handle, f.base, f.tp)
 }
 
-// alert publishes a quota alert on alerts.quota.<application>; its
-// Nats-Msg-Id makes it one alert however many replicas notice the crossing.
+// alert publishes a quota alert (a threshold crossed, a pause, a
+// resumption) on alerts.quota.<application>; its Nats-Msg-Id makes it one
+// alert however many replicas notice it.
 func (f *Fetcher) alert(ctx context.Context, a quota.Alert) error {
 	msg, err := messages.Encode(messages.QuotaAlert(a))
 	if err != nil {
 		return err
 	}
-	f.logger.Warn("quota threshold crossed", "application", a.Application, "period", a.Period,
+	f.logger.Warn("quota "+a.Kind, "application", a.Application, "period", a.Period, "period_key", a.PeriodKey,
 		"threshold", a.Threshold, "used", a.Used, "limit", a.Limit)
 	_, err = f.js.PublishMsg(ctx, msg)
 	return err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/skolebuss/skolebuss/internal/failure"
 	"github.com/skolebuss/skolebuss/internal/messages"
+	"github.com/skolebuss/skolebuss/internal/quota"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
 )
 
@@ -74,7 +75,7 @@ func (f *Fetcher) Handle(ctx context.Context, m *message.Message) error {
 		if err != nil {
 			return err
 		}
-		f.metrics.usage(job.Application, usage)
+		telemetry.Set(span, quotaAttrs(usage)...)
 		got, err = br.execute(func() (*fetched, error) {
 			return withDeadline(ctx, f.boundsOf(job.Tenant), job.Tenant, func(dctx context.Context) (*fetched, error) {
 				return f.download(ctx, dctx, job, name)
@@ -258,4 +259,17 @@ func (h *hashingReader) Read(p []byte) (int, error) {
 		h.err = err
 	}
 	return n, err
+}
+
+// quotaAttrs are the application's quota use and what remains, counted with
+// this job's request (telemetry.QuotaUse), for each period with a limit.
+func quotaAttrs(u quota.Usage) []telemetry.Attr {
+	var a []telemetry.Attr
+	if u.DailyLimit > 0 {
+		a = append(a, telemetry.QuotaUse("daily", u.Daily, max(u.DailyLimit-u.Daily, 0))...)
+	}
+	if u.MonthlyLimit > 0 {
+		a = append(a, telemetry.QuotaUse("monthly", u.Monthly, max(u.MonthlyLimit-u.Monthly, 0))...)
+	}
+	return a
 }

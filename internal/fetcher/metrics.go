@@ -2,7 +2,8 @@ package fetcher
 
 import (
 	"context"
-	"sync"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -24,22 +25,31 @@ const (
 	MetricDuration    = "skolebuss.fetch.duration"      // histogram (s): one job, by outcome
 	MetricThrottled   = "skolebuss.fetch.upstream_429"  // counter: 429/503 answers (every replica blocked)
 	MetricDeprecated  = "skolebuss.upstream.deprecated" // counter: exports answered with Deprecation or Sunset
-	MetricQuotaUsed   = "skolebuss.quota.used"          // gauge: requests used in the period
-	MetricQuotaLimit  = "skolebuss.quota.limit"         // gauge: the period's limit (0: none)
-	MetricQuotaShare  = "skolebuss.quota.approach"      // gauge: used / limit, 0..1, the dashboard's quota approach
 	MetricBreakerOpen = "skolebuss.fetch.breaker"       // gauge per tenant: 0 closed, 1 half-open, 2 open
+
+	// The quota gauges, per application and period, are read from the
+	// shared store at each collection (quota.Limiter.State), not remembered
+	// by a replica: every fetcher replica reports the same figures, and they
+	// fall to 0 used when the period resets, whether or not a request has
+	// been made since.
+	MetricQuotaUsed       = "skolebuss.quota.used"        // gauge: requests used in the period
+	MetricQuotaLimit      = "skolebuss.quota.limit"       // gauge: the period's limit (0: none)
+	MetricQuotaRemaining  = "skolebuss.quota.remaining"   // gauge: limit - used (only with a limit)
+	MetricQuotaShare      = "skolebuss.quota.approach"    // gauge: used / limit, 0..1, the dashboard's quota approach
+	MetricQuotaPaused     = "skolebuss.quota.paused"      // gauge: 1 while the quota is used up and jobs wait for the reset
+	MetricQuotaExhaustsIn = "skolebuss.quota.exhausts_in" // gauge (s): until the quota runs out at the period's pace so far; only when before the reset
 )
+
+// stateTimeout bounds the store reads of one collection of the quota gauges.
+const stateTimeout = 2 * time.Second
 
 type metrics struct {
 	jobs, bytesC, throttled, deprecatedC metric.Int64Counter
 	duration                             metric.Float64Histogram
-
-	mu   sync.Mutex
-	last map[string]quota.Usage // last usage seen per application
 }
 
 func newMetrics(m metric.Meter, f *Fetcher) (*metrics, error) {
-	ms := &metrics{last: map[string]quota.Usage{}}
+	ms := &metrics{}
 	var err error
 	if ms.jobs, err = m.Int64Counter(MetricJobs, metric.WithDescription("export jobs handled, by outcome")); err != nil {
 		return nil, err
@@ -56,7 +66,7 @@ func newMetrics(m metric.Meter, f *Fetcher) (*metrics, error) {
 	if ms.duration, err = m.Float64Histogram(MetricDuration, metric.WithUnit("s"), metric.WithDescription("time to handle one export job")); err != nil {
 		return nil, err
 	}
-	used, err := m.Int64ObservableGauge(MetricQuotaUsed, metric.WithDescription("upstream requests used in the quota period"))
+	used, err := m.Int64ObservableGauge(MetricQuotaUsed, metric.WithDescription("upstream requests used in the quota period, from the shared store"))
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +74,20 @@ func newMetrics(m metric.Meter, f *Fetcher) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
+	remaining, err := m.Int64ObservableGauge(MetricQuotaRemaining, metric.WithDescription("upstream requests left in the quota period"))
+	if err != nil {
+		return nil, err
+	}
 	share, err := m.Float64ObservableGauge(MetricQuotaShare, metric.WithDescription("share of the quota used, 0..1"))
+	if err != nil {
+		return nil, err
+	}
+	paused, err := m.Int64ObservableGauge(MetricQuotaPaused, metric.WithDescription("1 while the quota is used up and jobs wait for the period's reset"))
+	if err != nil {
+		return nil, err
+	}
+	exhausts, err := m.Float64ObservableGauge(MetricQuotaExhaustsIn, metric.WithUnit("s"),
+		metric.WithDescription("time until the quota runs out at the period's pace so far, when that is before the reset"))
 	if err != nil {
 		return nil, err
 	}
@@ -72,27 +95,38 @@ func newMetrics(m metric.Meter, f *Fetcher) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		ms.mu.Lock()
-		for app, u := range ms.last {
-			for _, p := range []struct {
-				period      string
-				used, limit int64
-			}{{"daily", u.Daily, u.DailyLimit}, {"monthly", u.Monthly, u.MonthlyLimit}} {
-				attrs := metric.WithAttributes(attribute.String(telemetry.KeyApplication, app), attribute.String("period", p.period))
-				o.ObserveInt64(used, p.used, attrs)
-				o.ObserveInt64(limit, p.limit, attrs)
-				if p.limit > 0 {
-					o.ObserveFloat64(share, float64(p.used)/float64(p.limit), attrs)
+	_, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		now := f.now()
+		for _, app := range slices.Sorted(maps.Keys(f.cfg.Applications)) {
+			lim := f.cfg.Applications[app]
+			sctx, cancel := context.WithTimeout(ctx, stateTimeout)
+			st, err := f.limiter.State(sctx, app, lim, now)
+			cancel()
+			if err != nil {
+				// No figure rather than a stale one.
+				f.logger.Warn("quota state not readable for the metrics", "application", app, "error", err)
+				continue
+			}
+			for _, p := range []quota.PeriodState{st.Daily, st.Monthly} {
+				attrs := metric.WithAttributes(attribute.String(telemetry.KeyApplication, app), attribute.String("period", p.Period))
+				o.ObserveInt64(used, p.Used, attrs)
+				o.ObserveInt64(limit, p.Limit, attrs)
+				if p.Limit <= 0 {
+					continue
+				}
+				o.ObserveInt64(remaining, p.Remaining, attrs)
+				o.ObserveFloat64(share, float64(p.Used)/float64(p.Limit), attrs)
+				o.ObserveInt64(paused, boolInt(p.Paused), attrs)
+				if p.ExhaustsBeforeReset {
+					o.ObserveFloat64(exhausts, max(p.Exhausts.Sub(now).Seconds(), 0), attrs)
 				}
 			}
 		}
-		ms.mu.Unlock()
 		f.breakers.each(func(tenant string, b *breaker[*fetched]) {
 			o.ObserveInt64(brk, b.state(), metric.WithAttributes(attribute.String(telemetry.KeyTenant, tenant)))
 		})
 		return nil
-	}, used, limit, share, brk)
+	}, used, limit, remaining, share, paused, exhausts, brk)
 	return ms, err
 }
 
@@ -143,10 +177,11 @@ func (ms *metrics) outcome(ctx context.Context, app string, start time.Time, err
 	ms.jobs.Add(ctx, 1, metric.WithAttributes(append(attrs, attribute.String("reason", reason))...))
 }
 
-func (ms *metrics) usage(app string, u quota.Usage) {
-	ms.mu.Lock()
-	ms.last[app] = u
-	ms.mu.Unlock()
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (ms *metrics) bytes(ctx context.Context, app string, n int64) {

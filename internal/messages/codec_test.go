@@ -98,7 +98,7 @@ func TestRoundTrip(t *testing.T) {
 		Header: nats.Header{HeaderMsgID: {"job.j-1"}, "Authorization": {"Bearer abc"}, "X-Api-Token": {"t"}}}
 	dl := NewDeadLetter("fetcher", tenant, failed, failure.Permanentf("invalid_client", "token refused"), 1,
 		"4bf92f3577b34da6a3ce929d0e0e4736", at)
-	alert := QuotaAlert{Application: "skolebuss-demo", Period: "daily", PeriodKey: "2026-03-02",
+	alert := QuotaAlert{Application: "skolebuss-demo", Kind: "threshold", Period: "daily", PeriodKey: "2026-03-02",
 		Used: 80, Limit: 100, Threshold: 0.8, At: at}
 
 	check := func(t *testing.T, v Codable, wantSubject string, decode func(*nats.Msg) (any, error), decodeWM func(string) (any, error)) {
@@ -422,3 +422,48 @@ func BenchmarkEncodeEvent(b *testing.B) {
 
 // The quota package's alert converts to the message type field by field.
 var _ = QuotaAlert(quota.Alert{})
+
+// A quota alert's kinds: a pause and a resumption round-trip with their own
+// dedup keys (one per application, period and kind), and an alert written
+// before alerts had kinds reads as a threshold.
+func TestQuotaAlertKinds(t *testing.T) {
+	base := QuotaAlert{Application: "skolebuss-demo", Period: "daily", PeriodKey: "2026-10-25", Used: 10, Limit: 10, At: at}
+	keys := map[string]bool{}
+	for _, k := range []string{"threshold", "paused", "resumed"} {
+		a := base
+		a.Kind = k
+		if k == "threshold" {
+			a.Threshold = 0.8
+		}
+		if k == "paused" {
+			a.Until = at.Add(time.Hour)
+		}
+		m, err := Encode(a)
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		if got := m.Header.Get("Nats-Msg-Id"); got != a.DedupKey() || keys[got] {
+			t.Errorf("%s: Nats-Msg-Id %q (seen before: %v)", k, got, keys[got])
+		}
+		keys[m.Header.Get("Nats-Msg-Id")] = true
+		back, err := Decode[QuotaAlert](m)
+		if err != nil || back.Kind != k || !back.Until.Equal(a.Until) {
+			t.Errorf("%s: read back %+v, %v", k, back, err)
+		}
+	}
+	if keys["quota-skolebuss-demo-daily-2026-10-25-paused"] != true {
+		t.Errorf("keys %v", keys)
+	}
+	old := base
+	old.Kind, old.Threshold = "threshold", 0.8
+	m, _ := Encode(old)
+	m.Data = []byte(strings.Replace(string(m.Data), `"kind":"threshold",`, "", 1))
+	if back, err := Decode[QuotaAlert](m); err != nil || back.Kind != "threshold" {
+		t.Errorf("an alert without a kind: %+v, %v", back, err)
+	}
+	bad := base
+	bad.Kind = "exploded"
+	if _, err := Encode(bad); err == nil {
+		t.Error("an alert of an unknown kind was encoded")
+	}
+}

@@ -238,6 +238,9 @@ func (q *QuotaAlert) decode(t string, _ getter, data []byte) error {
 	if err := decodeJSON(t, data, q); err != nil {
 		return err
 	}
+	if q.Kind == "" {
+		q.Kind = "threshold" // an alert written before alerts had kinds
+	}
 	if err := q.Validate(); err != nil {
 		return invalid(err)
 	}

@@ -33,7 +33,7 @@ func fuzzSeeds(t testing.TB) []*nats.Msg {
 			Time: at, Counts: counts, Checksum: "xxh64sum:0123456789abcdef"},
 		NewDeadLetter("fetch", tenant, &nats.Msg{Subject: "jobs.export." + tenant, Data: []byte("{}"),
 			Header: nats.Header{"Authorization": {"Bearer x"}, HeaderID: {"j"}}}, failure.Permanentf(failure.ReasonInvalidScope, "no"), 1, "", at),
-		QuotaAlert{Application: "skolebuss-demo", Period: "daily", PeriodKey: "2026-03-02", Threshold: 0.8, Used: 8, Limit: 10, At: at},
+		QuotaAlert{Application: "skolebuss-demo", Kind: "threshold", Period: "daily", PeriodKey: "2026-03-02", Threshold: 0.8, Used: 8, Limit: 10, At: at},
 		TenantUnlinked{ID: UnlinkedID("lms-a", tenant, "exp-42"), Vendor: "lms-a", Tenant: tenant, Time: at},
 	)
 	out := make([]*nats.Msg, len(vs))

@@ -382,29 +382,38 @@ func (d DeadLetter) Validate() error {
 	return nil
 }
 
-// QuotaAlert says an application's quota use crossed a threshold, on
-// alerts.quota.<application>. Its fields match quota.Alert one to one, so a
-// quota.Alert converts with messages.QuotaAlert(a).
+// QuotaAlert is an event about an application's use of a quota, on
+// alerts.quota.<application>: a threshold crossed (kind "threshold"), requests
+// paused because the quota is used up ("paused", until the period's reset),
+// or resumed after such a pause ("resumed"). Its fields match quota.Alert
+// one to one, so a quota.Alert converts with messages.QuotaAlert(a).
 type QuotaAlert struct {
 	Application string    `json:"application"`
-	Period      string    `json:"period"`     // "daily" or "monthly"
-	PeriodKey   string    `json:"period_key"` // the period: "2026-12-01" or "2026-12"
-	Threshold   float64   `json:"threshold"`  // the crossed alert_at share, e.g. 0.8
+	Kind        string    `json:"kind"`                // "threshold", "paused" or "resumed"
+	Period      string    `json:"period"`              // "daily" or "monthly"
+	PeriodKey   string    `json:"period_key"`          // the period in the upstream's zone: "2026-12-01" or "2026-12"
+	Threshold   float64   `json:"threshold,omitempty"` // the crossed alert_at share, e.g. 0.8
 	Used        int64     `json:"used"`
 	Limit       int64     `json:"limit"`
 	At          time.Time `json:"at"`
+	Until       time.Time `json:"until,omitzero"` // a pause's end: the period's reset
 }
 
-// DedupKey is the Nats-Msg-Id: one alert per application, period and
-// threshold, however many fetcher replicas notice the crossing (the same
-// key as quota.Alert.ID).
+// DedupKey is the Nats-Msg-Id: one alert per application, period, kind and
+// threshold, however many fetcher replicas notice it (the same key as
+// quota.Alert.ID).
 func (q QuotaAlert) DedupKey() string {
-	return fmt.Sprintf("quota-%s-%s-%s-%g", q.Application, q.Period, q.PeriodKey, q.Threshold)
+	if q.Kind == "threshold" || q.Kind == "" {
+		return fmt.Sprintf("quota-%s-%s-%s-%g", q.Application, q.Period, q.PeriodKey, q.Threshold)
+	}
+	return fmt.Sprintf("quota-%s-%s-%s-%s", q.Application, q.Period, q.PeriodKey, q.Kind)
 }
 
 // Validate reports the first missing or malformed field.
 func (q QuotaAlert) Validate() error {
 	switch {
+	case q.Kind != "threshold" && q.Kind != "paused" && q.Kind != "resumed":
+		return fmt.Errorf("quota alert: kind %q is not threshold, paused or resumed", q.Kind)
 	case q.Period != "daily" && q.Period != "monthly":
 		return fmt.Errorf("quota alert: period %q is not daily or monthly", q.Period)
 	case q.PeriodKey == "":

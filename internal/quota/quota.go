@@ -1,12 +1,18 @@
 // Package quota keeps the upstream's per-application limits on our side of the
 // wire, shared by every fetcher replica through JetStream key-value buckets:
-// a token-bucket rate limit, daily and monthly quotas with alerts as usage
-// approaches them, and a "blocked until" time set when the upstream answers
-// 429 or 503 with Retry-After, so that every replica honours it.
+// a token-bucket rate limit, daily and monthly quotas counted in the
+// upstream's own days and months (Limits.Zone) with alerts as usage
+// approaches them, runs out and resumes, and a "blocked until" time set when
+// the upstream answers 429 or 503 with Retry-After, so that every replica
+// honours it.
 //
 // All state lives in the buckets and is updated with compare-and-set on the
-// key's revision, so any number of replicas together stay under the limits.
-// A Limiter is safe for concurrent use.
+// key's revision, with a jittered back-off when replicas collide. An
+// application's daily and monthly counts are one key, so the check against
+// both quotas and the count of a request are one compare-and-set: however
+// many replicas and requests race at a quota's edge, exactly the quota is
+// granted. A Limiter is safe for concurrent use; State reads what every
+// replica and the operator's command see alike.
 package quota
 
 import (
@@ -16,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"regexp"
 	"strconv"
 	"time"
@@ -31,11 +38,13 @@ type Limits struct {
 	Rate float64
 	// Burst is the bucket's size; at least 1 when Rate is set.
 	Burst int
-	// Daily and Monthly cap the requests per UTC day and month; 0 means none.
+	// Daily and Monthly cap the requests per day and month in Zone; 0 means none.
 	Daily, Monthly int64
 	// AlertAt are the shares of a quota at which an alert is raised once per
 	// period (default 0.8 and 0.95).
 	AlertAt []float64
+	// Zone is the zone the upstream counts its days and months in; nil is UTC.
+	Zone *time.Location
 }
 
 // Validate reports the first thing wrong with l.
@@ -63,21 +72,37 @@ func (l Limits) alertAt() []float64 {
 	return l.AlertAt
 }
 
-// Alert says that an application's use of a quota crossed a threshold.
+// The kinds of Alert.
+const (
+	KindThreshold = "threshold" // usage crossed one of AlertAt
+	KindPaused    = "paused"    // the quota is used up: requests wait for the period's end
+	KindResumed   = "resumed"   // the first request granted after a pause of the period
+)
+
+// Alert is an event about an application's use of a quota: a threshold
+// crossed, requests paused because the quota is used up, or resumed after
+// the pause. Each is raised once per application, period and kind (and
+// threshold).
 type Alert struct {
 	Application string    `json:"application"`
+	Kind        string    `json:"kind"`       // KindThreshold, KindPaused or KindResumed
 	Period      string    `json:"period"`     // "daily" or "monthly"
-	PeriodKey   string    `json:"period_key"` // "2026-12-01" or "2026-12"
-	Threshold   float64   `json:"threshold"`
+	PeriodKey   string    `json:"period_key"` // "2026-12-01" or "2026-12", in the upstream's zone
+	Threshold   float64   `json:"threshold,omitempty"`
 	Used        int64     `json:"used"`
 	Limit       int64     `json:"limit"`
 	At          time.Time `json:"at"`
+	// Until is when a pause ends: the period's reset.
+	Until time.Time `json:"until,omitzero"`
 }
 
-// ID is the alert's deduplication id: one alert per application, period and
-// threshold, however many replicas notice it.
+// ID is the alert's deduplication id: one alert per application, period,
+// kind and threshold, however many replicas notice it.
 func (a Alert) ID() string {
-	return fmt.Sprintf("quota-%s-%s-%s-%g", a.Application, a.Period, a.PeriodKey, a.Threshold)
+	if a.Kind == KindThreshold || a.Kind == "" {
+		return fmt.Sprintf("quota-%s-%s-%s-%g", a.Application, a.Period, a.PeriodKey, a.Threshold)
+	}
+	return fmt.Sprintf("quota-%s-%s-%s-%s", a.Application, a.Period, a.PeriodKey, a.Kind)
 }
 
 // Usage is an application's use of its quotas after a request was counted.
@@ -95,9 +120,9 @@ type Limiter struct {
 	now          func() time.Time
 }
 
-// New returns a Limiter over the two buckets. alert is called when usage
-// crosses a threshold (it may be nil); its error is logged, not returned:
-// an alert lost is no reason to refuse a fetch.
+// New returns a Limiter over the two buckets. alert is called for each
+// Alert (it may be nil); its error is logged, not returned: an alert lost is
+// no reason to refuse a fetch.
 func New(rate, counts jetstream.KeyValue, alert func(context.Context, Alert) error, logger *slog.Logger) *Limiter {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -112,21 +137,36 @@ var ErrBadApplication = errors.New("application name must be 1-64 letters, digit
 
 // Take counts one upstream request for app. When the request may not be made
 // now it returns a failure.Throttled error carrying how long to wait: the
-// rate bucket is empty, the upstream asked us to back off (Block), or a
-// quota is used up (the wait runs to the start of the next period). Nothing
-// is counted when Take refuses. ctx bounds the key-value round trips.
+// upstream asked us to back off (Block), a quota is used up (the wait runs
+// to the start of the next period in lim.Zone), or the rate bucket is empty.
+// The check against both quotas and the count are one compare-and-set, so
+// the quotas are never exceeded; nothing is counted when Take refuses. ctx
+// bounds the key-value round trips.
 func (l *Limiter) Take(ctx context.Context, app string, lim Limits) (Usage, error) {
 	if !appName.MatchString(app) {
 		return Usage{}, failure.New(failure.Permanent, failure.ReasonBadApplication, fmt.Errorf("%q: %w", app, ErrBadApplication))
 	}
-	now := l.now().UTC()
+	now := l.now()
 	if until, err := l.blockedUntil(ctx, app); err != nil {
 		return Usage{}, err
 	} else if until.After(now) {
 		return Usage{}, throttled(failure.ReasonUpstreamBackoff, until.Sub(now))
 	}
-	if err := l.checkQuota(ctx, app, lim, now); err != nil {
-		return Usage{}, err
+	// A quota already used up refuses before a token of the rate is spent:
+	// with this one read once its pause is recorded, else through count,
+	// whose write records the pause.
+	if lim.Daily > 0 || lim.Monthly > 0 {
+		rec, _, err := l.load(ctx, app)
+		if err != nil {
+			return Usage{}, err
+		}
+		rec.roll(now, lim.Zone)
+		if p, ok := rec.refusal(lim); ok {
+			if rec.pausedIn(p, now, lim.Zone) {
+				return Usage{}, refuse(p, now, lim.Zone)
+			}
+			return l.count(ctx, app, lim, now)
+		}
 	}
 	if lim.Rate > 0 {
 		if err := l.takeToken(ctx, app, lim, now); err != nil {
@@ -150,12 +190,8 @@ func (l *Limiter) Wait(ctx context.Context, app string, lim Limits, maxWait time
 		if !ok || d > maxWait {
 			return u, err
 		}
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return Usage{}, ctx.Err()
-		case <-t.C:
+		if err := sleep(ctx, d); err != nil {
+			return Usage{}, err
 		}
 	}
 }
@@ -168,7 +204,7 @@ func (l *Limiter) Block(ctx context.Context, app string, until time.Time) error 
 		return fmt.Errorf("block %q: %w", app, ErrBadApplication)
 	}
 	key := app + ".blocked"
-	return casLoop(ctx, l.rate, key, func(cur []byte) ([]byte, error) {
+	return casLoop(ctx, l.rate, key, nil, func(cur []byte) ([]byte, error) {
 		if len(cur) > 0 {
 			if n, err := strconv.ParseInt(string(cur), 10, 64); err == nil && n >= until.UnixNano() {
 				return nil, errNoChange
@@ -176,20 +212,6 @@ func (l *Limiter) Block(ctx context.Context, app string, until time.Time) error 
 		}
 		return []byte(strconv.FormatInt(until.UnixNano(), 10)), nil
 	})
-}
-
-// Usage reads app's current use of its quotas without counting anything.
-func (l *Limiter) Usage(ctx context.Context, app string, lim Limits) (Usage, error) {
-	now := l.now().UTC()
-	d, err := l.read(ctx, dailyKey(app, now))
-	if err != nil {
-		return Usage{}, err
-	}
-	m, err := l.read(ctx, monthlyKey(app, now))
-	if err != nil {
-		return Usage{}, err
-	}
-	return Usage{Daily: d, Monthly: m, DailyLimit: lim.Daily, MonthlyLimit: lim.Monthly}, nil
 }
 
 func (l *Limiter) blockedUntil(ctx context.Context, app string) (time.Time, error) {
@@ -207,30 +229,6 @@ func (l *Limiter) blockedUntil(ctx context.Context, app string) (time.Time, erro
 	return time.Unix(0, n), nil
 }
 
-func (l *Limiter) checkQuota(ctx context.Context, app string, lim Limits, now time.Time) error {
-	if lim.Daily > 0 {
-		used, err := l.read(ctx, dailyKey(app, now))
-		if err != nil {
-			return err
-		}
-		if used >= lim.Daily {
-			next := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
-			return throttled(failure.ReasonDailyQuotaUsed, next.Sub(now))
-		}
-	}
-	if lim.Monthly > 0 {
-		used, err := l.read(ctx, monthlyKey(app, now))
-		if err != nil {
-			return err
-		}
-		if used >= lim.Monthly {
-			next := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC)
-			return throttled(failure.ReasonMonthlyQuotaUsed, next.Sub(now))
-		}
-	}
-	return nil
-}
-
 // bucket is the stored token bucket of one application.
 type bucket struct {
 	Tokens float64 `json:"tokens"`
@@ -239,7 +237,7 @@ type bucket struct {
 
 func (l *Limiter) takeToken(ctx context.Context, app string, lim Limits, now time.Time) error {
 	var wait time.Duration
-	err := casLoop(ctx, l.rate, app+".bucket", func(cur []byte) ([]byte, error) {
+	err := casLoop(ctx, l.rate, app+".bucket", nil, func(cur []byte) ([]byte, error) {
 		b := bucket{Tokens: float64(lim.Burst), At: now.UnixNano()}
 		if len(cur) > 0 && json.Unmarshal(cur, &b) == nil {
 			elapsed := now.Sub(time.Unix(0, b.At)).Seconds()
@@ -264,72 +262,6 @@ func (l *Limiter) takeToken(ctx context.Context, app string, lim Limits, now tim
 	return nil
 }
 
-func (l *Limiter) count(ctx context.Context, app string, lim Limits, now time.Time) (Usage, error) {
-	u := Usage{DailyLimit: lim.Daily, MonthlyLimit: lim.Monthly}
-	var err error
-	if u.Daily, err = l.incr(ctx, dailyKey(app, now)); err != nil {
-		return u, err
-	}
-	if u.Monthly, err = l.incr(ctx, monthlyKey(app, now)); err != nil {
-		return u, err
-	}
-	l.maybeAlert(ctx, app, "daily", now.Format("2006-01-02"), u.Daily, lim.Daily, lim.alertAt(), now)
-	l.maybeAlert(ctx, app, "monthly", now.Format("2006-01"), u.Monthly, lim.Monthly, lim.alertAt(), now)
-	return u, nil
-}
-
-// maybeAlert raises an alert when this request is the one that crossed a
-// threshold (used-1 below, used at or above), so each is raised once.
-func (l *Limiter) maybeAlert(ctx context.Context, app, period, key string, used, limit int64, at []float64, now time.Time) {
-	if limit <= 0 || l.alert == nil {
-		return
-	}
-	for _, t := range at {
-		mark := int64(math.Ceil(t * float64(limit)))
-		if used == mark {
-			a := Alert{Application: app, Period: period, PeriodKey: key, Threshold: t, Used: used, Limit: limit, At: now}
-			if err := l.alert(ctx, a); err != nil {
-				l.logger.Warn("quota alert not published", "application", app, "period", period, "threshold", t, "err", err)
-			}
-		}
-	}
-}
-
-func (l *Limiter) read(ctx context.Context, key string) (int64, error) {
-	e, err := l.counts.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, failure.New(failure.Transient, failure.ReasonQuotaStore, fmt.Errorf("read %s: %w", key, err))
-	}
-	n, err := strconv.ParseInt(string(e.Value()), 10, 64)
-	if err != nil {
-		return 0, failure.New(failure.Transient, failure.ReasonQuotaStore, fmt.Errorf("counter %s holds %q: %w", key, e.Value(), err))
-	}
-	return n, nil
-}
-
-func (l *Limiter) incr(ctx context.Context, key string) (int64, error) {
-	var n int64
-	err := casLoop(ctx, l.counts, key, func(cur []byte) ([]byte, error) {
-		n = 0
-		if len(cur) > 0 {
-			v, err := strconv.ParseInt(string(cur), 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("counter %s holds %q: %w", key, cur, err)
-			}
-			n = v
-		}
-		n++
-		return []byte(strconv.FormatInt(n, 10)), nil
-	})
-	return n, err
-}
-
-func dailyKey(app string, t time.Time) string   { return app + ".daily." + t.Format("2006-01-02") }
-func monthlyKey(app string, t time.Time) string { return app + ".monthly." + t.Format("2006-01") }
-
 func throttled(reason failure.Reason, wait time.Duration) error {
 	if wait < time.Millisecond {
 		wait = time.Millisecond
@@ -340,9 +272,20 @@ func throttled(reason failure.Reason, wait time.Duration) error {
 // errNoChange tells casLoop that update decided to write nothing.
 var errNoChange = errors.New("no change")
 
+// Compare-and-set back-off: a writer that lost a race sleeps a random time
+// up to casBackoff doubled per lost race (at most casBackoffMax) before it
+// reads again, so colliding replicas spread out instead of spinning; after
+// casAttempts lost races the update fails as contention (Transient).
+const (
+	casBackoff    = time.Millisecond
+	casBackoffMax = 64 * time.Millisecond
+	casAttempts   = 64
+)
+
 // casLoop applies update to key's current value with compare-and-set,
-// retrying on a conflicting write by another replica.
-func casLoop(ctx context.Context, kv jetstream.KeyValue, key string, update func(cur []byte) ([]byte, error)) error {
+// retrying after a jittered back-off when another writer got there first.
+// seed, when not nil, gives the value of a key that does not exist yet.
+func casLoop(ctx context.Context, kv jetstream.KeyValue, key string, seed func() ([]byte, error), update func(cur []byte) ([]byte, error)) error {
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -352,6 +295,11 @@ func casLoop(ctx context.Context, kv jetstream.KeyValue, key string, update func
 		e, err := kv.Get(ctx, key)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
+			if seed != nil {
+				if cur, err = seed(); err != nil {
+					return err
+				}
+			}
 		case err != nil:
 			return failure.New(failure.Transient, failure.ReasonQuotaStore, fmt.Errorf("read %s: %w", key, err))
 		default:
@@ -372,12 +320,26 @@ func casLoop(ctx context.Context, kv jetstream.KeyValue, key string, update func
 		if err == nil {
 			return nil
 		}
-		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			if attempt > 1000 {
-				return failure.New(failure.Transient, failure.ReasonQuotaContention, fmt.Errorf("update %s: too many conflicting writers", key))
-			}
-			continue
+		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return failure.New(failure.Transient, failure.ReasonQuotaStore, fmt.Errorf("write %s: %w", key, err))
 		}
-		return failure.New(failure.Transient, failure.ReasonQuotaStore, fmt.Errorf("write %s: %w", key, err))
+		if attempt+1 >= casAttempts {
+			return failure.New(failure.Transient, failure.ReasonQuotaContention, fmt.Errorf("update %s: %d writes lost to other writers", key, casAttempts))
+		}
+		if err := sleep(ctx, rand.N(min(casBackoffMax, casBackoff<<min(attempt, 6)))+1); err != nil {
+			return err
+		}
+	}
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }

@@ -93,26 +93,29 @@ func TestDailyQuotaAndAlerts(t *testing.T) {
 			t.Fatalf("request %d: usage %+v", i, u)
 		}
 	}
-	_, err := l.Take(ctx, "app", lim)
-	if failure.ClassOf(err) != failure.Throttled || failure.ReasonOf(err) != "daily_quota_used" {
-		t.Fatalf("11th request: %v, want daily_quota_used", err)
+	for range 3 {
+		_, err := l.Take(ctx, "app", lim)
+		if failure.ClassOf(err) != failure.Throttled || failure.ReasonOf(err) != "daily_quota_used" {
+			t.Fatalf("11th request: %v, want daily_quota_used", err)
+		}
+		d, _ := failure.RetryAfter(err)
+		now := time.Now().UTC()
+		midnight := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
+		if diff := midnight.Sub(now) - d; diff < -time.Second || diff > 5*time.Second {
+			t.Fatalf("quota wait %v, want until midnight UTC (%v)", d, midnight.Sub(now))
+		}
 	}
-	d, _ := failure.RetryAfter(err)
-	now := time.Now().UTC()
-	midnight := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
-	if diff := midnight.Sub(now) - d; diff < -time.Second || diff > 5*time.Second {
-		t.Fatalf("quota wait %v, want until midnight UTC (%v)", d, midnight.Sub(now))
-	}
-	u, err := l.Usage(ctx, "app", lim)
-	if err != nil || u.Daily != 10 {
-		t.Fatalf("refused request was counted: %+v %v", u, err)
+	st, err := l.State(ctx, "app", lim, time.Now())
+	if err != nil || st.Daily.Used != 10 || st.Daily.Remaining != 0 || !st.Daily.Paused || st.Monthly.Used != 10 || st.Monthly.Remaining != 90 {
+		t.Fatalf("refused requests were counted or the state is wrong: %+v %v", st, err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(alerts) != 2 || alerts[0].Threshold != 0.8 || alerts[0].Used != 8 || alerts[1].Threshold != 0.95 || alerts[1].Used != 10 {
-		t.Fatalf("alerts %+v, want 0.8 at 8 and 0.95 at 10", alerts)
+	if len(alerts) != 3 || alerts[0].Threshold != 0.8 || alerts[0].Used != 8 || alerts[1].Threshold != 0.95 || alerts[1].Used != 10 ||
+		alerts[2].Kind != KindPaused || alerts[2].Period != "daily" {
+		t.Fatalf("alerts %+v, want 0.8 at 8, 0.95 at 10 and one pause however many refusals", alerts)
 	}
-	if alerts[0].ID() == alerts[1].ID() {
+	if alerts[0].ID() == alerts[1].ID() || alerts[1].ID() == alerts[2].ID() {
 		t.Fatal("alert ids collide")
 	}
 }

@@ -27,6 +27,7 @@ const (
 	KeyCountPrefix = "skolebuss.count."
 	KeyErrorClass  = "skolebuss.error.class"
 	KeyErrorReason = "skolebuss.error.reason"
+	KeyQuotaPrefix = "skolebuss.quota."
 )
 
 func Tenant(id string) Attr        { return Attr{attribute.String(KeyTenant, id)} }
@@ -49,6 +50,17 @@ func Count(what string, n int64) Attr {
 		panic("telemetry.Count: empty count name")
 	}
 	return Attr{attribute.Int64(KeyCountPrefix+what, n)}
+}
+
+// QuotaUse is the application's use of one quota period when a request was
+// counted: skolebuss.quota.<period>.used and skolebuss.quota.<period>.remaining.
+// period is "daily" or "monthly"; anything else panics, as it is a
+// programming error, not data.
+func QuotaUse(period string, used, remaining int64) []Attr {
+	if period != "daily" && period != "monthly" {
+		panic(fmt.Sprintf("telemetry.QuotaUse: %q is not a quota period", period))
+	}
+	return []Attr{{attribute.Int64(KeyQuotaPrefix+period+".used", used)}, {attribute.Int64(KeyQuotaPrefix+period+".remaining", remaining)}}
 }
 
 // KeyValues converts attrs for OpenTelemetry APIs (metrics options, events).

@@ -203,6 +203,7 @@ func start(ctx context.Context, opts Options, schedule bool) (*pipeline, error) 
 		return nil, err
 	}
 	p.progress = newProgress(opts.Out, opts.Live, opts.Width, p.names)
+	p.progress.quota = p.quotaLines
 	if p.vendor, err = vendorcopy.New(p.bus.JS, vendorcopy.Config{OnProgress: p.progress.update, ProgressEvery: 500,
 		Logger: opts.Log.With("component", "vendor")}); err != nil {
 		return nil, err

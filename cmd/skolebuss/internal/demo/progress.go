@@ -28,6 +28,10 @@ type progress struct {
 	vendors     map[string]map[string]vendorcopy.Status
 	vendorOrder []string
 	drawn       int // lines of the last table drawn
+	// quota reads each application's quota use, a line each (nil: none);
+	// quotaLast is what it read last.
+	quota     func(context.Context) []string
+	quotaLast []string
 }
 
 func newProgress(out io.Writer, live bool, width int, names map[string]string) *progress {
@@ -74,22 +78,47 @@ func (p *progress) update(s vendorcopy.Status) {
 	}
 }
 
-// loop redraws the table every half second until ctx ends (on a terminal).
+// loop redraws the table every half second until ctx ends (on a terminal),
+// with the quota use read every quotaEvery; printing lines, it prints the
+// quota use when it changed.
 func (p *progress) loop(ctx context.Context) {
+	tick := 500 * time.Millisecond
 	if !p.live {
-		<-ctx.Done()
-		return
+		tick = quotaEvery
 	}
-	t := time.NewTicker(500 * time.Millisecond)
+	t := time.NewTicker(tick)
 	defer t.Stop()
+	var lastRead time.Time
 	for {
-		p.draw()
+		if p.quota != nil && time.Since(lastRead) >= quotaEvery {
+			lastRead = time.Now()
+			p.setQuota(p.quota(ctx))
+		}
+		if p.live {
+			p.draw()
+		}
 		select {
 		case <-ctx.Done():
-			p.draw()
+			if p.live {
+				p.draw()
+			}
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// setQuota keeps lines for the table, or prints them if they changed.
+func (p *progress) setQuota(lines []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	changed := strings.Join(lines, "\n") != strings.Join(p.quotaLast, "\n")
+	p.quotaLast = lines
+	if p.live || !changed {
+		return
+	}
+	for _, l := range lines {
+		fmt.Fprintf(p.out, "%s  %s\n", clock(), l)
 	}
 }
 
@@ -129,6 +158,7 @@ func (p *progress) draw() {
 		}
 		lines = append(lines, fmt.Sprintf("vendor %s: %s", v, strings.Join(parts, ", ")))
 	}
+	lines = append(lines, p.quotaLast...)
 	for _, l := range lines {
 		if r := []rune(l); p.width > 1 && len(r) >= p.width {
 			l = string(r[:p.width-1])
