@@ -29,6 +29,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/fetcher"
 	"github.com/skolebuss/skolebuss/internal/flytapi"
 	"github.com/skolebuss/skolebuss/internal/natsauth"
+	"github.com/skolebuss/skolebuss/internal/natsauth/natsauthtest"
 	"github.com/skolebuss/skolebuss/internal/publisher"
 	"github.com/skolebuss/skolebuss/internal/quota"
 	"github.com/skolebuss/skolebuss/internal/requester"
@@ -706,28 +707,6 @@ func TestNATSUsersAreWhatTheGeneratorWrites(t *testing.T) {
 
 	setNATSEnv(t)
 	o := loadNATS(t, "nats-1.conf")
-	same := func(who string, got *server.Permissions, want natsauth.Permissions) {
-		t.Helper()
-		if got == nil || got.Publish == nil || got.Subscribe == nil {
-			t.Fatalf("%s has permissions %+v", who, got)
-		}
-		for _, c := range []struct {
-			what      string
-			got, want []string
-		}{
-			{"publish allow", got.Publish.Allow, want.Publish.Allow},
-			{"publish deny", got.Publish.Deny, want.Publish.Deny},
-			{"subscribe allow", got.Subscribe.Allow, want.Subscribe.Allow},
-			{"subscribe deny", got.Subscribe.Deny, want.Subscribe.Deny},
-		} {
-			if !slices.Equal(c.got, c.want) {
-				t.Errorf("%s %s: %q, want %q", who, c.what, c.got, c.want)
-			}
-		}
-		if (got.Response != nil) != want.Responses {
-			t.Errorf("%s may answer requests: %v, want %v", who, got.Response != nil, want.Responses)
-		}
-	}
 	for _, v := range cfg.Vendors {
 		u := userByName(o, natsauth.UserName(v.Name))
 		if u == nil {
@@ -736,7 +715,7 @@ func TestNATSUsersAreWhatTheGeneratorWrites(t *testing.T) {
 		if u.Password != vendorPassword(v.Name) || u.Account == nil || u.Account.Name != "SKOLEBUSS" {
 			t.Errorf("vendor %s: not in the account with the password of %s", v.Name, app.VendorPasswordEnv(v.Name))
 		}
-		same(u.Username, u.Permissions, natsauth.VendorPermissions(v.Name))
+		natsauthtest.SamePermissions(t, u.Username, u.Permissions, natsauth.VendorPermissions(v.Name).Server())
 	}
 	for _, su := range natsauth.StageUsers(app.VendorNames(cfg)) {
 		u := userByName(o, su.Name)
@@ -749,7 +728,7 @@ func TestNATSUsersAreWhatTheGeneratorWrites(t *testing.T) {
 			}
 			continue
 		}
-		same(su.Name, u.Permissions, *su.Permissions)
+		natsauthtest.SamePermissions(t, su.Name, u.Permissions, su.Permissions.Server())
 	}
 	n := 0
 	for _, u := range o.Users {

@@ -2,9 +2,7 @@ package vendorkit_test
 
 import (
 	"context"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/skolebuss/skolebuss/internal/vendortest"
 	"github.com/skolebuss/skolebuss/vendorkit"
@@ -22,45 +20,10 @@ func BenchmarkKitMemory(b *testing.B) {
 		}
 	}
 	total := uint64(w.feed.Published)
-	cpu0 := cpuTime()
+	cpu0 := vendortest.CPUTime()
 	b.ResetTimer()
 	for range b.N {
-		store := vendorkit.NewMemoryStore()
-		done := make(chan struct{})
-		nc, err := vendorkit.Connect(w.s.ClientURL(), vendor, vendortest.VendorOptions(vendor)...)
-		if err != nil {
-			b.Fatal(err)
-		}
-		kit, err := vendorkit.New(nc, store, vendorkit.Config{Vendor: vendor, OnExport: func(c vendorkit.ExportCheck) {
-			if c.Seq == total {
-				close(done)
-			}
-		}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		stopped := make(chan error, 1)
-		go func() { stopped <- kit.Run(ctx) }()
-		select {
-		case <-done:
-		case <-time.After(time.Minute):
-			b.Fatal("not applied in a minute")
-		}
-		cancel()
-		<-stopped
-		nc.Close()
+		vendortest.ApplyAll(b, w.s.ClientURL(), vendor, vendorkit.NewMemoryStore(), total)
 	}
-	b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	// On a shared machine the wall clock says little: the rate per second
-	// of this process's CPU time (the kit, the store and the in-process
-	// server together) says what one busy core does.
-	b.ReportMetric(float64(total)*float64(b.N)/(cpuTime()-cpu0).Seconds(), "events/cpu-s")
-}
-
-// cpuTime is the CPU time this process has used, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	vendortest.ReportRates(b, total, cpu0)
 }

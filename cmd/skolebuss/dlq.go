@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -54,15 +53,11 @@ type dlqRow struct {
 }
 
 func dlqCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("skolebuss dlq", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o opsFlags
-	o.register(fs)
+	fs, o := newOpsCommand("skolebuss dlq", dlqHelp, stderr)
 	tenant := fs.String("tenant", "", "only the dead letters of tenant `ID`")
 	stage := fs.String("stage", "", "only the dead letters of `STAGE`: fetch or publish")
 	last := fs.Int("last", 50, "list the last `N` (0: all)")
 	asJSON := fs.Bool("json", false, "one JSON object a line instead of a table")
-	fs.Usage = func() { fmt.Fprint(stderr, dlqHelp); fs.PrintDefaults() }
 	if err := parseOps(fs, args, daemon.Range{Flag: "last", Min: 0, Max: daemon.MaxFlagCount}); err != nil {
 		return err
 	}

@@ -43,24 +43,14 @@ With --wait it then follows the job: the export's start and its application
 (export.completed, with the counts and the state's checksum), or the dead
 letter a stage made of it (exit 1, with the sequence for skolebuss replay).
 
-The configuration is --config FILE (default: the sandbox demo's), then
-SKOLEBUSS_* variables, then the flags. It connects to --nats-url, else the
-config's nats.url, else the embedded server's address (nats://127.0.0.1:4222
-by default), where the pipeline runs.
-
-Flags:
-`
+` + opsConnectionHelp
 
 func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("skolebuss export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o opsFlags
-	o.register(fs)
+	fs, o := newOpsCommand("skolebuss export", exportHelp, stderr)
 	tenant := fs.String("tenant", "", "the tenant `ID` to export; required")
 	id := fs.String("id", "", "the job `ID` (letters, digits, '-', '_'); default demand-<tenant>-<minute>")
 	wait := fs.Bool("wait", false, "wait until the export is applied or dead-lettered, and say which (exit 1 if dead-lettered)")
 	waitTimeout := fs.Duration("wait-timeout", 30*time.Minute, "with --wait, give up waiting after this long")
-	fs.Usage = func() { fmt.Fprint(stderr, exportHelp); fs.PrintDefaults() }
 	if err := parseOps(fs, args); err != nil {
 		return err
 	}
@@ -118,6 +108,16 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	return waitExport(ctx, js, *tenant, res.Job.JobID, since, *waitTimeout, stdout)
 }
 
+// opsConnectionHelp ends the help of an operator command that connects to
+// the pipeline: where its configuration and server come from, then its flags.
+const opsConnectionHelp = `The configuration is --config FILE (default: the sandbox demo's), then
+SKOLEBUSS_* variables, then the flags. It connects to --nats-url, else the
+config's nats.url, else the embedded server's address (nats://127.0.0.1:4222
+by default), where the pipeline runs.
+
+Flags:
+`
+
 // opsFlags are the connection flags of the operator commands: the
 // daemons' --config, --nats-url, --nats-creds and --nats-user. The operator
 // commands do not talk to the upstream, so no application secret is read;
@@ -127,6 +127,18 @@ type opsFlags struct{ daemon.Flags }
 func (o *opsFlags) register(fs *flag.FlagSet) {
 	o.NATSOnly = true
 	o.RegisterClient(fs)
+}
+
+// newOpsCommand is the flag set of operator command name (its errors and
+// help to stderr, the help text first, then the flags) with the connection
+// flags registered; the command adds its own flags, then calls parseOps.
+func newOpsCommand(name, help string, stderr io.Writer) (*flag.FlagSet, *opsFlags) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := new(opsFlags)
+	o.register(fs)
+	fs.Usage = func() { fmt.Fprint(stderr, help); fs.PrintDefaults() }
+	return fs, o
 }
 
 func parseOps(fs *flag.FlagSet, args []string, ranges ...daemon.Range) error {
@@ -179,8 +191,22 @@ func tenantFlag(s string) (string, error) {
 // unknownTenant is the usage error of a --tenant the configuration does not
 // list, naming those it does.
 func unknownTenant(cfg *config.Config, tenant string) error {
-	return fmt.Errorf("%w: --tenant %s: %v in %s (known: %s)", errUsage, tenant, requester.ErrUnknownTenant,
-		configName(cfg), strings.Join(tenantIDs(cfg), ", "))
+	return notInConfig(cfg, "--tenant "+tenant, requester.ErrUnknownTenant, "known", tenantIDs(cfg))
+}
+
+// notInConfig is the usage error of a flag value (what: "--flag value") the
+// configuration refuses for reason why, naming the values it would take
+// (listed as "(which: a, b)", or "none").
+func notInConfig(cfg *config.Config, what string, why error, which string, values []string) error {
+	return fmt.Errorf("%w: %s: %v in %s (%s: %s)", errUsage, what, why, configName(cfg), which, listOrNone(values))
+}
+
+// listOrNone is s comma-separated, or "none".
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
 }
 
 func tenantIDs(cfg *config.Config) []string {

@@ -22,19 +22,38 @@ const opsTenant = "aa750693-e3ea-441b-93fe-6a71a8371afa"
 func opsBus(t *testing.T) (*bus.Bus, string) {
 	t.Helper()
 	b := bustest.Open(t)
-	cfg := filepath.Join(t.TempDir(), "skolebuss.yaml")
-	yaml := fmt.Sprintf(`environment: sandbox
+	cfg := writeOpsConfig(t, filepath.Join(t.TempDir(), "skolebuss.yaml"), fmt.Sprintf("{url: %q}", b.Conn.ConnectedUrl()), "", opsTenant)
+	return b, cfg
+}
+
+// opsTenantNames name the tenants of writeOpsConfig, in order.
+var opsTenantNames = []string{"Fjordvik", "Nordvik", "Sørvik"}
+
+// writeOpsConfig writes to path, and returns it, the sandbox configuration
+// of the operator commands' tests: the demo application, the tenants (named
+// from opsTenantNames), the lines of more (a vendors: section, say), and
+// nats as the nats: section.
+func writeOpsConfig(t *testing.T, path, nats, more string, tenants ...string) string {
+	t.Helper()
+	if len(tenants) > len(opsTenantNames) {
+		t.Fatalf("writeOpsConfig: %d tenants, names for %d", len(tenants), len(opsTenantNames))
+	}
+	var yaml strings.Builder
+	yaml.WriteString(`environment: sandbox
 upstream: {token_url: "http://127.0.0.1:8765/connect/token", api_base: "http://127.0.0.1:8765"}
 applications:
   - {name: skolebuss-demo, client_id: skolebuss-demo, client_secret_env: NOT_SET_ANYWHERE, scopes: [vfsapi:lmsexport]}
 tenants:
-  - {id: %s, name: Fjordvik, application: skolebuss-demo}
-nats: {url: %q}
-`, opsTenant, b.Conn.ConnectedUrl())
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+`)
+	for i, id := range tenants {
+		fmt.Fprintf(&yaml, "  - {id: %s, name: %s, application: skolebuss-demo}\n", id, opsTenantNames[i])
+	}
+	yaml.WriteString(more)
+	fmt.Fprintf(&yaml, "nats: %s\n", nats)
+	if err := os.WriteFile(path, []byte(yaml.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return b, cfg
+	return path
 }
 
 func jobCount(t *testing.T, js jetstream.JetStream) uint64 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -51,11 +50,7 @@ Flags:
 `
 
 func provisionCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("skolebuss provision", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o opsFlags
-	o.register(fs)
-	fs.Usage = func() { fmt.Fprint(stderr, provisionHelp); fs.PrintDefaults() }
+	fs, o := newOpsCommand("skolebuss provision", provisionHelp, stderr)
 	if err := parseOps(fs, args); err != nil {
 		return err
 	}

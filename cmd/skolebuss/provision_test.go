@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,19 +20,7 @@ func TestProvision(t *testing.T) {
 	s := bustest.RunServer(t)
 	dir := t.TempDir()
 	writeCfg := func(window string) string {
-		path := filepath.Join(dir, "skolebuss.yaml")
-		yaml := fmt.Sprintf(`environment: sandbox
-upstream: {token_url: "http://127.0.0.1:8765/connect/token", api_base: "http://127.0.0.1:8765"}
-applications:
-  - {name: skolebuss-demo, client_id: skolebuss-demo, client_secret_env: NOT_SET_ANYWHERE, scopes: [vfsapi:lmsexport]}
-tenants:
-  - {id: %s, name: Fjordvik, application: skolebuss-demo}
-nats: {url: %q, duplicate_window: %s}
-`, opsTenant, s.ClientURL(), window)
-		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
+		return writeOpsConfig(t, filepath.Join(dir, "skolebuss.yaml"), fmt.Sprintf("{url: %q, duplicate_window: %s}", s.ClientURL(), window), "", opsTenant)
 	}
 	provision := func(cfg string) map[string]string {
 		t.Helper()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -56,14 +55,10 @@ type quotaRow struct {
 }
 
 func quotaCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("skolebuss quota", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o opsFlags
-	o.register(fs)
+	fs, o := newOpsCommand("skolebuss quota", quotaHelp, stderr)
 	only := fs.String("application", "", "only application `NAME`")
 	alerts := fs.Int("alerts", 5, "the last `N` alerts of each application (0: none)")
 	asJSON := fs.Bool("json", false, "one JSON object per application instead of a table")
-	fs.Usage = func() { fmt.Fprint(stderr, quotaHelp); fs.PrintDefaults() }
 	if err := parseOps(fs, args, daemon.Range{Flag: "alerts", Min: 0, Max: 1000}); err != nil {
 		return err
 	}

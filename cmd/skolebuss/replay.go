@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,13 +44,9 @@ Flags:
 `
 
 func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("skolebuss replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o opsFlags
-	o.register(fs)
+	fs, o := newOpsCommand("skolebuss replay", replayHelp, stderr)
 	seqText := fs.String("seq", "", "the dead letter's sequence `N` in the DLQ stream; required")
 	force := fs.Bool("force", false, "apply the export past the deletion threshold")
-	fs.Usage = func() { fmt.Fprint(stderr, replayHelp); fs.PrintDefaults() }
 	if err := parseOps(fs, args); err != nil {
 		return err
 	}

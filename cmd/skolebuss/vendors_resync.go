@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"slices"
-	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -45,23 +43,13 @@ running fan-out does it between two exports of the vendor (one started later
 does it when it starts). The vendor must be in the configuration, the tenant
 linked to it, and the tenant exported at least once.
 
-The configuration is --config FILE (default: the sandbox demo's), then
-SKOLEBUSS_* variables, then the flags. It connects to --nats-url, else the
-config's nats.url, else the embedded server's address (nats://127.0.0.1:4222
-by default), where the pipeline runs.
-
-Flags:
-`
+` + opsConnectionHelp
 
 func vendorsResync(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("skolebuss vendors resync", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o opsFlags
-	o.register(fs)
+	fs, o := newOpsCommand("skolebuss vendors resync", vendorsResyncHelp, stderr)
 	vendor := fs.String("vendor", "", "the vendor `NAME`; required")
 	tenant := fs.String("tenant", "", "the tenant `ID`; required")
 	reason := fs.String("reason", "operator", "why, as `TEXT` kept with the resync (at most 200 bytes)")
-	fs.Usage = func() { fmt.Fprint(stderr, vendorsResyncHelp); fs.PrintDefaults() }
 	if err := parseOps(fs, args); err != nil {
 		return err
 	}
@@ -71,8 +59,9 @@ func vendorsResync(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err := messages.ValidateVendor(*vendor); err != nil {
 		return fmt.Errorf("%w: --vendor: %v", errUsage, err)
 	}
-	if err := messages.ValidateTenant(*tenant); err != nil {
-		return fmt.Errorf("%w: --tenant: %v", errUsage, err)
+	var err error
+	if *tenant, err = tenantFlag(*tenant); err != nil {
+		return err
 	}
 	if err := (messages.ResyncRequest{Reason: *reason}).Validate(); err != nil {
 		return fmt.Errorf("%w: --reason: %v", errUsage, err)
@@ -95,12 +84,10 @@ func vendorsResync(ctx context.Context, args []string, stdout, stderr io.Writer,
 		}
 	}
 	if !slices.Contains(names, *vendor) {
-		return fmt.Errorf("%w: --vendor %s: %v in %s (known: %s)", errUsage, *vendor, fanout.ErrUnknownVendor, configName(cfg),
-			listOrNone(names))
+		return notInConfig(cfg, "--vendor "+*vendor, fanout.ErrUnknownVendor, "known", names)
 	}
 	if !slices.Contains(linked, *tenant) {
-		return fmt.Errorf("%w: --tenant %s: %v %s in %s (its tenants: %s)", errUsage, *tenant, fanout.ErrNotLinked, *vendor,
-			configName(cfg), listOrNone(linked))
+		return notInConfig(cfg, "--tenant "+*tenant, fmt.Errorf("%v %s", fanout.ErrNotLinked, *vendor), "its tenants", linked)
 	}
 	nc, js, err := o.connect(ctx, cfg)
 	if err != nil {
@@ -132,12 +119,4 @@ func vendorsResync(ctx context.Context, args []string, stdout, stderr io.Writer,
 	}
 	fmt.Fprintf(stdout, "resync requested: %s (vendor %s, tenant %s); a running fan-out does it between two exports\n", id, *vendor, *tenant)
 	return nil
-}
-
-// listOrNone is s comma-separated, or "none".
-func listOrNone(s []string) string {
-	if len(s) == 0 {
-		return "none"
-	}
-	return strings.Join(s, ", ")
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,22 +34,9 @@ const (
 func TestVendorsResync(t *testing.T) {
 	ctx := context.Background()
 	b := bustest.Open(t)
-	cfgFile := filepath.Join(t.TempDir(), "skolebuss.yaml")
-	yaml := fmt.Sprintf(`environment: sandbox
-upstream: {token_url: "http://127.0.0.1:8765/connect/token", api_base: "http://127.0.0.1:8765"}
-applications:
-  - {name: skolebuss-demo, client_id: skolebuss-demo, client_secret_env: NOT_SET_ANYWHERE, scopes: [vfsapi:lmsexport]}
-tenants:
-  - {id: %s, name: Fjordvik, application: skolebuss-demo}
-  - {id: %s, name: Nordvik, application: skolebuss-demo}
-  - {id: %s, name: Sørvik, application: skolebuss-demo}
-vendors:
-  - {name: lms-a, tenants: [%s, %s], profile: [roster], delivery: {nats: {}}}
-nats: {url: %q}
-`, opsTenant, opsTenant2, opsTenant3, opsTenant, opsTenant2, b.Conn.ConnectedUrl())
-	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgFile := writeOpsConfig(t, filepath.Join(t.TempDir(), "skolebuss.yaml"), fmt.Sprintf("{url: %q}", b.Conn.ConnectedUrl()),
+		fmt.Sprintf("vendors:\n  - {name: lms-a, tenants: [%s, %s], profile: [roster], delivery: {nats: {}}}\n", opsTenant, opsTenant2),
+		opsTenant, opsTenant2, opsTenant3)
 	store, err := bus.ProvisionVendors(ctx, b.JS, bus.ProvisionConfig{}, []string{"lms-a"})
 	if err != nil {
 		t.Fatal(err)

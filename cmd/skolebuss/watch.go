@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -43,12 +42,8 @@ Flags:
 `
 
 func watchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("skolebuss watch", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o opsFlags
-	o.register(fs)
+	fs, o := newOpsCommand("skolebuss watch", watchHelp, stderr)
 	vendor := fs.String("vendor", "", "read the configured vendor `NAME`'s own stream instead of the canonical LMS stream")
-	fs.Usage = func() { fmt.Fprint(stderr, watchHelp); fs.PrintDefaults() }
 	if err := parseOps(fs, args); err != nil {
 		return err
 	}

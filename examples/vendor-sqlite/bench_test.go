@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -93,52 +92,15 @@ func BenchmarkKitSQLite(b *testing.B) {
 		}
 	}
 	total := uint64(feed.Published)
-	cpu0 := cpuTime()
+	cpu0 := vendortest.CPUTime()
 	b.ResetTimer()
 	for i := range b.N {
 		store, err := OpenStore(ctx, filepath.Join(b.TempDir(), fmt.Sprint(i, ".db")))
 		if err != nil {
 			b.Fatal(err)
 		}
-		nc, err := vendorkit.Connect(s.ClientURL(), vendor, vendortest.VendorOptions(vendor)...)
-		if err != nil {
-			b.Fatal(err)
-		}
-		done := make(chan struct{})
-		kit, err := vendorkit.New(nc, store, vendorkit.Config{Vendor: vendor, OnExport: func(c vendorkit.ExportCheck) {
-			if c.Mismatch != "" {
-				b.Errorf("export %s: %s", c.ExportID, c.Mismatch)
-			}
-			if c.Seq == total {
-				close(done)
-			}
-		}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		runCtx, cancel := context.WithCancel(ctx)
-		stopped := make(chan error, 1)
-		go func() { stopped <- kit.Run(runCtx) }()
-		select {
-		case <-done:
-		case <-time.After(2 * time.Minute):
-			b.Fatal("the kit did not apply the stream in 2 minutes")
-		}
-		cancel()
-		<-stopped
-		nc.Close()
+		vendortest.ApplyAll(b, s.ClientURL(), vendor, store, total)
 		_ = store.Close()
 	}
-	b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	// On a shared machine the wall clock says little: the rate per second
-	// of this process's CPU time (the kit, the store and the in-process
-	// server together) says what one busy core does.
-	b.ReportMetric(float64(total)*float64(b.N)/(cpuTime()-cpu0).Seconds(), "events/cpu-s")
-}
-
-// cpuTime is the CPU time this process has used, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	vendortest.ReportRates(b, total, cpu0)
 }

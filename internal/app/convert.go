@@ -209,7 +209,10 @@ func PublisherConfig(c *config.Config) publisher.Config {
 // the replicas of its consumer. A profile the configuration validated always
 // parses; an error here is a configuration built in code and not validated.
 func FanoutConfig(c *config.Config) (fanout.Config, error) {
-	fc := fanout.Config{Replicas: c.NATS.Replicas}
+	fc := fanout.Config{Replicas: c.NATS.Replicas, CacheEvents: c.Fanout.CacheEvents}
+	if fc.CacheEvents == 0 {
+		fc.CacheEvents = -1 // none held (0 is the fan-out's default)
+	}
 	for _, v := range c.Vendors {
 		p, err := projection.ParseProfile(v.Parts()...)
 		if err != nil {

@@ -65,7 +65,7 @@ func TestConvert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fo.Vendors) != 2 || fo.Replicas != 3 {
+	if len(fo.Vendors) != 2 || fo.Replicas != 3 || fo.CacheEvents != config.DefaultCacheEvents {
 		t.Fatalf("fan-out %+v", fo)
 	}
 	if v := fo.Vendors[0]; v.Name != config.DemoVendorContact || len(v.Tenants) != 3 || v.Profile.String() != "roster+contact" {
@@ -76,6 +76,10 @@ func TestConvert(t *testing.T) {
 	}
 	if err := fo.Validate(); err != nil {
 		t.Error(err)
+	}
+	c.Fanout.CacheEvents = 0 // none held
+	if fo, _ := FanoutConfig(c); fo.CacheEvents >= 0 {
+		t.Errorf("fanout.cache_events 0 gives the fan-out %d, want none held (negative)", fo.CacheEvents)
 	}
 	nv := NATSAuthVendors(c)
 	if len(nv) != 2 || nv[0].Name != config.DemoVendorContact || nv[0].Password.Env != "SKOLEBUSS_VENDOR_ITSLEARNING_DEMO_PASSWORD" ||

@@ -171,5 +171,5 @@ func NewFanout(ctx context.Context, rt Runtime, opts StageOptions) (*fanout.Fano
 		return nil, err
 	}
 	return fanout.New(fc, fanout.Deps{Conn: rt.Bus.Conn, JS: rt.Bus.JS, Store: store,
-		Snapshots: rt.Bus.Stores.Snapshots, Exports: rt.Bus.Stores.Exports, Logger: rt.logger("fanout")})
+		Snapshots: rt.Bus.Stores.Snapshots, Exports: rt.Bus.Stores.Exports, Logger: rt.logger("fanout"), Meter: rt.Meter})
 }

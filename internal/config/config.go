@@ -61,6 +61,7 @@ type Config struct {
 	Vendors         []Vendor      `yaml:"vendors"`
 	NATS            NATS          `yaml:"nats"`
 	Publisher       Publisher     `yaml:"publisher"`
+	Fanout          Fanout        `yaml:"fanout"`
 	Retry           Retry         `yaml:"retry"`
 	Telemetry       Telemetry     `yaml:"telemetry"`
 
@@ -259,6 +260,22 @@ type Publisher struct {
 	SpoolDir string `yaml:"spool_dir"`
 }
 
+// Fanout configures the fan-out stage.
+type Fanout struct {
+	// CacheEvents is the most change events the fan-out holds decoded in
+	// memory, of the exports it is delivering, shared by the vendors of
+	// their tenant (about 750 bytes each); an export that does not fit is
+	// read from the stream by each vendor. 0 holds none. Default
+	// DefaultCacheEvents.
+	CacheEvents int `yaml:"cache_events"`
+}
+
+// DefaultCacheEvents is fanout.cache_events' default: 250,000 change events,
+// about 190 MB, enough for a medium municipality's first export (about
+// 40,000) many times over; a large municipality's first export (about
+// 800,000) is read from the stream by each vendor unless it is raised.
+const DefaultCacheEvents = 250_000
+
 // Retry is what the fetch and publish stages do with a message that failed
 // for a passing reason (an upstream 5xx, a reset, a timeout): try again after
 // Backoff, and after MaxAttempts such failures dead-letter it. Throttling
@@ -297,6 +314,7 @@ func base() Config {
 		NATS: NATS{Embedded: Embedded{DataDir: "data/nats", Host: "127.0.0.1", Port: 4222},
 			Replicas: 1, DuplicateWindow: time.Hour},
 		Publisher: Publisher{DeleteThreshold: 0.2, SpoolDir: "data/spool"},
+		Fanout:    Fanout{CacheEvents: DefaultCacheEvents},
 		Retry:     Retry{MaxAttempts: 5, Backoff: []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute}},
 		Telemetry: Telemetry{ServiceName: "skolebuss", SampleRatio: 1},
 	}

@@ -37,6 +37,7 @@ func TestBadFilesRefused(t *testing.T) {
 		"both-secrets.bad.yaml":                {7, "applications[0].client_secret_env: set client_secret_env or client_secret_file, not both"},
 		"bad-rate.bad.yaml":                    {11, "applications[0].rate_limit.burst: 0 must be at least 1"},
 		"bad-threshold.bad.yaml":               {10, "publisher.delete_threshold: 1.5 is not a share in (0, 1]"},
+		"bad-cache-events.bad.yaml":            {10, "fanout.cache_events: -5 is negative: give 0 to hold none"},
 		"quota-zone.bad.yaml":                  {4, `upstream.quota_zone: "Europe/Olso" is not an IANA time zone`},
 		"bad-retry.bad.yaml":                   {11, "retry.backoff[1]: -5s is not a wait from 1ns to 24h"},
 		"embedded-replicas.bad.yaml":           {12, "nats.replicas: 3 replicas need a cluster"},
@@ -100,6 +101,9 @@ func TestExampleLoads(t *testing.T) {
 	}
 	if len(c.Vendors) != 2 {
 		t.Fatalf("vendors %+v", c.Vendors)
+	}
+	if c.Fanout.CacheEvents != DefaultCacheEvents {
+		t.Errorf("fanout.cache_events %d, want %d", c.Fanout.CacheEvents, DefaultCacheEvents)
 	}
 	if v := c.Vendors[0]; v.Name != "lms-contact" || len(v.Tenants) != 3 || v.Delivery.Kind() != "nats" ||
 		!slices.Equal(v.Parts(), []string{PartRoster, PartContact}) {

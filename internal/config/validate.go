@@ -92,6 +92,9 @@ func (c *Config) Validate() error {
 	if c.Publisher.SpoolDir == "" {
 		v.add("publisher.spool_dir", "is empty")
 	}
+	if n := c.Fanout.CacheEvents; n < 0 {
+		v.add("fanout.cache_events", "%d is negative: give 0 to hold none", n)
+	}
 	if n := c.Retry.MaxAttempts; n < 1 || n > 100 {
 		v.add("retry.max_attempts", "%d is not from 1 to 100", n)
 	}

@@ -64,7 +64,7 @@ func BenchmarkFirstExport(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				f, err := fanout.New(fanout.Config{Vendors: vendors, Poll: 50 * time.Millisecond},
+				f, err := fanout.New(fanout.Config{Vendors: vendors, Poll: 50 * time.Millisecond, CacheEvents: 1_000_000},
 					fanout.Deps{Conn: w.b.Conn, JS: w.b.JS, Store: store, Snapshots: w.b.Stores.Snapshots,
 						Exports: w.b.Stores.Exports})
 				if err != nil {

@@ -69,8 +69,9 @@ type Config struct {
 	// once, of the exports the vendors are delivering (each export is read
 	// and decoded once for all the vendors of its tenant). An export that
 	// does not fit is read and decoded by each vendor from the stream, as
-	// often as it needs. Negative: none held. Default 1,000,000 (a large
-	// municipality's first export is about 800,000).
+	// often as it needs. Negative: none held. Default DefaultCacheEvents,
+	// 250,000 (about 190 MB; a medium municipality's first export is about
+	// 40,000, a large one's about 800,000).
 	CacheEvents int
 	// Replicas of the consumers: 1 embedded, 3 in a cluster. Default 1.
 	Replicas int
@@ -128,7 +129,7 @@ func (c Config) Validate() error {
 }
 
 // DefaultCacheEvents is Config.CacheEvents' default.
-const DefaultCacheEvents = 1_000_000
+const DefaultCacheEvents = 250_000
 
 // ConsumerName is the durable consumer of vendor on the LMS stream.
 func ConsumerName(vendor string) string { return "fanout-" + vendor }

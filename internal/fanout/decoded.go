@@ -15,6 +15,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/pifu"
 	"github.com/skolebuss/skolebuss/internal/projection"
+	"github.com/skolebuss/skolebuss/internal/snapshot"
 )
 
 // change is one change event of an export, decoded: what a vendor's copy
@@ -26,6 +27,11 @@ type change struct {
 	entity pifu.Entity
 	time   time.Time
 	c      projection.Canonical
+	// delta is what the change moves the canonical state's checksum by
+	// (snapshot.Checksum): the mix of the key and the object's bytes
+	// added unless it is a deletion, the record's before the change taken
+	// away unless it is a creation.
+	delta snapshot.Checksum
 }
 
 // exportSource gives the change events of one export of one tenant, in stream
@@ -52,6 +58,7 @@ type decoded struct {
 	mu         sync.Mutex
 	afterIndex map[string]*projection.Index // by the index before the export (its encoding)
 	tallies    map[tallyKey]*tallied
+	flipsBy    map[string]*flipped // by the index before the export (its encoding)
 	groups     map[tallyKey]*group // publishing groups vendors may join
 }
 
@@ -208,8 +215,9 @@ func read(ctx context.Context, js jetstream.JetStream, done messages.Boundary, a
 	var each func(uint64, *nats.Msg) error
 	if fn != nil {
 		var ch change
+		h := snapshot.NewHasher()
 		each = func(seq uint64, m *nats.Msg) error {
-			keep, err := decodeChange(seq, m, done.ExportID, &ch)
+			keep, err := decodeChange(seq, m, done.ExportID, &ch, h)
 			if err != nil || !keep {
 				return err
 			}
@@ -287,7 +295,7 @@ func readRaw(ctx context.Context, js jetstream.JetStream, done messages.Boundary
 
 // decodeChange decodes the change event m (stream sequence seq) into ch,
 // and reports whether it is of the export exportID.
-func decodeChange(seq uint64, m *nats.Msg, exportID string, ch *change) (bool, error) {
+func decodeChange(seq uint64, m *nats.Msg, exportID string, ch *change, h *snapshot.Hasher) (bool, error) {
 	ev, err := messages.Decode[messages.Event](m)
 	if err != nil {
 		return false, err
@@ -300,6 +308,7 @@ func decodeChange(seq uint64, m *nats.Msg, exportID string, ch *change) (bool, e
 		return false, fmt.Errorf("event %s: %w", ev.ID, err)
 	}
 	*ch = change{seq: seq, id: ev.ID, key: ev.Key, entity: ev.Entity, time: ev.Time, c: c}
+	ch.delta = canonicalDelta(h, ev, c)
 	return true, nil
 }
 
@@ -598,8 +607,9 @@ func (bt *batch) decode(exportID string) {
 	defer close(bt.done)
 	bt.out = make([]change, 0, len(bt.msgs))
 	var ch change
+	h := snapshot.NewHasher()
 	for i, m := range bt.msgs {
-		keep, err := decodeChange(bt.seqs[i], m, exportID, &ch)
+		keep, err := decodeChange(bt.seqs[i], m, exportID, &ch, h)
 		if err != nil {
 			bt.err = err
 			return

@@ -28,6 +28,9 @@ type export struct {
 	sum      snapshot.Checksum
 	totals   map[pifu.Entity]int
 	newIndex *projection.Index
+	// flips are the changes made for the persons whose visibility to a
+	// profile without guardians changes with no event of their own.
+	flips *flips
 }
 
 // tally is what an export changes of what a vendor holds: the changes it
@@ -38,6 +41,9 @@ type tally struct {
 	counts map[pifu.Entity]*messages.Counts
 	sum    snapshot.Checksum
 	totals map[pifu.Entity]int
+	// canon is what the canonical state's checksum moves by: the same for
+	// every vendor.
+	canon snapshot.Checksum
 }
 
 func newTally() *tally {
@@ -66,13 +72,23 @@ func (f *Fanout) deliver(ctx context.Context, v Vendor, b messages.Boundary, end
 	delivered := false
 	defer func() { release(delivered) }()
 	x := &export{f: f, vendor: v, done: b, end: end, st: st, src: src}
-	if err := x.relations(ctx); err != nil {
+	if err := x.relations(ctx); errors.Is(err, errVisibilityStale) {
+		// The records of the persons whose visibility flips are gone with
+		// the export's object: the vendor gets the tenant's current state.
+		f.deps.Logger.Info("fan-out: the export's object is gone; the vendor gets a resync of the tenant instead",
+			"vendor", v.Name, "tenant", b.Tenant, "export_id", b.ExportID)
+		if err := f.resync(ctx, v, b.Tenant, "visibility-"+b.ExportID); err != nil {
+			return err
+		}
+		delivered = true
+		return nil
+	} else if err != nil {
 		return err
 	}
 	// Count first: export.started carries the vendor's counts.
 	count := func() (*tally, error) {
 		t := newTally()
-		return t, src.each(ctx, st.LastSeq, func(ch *change) error { return x.count(t, ch) })
+		return t, x.each(ctx, func(ch *change) error { return x.count(t, ch) })
 	}
 	var t *tally
 	key := tallyKey{profile: v.Profile}
@@ -87,6 +103,19 @@ func (f *Fanout) deliver(ctx context.Context, v Vendor, b messages.Boundary, end
 	if err != nil {
 		return err
 	}
+	// The canonical state after the export, from the one before it and
+	// the change events read, is the export.completed's checksum, unless
+	// change events were lost: then the vendor gets the tenant's state.
+	canon, known := parseChecksum(b.Checksum)
+	if known && st.Canonical != nil {
+		if got := snapshot.Checksum(*st.Canonical) + t.canon; got != canon {
+			if err := f.heal(ctx, v, b, got, canon); err != nil {
+				return err
+			}
+			delivered = true
+			return nil
+		}
+	}
 	x.sum = snapshot.Checksum(st.Checksum) + t.sum
 	x.counts, x.totals = map[pifu.Entity]messages.Counts{}, map[pifu.Entity]int{}
 	for _, e := range pifu.Entities {
@@ -100,6 +129,10 @@ func (f *Fanout) deliver(ctx context.Context, v Vendor, b messages.Boundary, end
 		return err
 	}
 	next := state{LastSeq: end, ExportID: b.ExportID, Checksum: uint64(x.sum), Totals: x.totals}
+	if known {
+		c := uint64(canon)
+		next.Canonical = &c
+	}
 	if x.newIndex != nil {
 		if next.Index, err = x.newIndex.MarshalBinary(); err != nil {
 			return err
@@ -151,11 +184,13 @@ func (x *export) relations(ctx context.Context) error {
 		return err
 	}
 	x.proj, x.newIndex = p, after
-	return nil
+	x.flips, err = x.sharedFlips(ctx, before, after)
+	return err
 }
 
 // count counts one change into t as the vendor will receive it.
 func (x *export) count(t *tally, ev *change) error {
+	t.canon += ev.delta
 	ch, err := x.proj.Change(ev.c)
 	if err != nil || !ch.Sent() {
 		return err
@@ -190,7 +225,7 @@ func (x *export) publish(ctx context.Context, key tallyKey) error {
 	if err != nil {
 		return err
 	}
-	if err := x.src.each(ctx, x.st.LastSeq, func(ev *change) error {
+	if err := x.each(ctx, func(ev *change) error {
 		ch, err := x.proj.Change(ev.c)
 		if err != nil || !ch.Sent() {
 			return err

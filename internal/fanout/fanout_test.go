@@ -12,6 +12,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/skolebuss/skolebuss/internal/bus"
 	"github.com/skolebuss/skolebuss/internal/bus/bustest"
@@ -41,6 +42,7 @@ type world struct {
 	docs    map[string][][]byte // tenant -> export documents, by generation
 	vendors []fanout.Vendor
 	stages  []*fanout.Fanout // every stage run started, in order
+	meter   metric.MeterProvider
 }
 
 func exportID(tenant string, gen int) string { return fmt.Sprintf("%s-gen%d", tenant[:8], gen) }
@@ -197,6 +199,7 @@ func (w *world) run(t *testing.T, cfg fanout.Config, nc ...*nats.Conn) (stop fun
 		deps = fanout.Deps{Conn: nc[0], JS: js, Store: store, Snapshots: objectStore(t, js, bus.ObjectSnapshots),
 			Exports: objectStore(t, js, bus.ObjectExports)}
 	}
+	deps.Meter = w.meter
 	f, err := fanout.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
@@ -285,6 +288,9 @@ func (w *world) truth(t *testing.T, v fanout.Vendor, tenant string, g int) *snap
 // order; and that a roster vendor never sees contact data or a national id.
 func (w *world) verify(t *testing.T) {
 	t.Helper()
+	if n := w.mismatches(); n != 0 {
+		t.Errorf("%d exports whose change events did not add up to their checksum", n)
+	}
 	for _, v := range w.vendors {
 		msgs := bustest.Msgs(t, w.b.JS, bus.VendorStream(v.Name))
 		ids := map[string]bool{}

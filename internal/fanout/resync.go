@@ -132,7 +132,9 @@ func (f *Fanout) resync(ctx context.Context, v Vendor, tenant, id string) error 
 	if err := f.publishResync(ctx, v, tenant, id, st); err != nil {
 		return err
 	}
-	next := state{LastSeq: src.completed, ExportID: src.exportID, Checksum: uint64(st.sum), Totals: map[pifu.Entity]int{}}
+	canon := uint64(st.canon)
+	next := state{LastSeq: src.completed, ExportID: src.exportID, Checksum: uint64(st.sum), Totals: map[pifu.Entity]int{},
+		Canonical: &canon}
 	for i, e := range pifu.Entities {
 		next.Totals[e] = st.n[i]
 	}
@@ -147,11 +149,14 @@ func (f *Fanout) resync(ctx context.Context, v Vendor, tenant, id string) error 
 // resyncState is a tenant's state cut to a vendor's profile: the records'
 // keys and objects per entity, in the export's order, and their checksum.
 type resyncState struct {
-	src   source
-	time  time.Time // when the export was stored: the events' ce-time
-	recs  [snapshot.NumEntities][]byte
-	n     [snapshot.NumEntities]int
-	sum   snapshot.Checksum
+	src  source
+	time time.Time // when the export was stored: the events' ce-time
+	recs [snapshot.NumEntities][]byte
+	n    [snapshot.NumEntities]int
+	sum  snapshot.Checksum
+	// canon is the checksum of the export's whole canonical state (the
+	// snapshot's).
+	canon snapshot.Checksum
 	index *projection.Index // for a profile without guardians
 	// findings count the export's memberships that are not whole, as the
 	// publisher's boundaries do (messages.Boundary.Findings); nil if none.
@@ -209,6 +214,8 @@ func (f *Fanout) project(ctx context.Context, v Vendor, tenant string, src sourc
 		if rec.Membership != nil {
 			st.countFindings(rec.Membership)
 		}
+		c, _, _ := h.Content(rec)
+		st.canon.Add(kh, c)
 		out, ok := p.Record(rec)
 		if !ok {
 			return nil

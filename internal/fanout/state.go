@@ -24,6 +24,12 @@ type state struct {
 	Checksum uint64 `json:"checksum"`
 	// Totals are the vendor's records per entity.
 	Totals map[pifu.Entity]int `json:"totals"`
+	// Canonical is the checksum of the canonical state (the publisher's
+	// snapshot.Checksum) after that export, which the next export's change
+	// events move to its export.completed's; nil when not known (state
+	// stored before it was kept, or an export.completed without a
+	// checksum): the next export's is then taken as it is.
+	Canonical *uint64 `json:"canonical,omitempty"`
 	// Index is the tenant's guardian index (projection.Index, encoded),
 	// for a profile without guardians.
 	Index []byte `json:"index,omitempty"`

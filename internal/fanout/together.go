@@ -101,7 +101,7 @@ func publishTogether(ctx context.Context, d *decoded, members []*export, errs ma
 		}
 	}
 	lead := members[0]
-	err := d.each(ctx, lead.st.LastSeq, func(ev *change) error {
+	err := lead.each(ctx, func(ev *change) error {
 		ch, err := lead.proj.Change(ev.c)
 		if err != nil || !ch.Sent() {
 			return err

@@ -6,11 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/skolebuss/skolebuss/internal/natsauth/natsauthtest"
 )
 
 // bcryptB is the bcrypt hash of "pw-vendor-b" (cost 4, for speed).
@@ -93,24 +94,7 @@ func TestWriteParsesWithNATSServer(t *testing.T) {
 	}
 	for _, v := range []string{"a", "b"} {
 		u := parsedUser(t, o, UserName(v))
-		want := VendorPermissions(v)
-		p := u.Permissions
-		if p == nil || p.Publish == nil || p.Subscribe == nil {
-			t.Fatalf("%s has permissions %+v", u.Username, p)
-		}
-		for _, c := range []struct {
-			what      string
-			got, want []string
-		}{
-			{"publish allow", p.Publish.Allow, want.Publish.Allow},
-			{"publish deny", p.Publish.Deny, want.Publish.Deny},
-			{"subscribe allow", p.Subscribe.Allow, want.Subscribe.Allow},
-			{"subscribe deny", p.Subscribe.Deny, want.Subscribe.Deny},
-		} {
-			if !slices.Equal(c.got, c.want) {
-				t.Errorf("%s %s: %q, want %q", u.Username, c.what, c.got, c.want)
-			}
-		}
+		natsauthtest.SamePermissions(t, u.Username, u.Permissions, VendorPermissions(v).Server())
 	}
 }
 

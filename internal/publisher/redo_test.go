@@ -113,8 +113,8 @@ func killMidway(t *testing.T, e *env, fe messages.FetchedExport, from uint64, to
 
 // storedOnce checks the LMS stream from sequence from on: every message's
 // id once, export.started and export.completed of exportID once each, and
-// changes change events of it.
-func storedOnce(t *testing.T, e *env, from uint64, exportID string, changes int) {
+// changes change events of it; and that the vendor's copy is doc's records.
+func storedOnce(t *testing.T, e *env, from uint64, exportID string, changes int, doc []byte) {
 	t.Helper()
 	ids := map[string]int{}
 	phases := map[messages.Phase]int{}
@@ -149,6 +149,18 @@ func storedOnce(t *testing.T, e *env, from uint64, exportID string, changes int)
 	if events != changes {
 		t.Errorf("export %s: %d change events stored, want %d", exportID, events, changes)
 	}
+	sameCopy(t, e.vendor.Copy(tenant), truth(t, doc))
+}
+
+// firstWindowExport is a window test's start: its environment with a
+// municipality of preset, the municipality's first export fetched and its
+// document, the export's record count, and the LMS stream's sequence its
+// messages will start at.
+func firstWindowExport(t *testing.T, preset string) (e *env, fe messages.FetchedExport, doc []byte, n int, from uint64) {
+	t.Helper()
+	e = newWindowEnv(t, preset)
+	fe, doc = e.export(0)
+	return e, fe, doc, records(t, doc), lastSeq(t, e.bus.JS) + 1
 }
 
 func records(t *testing.T, doc []byte) int {
@@ -164,10 +176,7 @@ func records(t *testing.T, doc []byte) int {
 // vendor's copy is the export; the operator's replay of the export a
 // "day" later (after the window again) stores nothing.
 func TestKilledMidwayAndRedoneAfterTheWindowStoresEveryEventOnce(t *testing.T) {
-	e := newWindowEnv(t, "medium")
-	fe, doc := e.export(0)
-	n := records(t, doc)
-	from := lastSeq(t, e.bus.JS) + 1
+	e, fe, doc, n, from := firstWindowExport(t, "medium")
 	killMidway(t, e, fe, from, n+2, 0.3)
 
 	afterTheWindow(t, e)
@@ -179,8 +188,7 @@ func TestKilledMidwayAndRedoneAfterTheWindowStoresEveryEventOnce(t *testing.T) {
 	if out.Events != n || out.Duplicates != int(stored)-1 {
 		t.Errorf("redo: %d events, %d of them stored before; want %d, %d", out.Events, out.Duplicates, n, stored-1)
 	}
-	storedOnce(t, e, from, fe.ExportID, n)
-	sameCopy(t, e.vendor.Copy(tenant), truth(t, doc))
+	storedOnce(t, e, from, fe.ExportID, n, doc)
 	t.Logf("killed at %d of %d messages", stored, n+2)
 
 	afterTheWindow(t, e)
@@ -216,24 +224,39 @@ func limitStream(t *testing.T, e *env, name string, extra int64) (undo func()) {
 	}
 }
 
-// A change lost midway with later ones stored (the gap a timed-out
-// asynchronous publish can leave) is sent by the redo after the window, and
-// nothing else is sent again: the redo finds what the stream holds by id,
-// not by how far it got.
-func TestRedoAfterTheWindowFillsAGap(t *testing.T) {
-	e := newWindowEnv(t, "small")
-	fe, doc := e.export(0)
-	n := records(t, doc)
-	from := lastSeq(t, e.bus.JS) + 1
+// refuseMidway has the publisher process fe (n records, its messages from
+// sequence from on) once on an LMS stream that refuses the second half of
+// it, wants a transient error, and returns how many of its messages were
+// stored (at least atLeast, and not all the changes).
+func refuseMidway(t *testing.T, e *env, fe messages.FetchedExport, from uint64, n int, atLeast uint64) uint64 {
+	t.Helper()
 	undo := limitStream(t, e, bus.StreamLMS, int64(n/2))
 	if _, err := e.pub.Process(e.ctx, fe); err == nil || failure.IsPermanent(err) {
 		t.Fatalf("a publish refused midway: %v, want a transient error", err)
 	}
 	undo()
+	return storedMidway(t, e, from, n, atLeast, "the refusal")
+}
+
+// storedMidway is how many messages the LMS stream holds from sequence from
+// on, failing the test unless it is at least atLeast and fewer than the n
+// changes of the export stored up to what (said in the failure).
+func storedMidway(t *testing.T, e *env, from uint64, n int, atLeast uint64, what string) uint64 {
+	t.Helper()
 	stored := lastSeq(t, e.bus.JS) - from + 1
-	if stored < 4 || stored >= uint64(n) {
-		t.Fatalf("%d of %d messages stored before the refusal: not midway", stored, n+2)
+	if stored < atLeast || stored >= uint64(n) {
+		t.Fatalf("%d of %d messages stored before %s: not midway", stored, n+2, what)
 	}
+	return stored
+}
+
+// A change lost midway with later ones stored (the gap a timed-out
+// asynchronous publish can leave) is sent by the redo after the window, and
+// nothing else is sent again: the redo finds what the stream holds by id,
+// not by how far it got.
+func TestRedoAfterTheWindowFillsAGap(t *testing.T) {
+	e, fe, doc, n, from := firstWindowExport(t, "small")
+	stored := refuseMidway(t, e, fe, from, n, 4)
 	lms, err := e.bus.JS.Stream(e.ctx, bus.StreamLMS)
 	if err != nil {
 		t.Fatal(err)
@@ -247,8 +270,7 @@ func TestRedoAfterTheWindowFillsAGap(t *testing.T) {
 	if out.Events != n || out.Duplicates != int(stored)-2 {
 		t.Errorf("redo: %d events, %d of them stored before; want %d, %d", out.Events, out.Duplicates, n, stored-2)
 	}
-	storedOnce(t, e, from, fe.ExportID, n)
-	sameCopy(t, e.vendor.Copy(tenant), truth(t, doc))
+	storedOnce(t, e, from, fe.ExportID, n, doc)
 }
 
 // A publisher that stored export.completed but not the snapshot (here the
@@ -286,23 +308,15 @@ func TestRedoAfterTheCompletedStoresOnlyTheSnapshot(t *testing.T) {
 	if st, err := publisher.LoadState(e.ctx, e.bus.Stores.Snapshots, tenant); err != nil || st.Snapshot.ExportID() != fe1.ExportID {
 		t.Fatalf("after the redo the tenant's state is %+v (%v), want export %s's", st, err, fe1.ExportID)
 	}
-	storedOnce(t, e, from, fe1.ExportID, len(events))
-	sameCopy(t, e.vendor.Copy(tenant), truth(t, doc1))
+	storedOnce(t, e, from, fe1.ExportID, len(events), doc1)
 }
 
 // A redo that finds changes of its export in the stream that it does not
 // compute (the stream and the snapshot disagree) stops before
 // export.completed, permanently, and says so.
 func TestRedoFindingChangesItDoesNotComputeIsRefused(t *testing.T) {
-	e := newWindowEnv(t, "tiny")
-	fe, doc := e.export(0)
-	n := records(t, doc)
-	from := lastSeq(t, e.bus.JS) + 1
-	undo := limitStream(t, e, bus.StreamLMS, int64(n/2))
-	if _, err := e.pub.Process(e.ctx, fe); err == nil {
-		t.Fatal("a publish refused midway succeeded")
-	}
-	undo()
+	e, fe, _, n, from := firstWindowExport(t, "tiny")
+	refuseMidway(t, e, fe, from, n, 2)
 	// A change of the export no run of it computes, stored last.
 	evs := changesOf(t, e, from, fe.ExportID)
 	ev := evs[0]
@@ -361,10 +375,7 @@ func changesOf(t *testing.T, e *env, from uint64, exportID string) []messages.Ev
 // stage, the dead letter and the replay all the real ones: every event is
 // stored once and the vendor's copy is the export.
 func TestDeadLetterReplayedAfterTheWindowStoresEveryEventOnce(t *testing.T) {
-	e := newWindowEnv(t, "small")
-	fe, doc := e.export(0)
-	n := records(t, doc)
-	from := lastSeq(t, e.bus.JS) + 1
+	e, fe, doc, n, from := firstWindowExport(t, "small")
 	undo := limitStream(t, e, bus.StreamLMS, int64(n/2))
 	wcfg := publisher.WorkerConfig()
 	wcfg.MaxAttempts, wcfg.Backoff = 2, []time.Duration{100 * time.Millisecond}
@@ -375,10 +386,7 @@ func TestDeadLetterReplayedAfterTheWindowStoresEveryEventOnce(t *testing.T) {
 		t.Fatalf("dead letter %+v, want the publisher's after 2 transient attempts", dl)
 	}
 	undo()
-	stored := lastSeq(t, e.bus.JS) - from + 1
-	if stored < 2 || stored >= uint64(n) {
-		t.Fatalf("%d of %d messages stored before the dead letter: not midway", stored, n+2)
-	}
+	storedMidway(t, e, from, n, 2, "the dead letter")
 
 	afterTheWindow(t, e)
 	dlq, err := e.bus.JS.Stream(e.ctx, bus.StreamDLQ)
@@ -397,6 +405,5 @@ func TestDeadLetterReplayedAfterTheWindowStoresEveryEventOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitVendor(fe.ExportID)
-	storedOnce(t, e, from, fe.ExportID, n)
-	sameCopy(t, e.vendor.Copy(tenant), truth(t, doc))
+	storedOnce(t, e, from, fe.ExportID, n, doc)
 }

@@ -2,18 +2,22 @@
 // probes what the server refuses it: each probe returns nil only when the
 // server answered with a permissions violation for exactly the subject
 // probed, and an error when the vendor was granted it (received a message
-// or an answer) or nothing was heard in time. internal/natsauth's tests, the
-// embedded server's and the demo's use it.
+// or an answer) or nothing was heard in time. SamePermissions compares the
+// permissions a server read from its configuration with natsauth's.
+// internal/natsauth's tests, the embedded server's, the demo's and deploy's
+// use it.
 package natsauthtest
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -174,4 +178,31 @@ func (v Vendor) RefusedConsumer(stream string) error {
 		_, err := v.JS.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{Durable: "sneak"})
 		return err
 	})
+}
+
+// SamePermissions fails t unless got, the permissions a NATS server holds
+// for user who (read from its configuration), are want (natsauth's, as
+// Permissions.Server gives them): the same publish and subscribe allow and
+// deny lists, in order, and answers to requests allowed or not alike.
+func SamePermissions(t testing.TB, who string, got, want *server.Permissions) {
+	t.Helper()
+	if got == nil || got.Publish == nil || got.Subscribe == nil {
+		t.Fatalf("%s has permissions %+v", who, got)
+	}
+	for _, c := range []struct {
+		what      string
+		got, want []string
+	}{
+		{"publish allow", got.Publish.Allow, want.Publish.Allow},
+		{"publish deny", got.Publish.Deny, want.Publish.Deny},
+		{"subscribe allow", got.Subscribe.Allow, want.Subscribe.Allow},
+		{"subscribe deny", got.Subscribe.Deny, want.Subscribe.Deny},
+	} {
+		if !slices.Equal(c.got, c.want) {
+			t.Errorf("%s %s: %q, want %q", who, c.what, c.got, c.want)
+		}
+	}
+	if (got.Response != nil) != (want.Response != nil) {
+		t.Errorf("%s may answer requests: %v, want %v", who, got.Response != nil, want.Response != nil)
+	}
 }
