@@ -59,12 +59,13 @@ const (
 // Change is one change event's content.
 type Change struct {
 	// ID is the deterministic event id: 32 hex digits of SHA-256 over the
-	// tenant, entity, key, op, the content hash of Object and the checksum of
-	// the state the change applies to. The same change against the same
-	// state is the same id, so a redo publishes nothing new to a stream that
-	// deduplicates on Nats-Msg-Id; the same transition at another time (A to
-	// B, back, and to B again) is a new id, so a vendor that remembers ids
-	// for longer than the dedup window does not skip it.
+	// tenant, the export id, entity, key, op, the content hash of Object and
+	// the checksum of the state the change applies to. A redo of the export
+	// gives the same ids, so the publisher finds what the stream already
+	// holds and the stream drops a second copy within its duplicate window;
+	// the same transition in another export (A to B, back, and to B again
+	// within the window) is a new id, so the stream does not drop it as a
+	// duplicate.
 	ID     string
 	Seq    int // 1-based position among the export's changes
 	Entity pifu.Entity

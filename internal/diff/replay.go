@@ -73,21 +73,21 @@ func (r *run) replay(ctx context.Context) error {
 }
 
 // EventID is the deterministic id of a change (see Change.ID): the first 16
-// bytes, in hex, of SHA-256 over the tenant, entity, key and op, each
-// followed by a zero byte, then the content hash and the base checksum as 8
-// little-endian bytes each.
-func EventID(tenant string, e pifu.Entity, key string, op Op, content uint64, base snapshot.Checksum) string {
+// bytes, in hex, of SHA-256 over the tenant, the export id, entity, key and
+// op, each followed by a zero byte, then the content hash and the base
+// checksum as 8 little-endian bytes each.
+func EventID(tenant, exportID string, e pifu.Entity, key string, op Op, content uint64, base snapshot.Checksum) string {
 	var ids idHasher
-	id := ids.id(tenant, e, key, op, content, base)
+	id := ids.id(tenant, exportID, e, key, op, content, base)
 	return hex.EncodeToString(id[:])
 }
 
 // idHasher computes event ids (EventID's raw bytes) with a reused buffer.
 type idHasher struct{ buf []byte }
 
-func (h *idHasher) id(tenant string, e pifu.Entity, key string, op Op, content uint64, base snapshot.Checksum) (id [16]byte) {
+func (h *idHasher) id(tenant, exportID string, e pifu.Entity, key string, op Op, content uint64, base snapshot.Checksum) (id [16]byte) {
 	b := h.buf[:0]
-	for _, s := range [...]string{tenant, string(e), key, string(op)} {
+	for _, s := range [...]string{tenant, exportID, string(e), key, string(op)} {
 		b = append(b, s...)
 		b = append(b, 0)
 	}

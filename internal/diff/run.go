@@ -240,7 +240,7 @@ func (r *run) fetchPrevious(ctx context.Context, need int) (err error) {
 		}
 		fr := frame{op: Deleted, keyHash: kh, content: ch, key: key, object: obj}
 		if deleted {
-			fr.id = r.ids.id(r.in.Tenant, e, key, Deleted, ch, r.base)
+			fr.id = r.ids.id(r.in.Tenant, r.in.ExportID, e, key, Deleted, ch, r.base)
 			if r.deletes[i] == nil {
 				if r.deletes[i], err = r.sp.create(string(e) + ".deletes"); err != nil {
 					return spoolErr(err)

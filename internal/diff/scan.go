@@ -116,7 +116,7 @@ func (r *run) place(i int, e pifu.Entity, kh uint64, key string, pos int, old ui
 		}
 	}
 	fr := frame{op: op, keyHash: kh, content: ch, key: key, object: obj,
-		id: r.ids.id(r.in.Tenant, e, key, op, ch, r.base)}
+		id: r.ids.id(r.in.Tenant, r.in.ExportID, e, key, op, ch, r.base)}
 	if _, err := r.upserts[i].write(fr); err != nil {
 		return spoolErr(err)
 	}
