@@ -3,9 +3,11 @@ package fanout_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/skolebuss/skolebuss/internal/fanout"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/telemetry"
+	"github.com/skolebuss/skolebuss/internal/waitfor"
 )
 
 // mismatches is the exports healed by every stage run of the world.
@@ -144,6 +147,7 @@ func TestCanonicalChecksumUnknownUntilTheNextExport(t *testing.T) {
 	for _, v := range []string{"roster-a", "contact-ab"} {
 		w.waitDeliveries(t, v, tenantA, 1)
 	}
+	w.waitState(t, tenantA, "roster-a", "contact-ab")
 	stop()
 	ctx := context.Background()
 	for _, v := range []string{"roster-a", "contact-ab"} {
@@ -189,4 +193,19 @@ func TestCanonicalChecksumUnknownUntilTheNextExport(t *testing.T) {
 	if n := w.mismatches(); n != 2 {
 		t.Errorf("%d mismatches, want 2", n)
 	}
+}
+
+// waitState waits until the fan-out has stored each vendor's state of
+// tenant: it does so after the vendor's stream acknowledged the export, so a
+// delivery seen on the stream does not mean the state is there yet.
+func (w *world) waitState(t *testing.T, tenant string, vendors ...string) {
+	t.Helper()
+	waitfor.Condition(t, 10*time.Second, func() error {
+		for _, v := range vendors {
+			if _, err := w.store.GetInfo(context.Background(), v+"."+tenant); err != nil {
+				return fmt.Errorf("state of %s: %w", v, err)
+			}
+		}
+		return nil
+	})
 }

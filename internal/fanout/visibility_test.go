@@ -121,6 +121,7 @@ func TestGuardianVisibilityFlipAfterTheObjectIsGone(t *testing.T) {
 	w.publishSettled(t, tenantA, 0)
 	got := w.waitDeliveries(t, "roster-a", tenantA, 1)
 	w.checkTruth(t, "roster-a", tenantA, 0, got[0], false)
+	w.waitState(t, tenantA, "roster-a")
 	stop()
 	w.publishSettled(t, tenantA, 1)
 	w.publishSettled(t, tenantA, 2)
