@@ -136,7 +136,9 @@ func (d *Document) Decode(out any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(d.data))
 	dec.KnownFields(true)
 	if err := dec.Decode(out); err != nil {
-		return fmt.Errorf("%s: %w", d.name, err)
+		// A key given twice in one mapping is found here, as a
+		// *yaml.TypeError of "line N: text" lines.
+		return syntaxError(d.name, err)
 	}
 	return nil
 }
@@ -325,6 +327,16 @@ func (d *Document) index(n *yaml.Node, path string) {
 // allowed in this context" into "file:3: mapping values are not allowed in
 // this context".
 func syntaxError(name string, err error) error {
+	// A key given twice in one mapping comes as a *yaml.TypeError, one
+	// "line N: text" a problem: each becomes a line of its own.
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		lines := make([]string, len(te.Errors))
+		for i, e := range te.Errors {
+			lines[i] = syntaxError(name, errors.New(e)).Error()
+		}
+		return errors.New(strings.Join(lines, "\n"))
+	}
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if num, text, ok := strings.Cut(rest, ": "); ok {
