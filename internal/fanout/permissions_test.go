@@ -1,22 +1,13 @@
 package fanout_test
 
 import (
-	"bytes"
-	"context"
 	"errors"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/skolebuss/skolebuss/internal/auth"
-	"github.com/skolebuss/skolebuss/internal/bus"
-	"github.com/skolebuss/skolebuss/internal/bus/bustest"
 	"github.com/skolebuss/skolebuss/internal/fanout"
 	"github.com/skolebuss/skolebuss/internal/messages"
 	"github.com/skolebuss/skolebuss/internal/natsauth"
@@ -28,46 +19,9 @@ import (
 // a's stream gets nothing from it; b's own request is answered on b's inbox
 // and delivered on b's stream.
 func TestVendorRequestsResyncOfItsOwnOnly(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("FANOUT_TEST_STAGE_PASSWORD", "pw-stage")
-	t.Setenv("FANOUT_TEST_VENDOR_A", "pw-a")
-	t.Setenv("FANOUT_TEST_VENDOR_B", "pw-b")
-	var users bytes.Buffer
-	if err := natsauth.Write(&users, []natsauth.Vendor{{Name: "a", Password: natsauth.Password{Env: "FANOUT_TEST_VENDOR_A"}},
-		{Name: "b", Password: natsauth.Password{Env: "FANOUT_TEST_VENDOR_B"}}},
-		natsauth.User{Name: "stage", Password: natsauth.Password{Env: "FANOUT_TEST_STAGE_PASSWORD"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "users.conf"), users.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	confPath := filepath.Join(dir, "nats.conf")
-	conf := "accounts {\n  SKOLEBUSS {\n    jetstream: enabled\n    include ./users.conf\n  }\n}\n"
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	opts, err := server.ProcessConfigFile(confPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := bustest.RunServer(t, func(o *server.Options) {
-		opts.Host, opts.Port, opts.StoreDir, opts.JetStream = o.Host, o.Port, o.StoreDir, true
-		opts.NoLog, opts.NoSigs, opts.DisableJetStreamBanner = o.NoLog, o.NoSigs, o.DisableJetStreamBanner
-		*o = *opts
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	b, err := bus.Open(ctx, bus.Config{URL: s.ClientURL(), User: "stage", Password: auth.Secret("pw-stage")}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
-
-	w := &world{b: b, docs: map[string][][]byte{}}
 	roster, _ := projection.ParseProfile()
-	w.vendors = []fanout.Vendor{{Name: "a", Tenants: []string{tenantA}, Profile: roster},
-		{Name: "b", Tenants: []string{tenantA}, Profile: roster}}
-	w.provision(t)
+	w, url := authWorld(t, []fanout.Vendor{{Name: "a", Tenants: []string{tenantA}, Profile: roster},
+		{Name: "b", Tenants: []string{tenantA}, Profile: roster}})
 	small := newBareWorld(t, "tiny")
 	w.docs[tenantA] = small.docs[tenantA]
 	w.publishSettled(t, tenantA, 0)
@@ -77,7 +31,7 @@ func TestVendorRequestsResyncOfItsOwnOnly(t *testing.T) {
 	}
 
 	errs := make(chan error, 16)
-	vb, err := nats.Connect(s.ClientURL(), nats.UserInfo(natsauth.UserName("b"), "pw-b"),
+	vb, err := nats.Connect(url, nats.UserInfo(natsauth.UserName("b"), "pw-b"),
 		nats.CustomInboxPrefix(natsauth.InboxPrefix("b")),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
 	if err != nil {
