@@ -83,6 +83,11 @@ func (e Event) envelope() (envelope, error) {
 	if len(e.Previous) > 0 && !json.Valid(e.Previous) {
 		return envelope{}, fmt.Errorf("event %s: previous is not valid JSON", e.ID)
 	}
+	// A reader gets the value without the white space around it, and a
+	// vendor's checksum covers the object's bytes as it reads them.
+	if spaced(e.Object) || spaced(e.Previous) {
+		return envelope{}, fmt.Errorf("event %s: object or previous has white space around its JSON value", e.ID)
+	}
 	subj, _ := EventSubject(e.Tenant, e.Entity, e.Op)
 	t := e.Type()
 	return envelope{subject: subj, ceType: t, id: e.ID, source: tenantSource(e.Tenant), ceSubject: e.Key,
@@ -298,4 +303,11 @@ func RedactHeaders(h nats.Header) map[string][]string {
 		out[k] = append([]string(nil), v...)
 	}
 	return out
+}
+
+// spaced reports whether a JSON value's bytes begin or end with JSON white
+// space.
+func spaced(b []byte) bool {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+	return len(b) > 0 && (isSpace(b[0]) || isSpace(b[len(b)-1]))
 }

@@ -90,7 +90,8 @@ func FuzzEventRoundTrip(f *testing.F) {
 			Time: time.Unix(0, nanos).UTC(), Object: object, Previous: previous}
 		m, err := Encode(ev)
 		if err != nil {
-			if ev.Validate() == nil && json.Valid(ev.Object) && (len(ev.Previous) == 0 || json.Valid(ev.Previous)) {
+			if ev.Validate() == nil && json.Valid(ev.Object) && (len(ev.Previous) == 0 || json.Valid(ev.Previous)) &&
+				bytes.Equal(bytes.TrimSpace(ev.Object), ev.Object) && bytes.Equal(bytes.TrimSpace(ev.Previous), ev.Previous) {
 				t.Fatalf("a valid event did not encode: %v", err)
 			}
 			return
